@@ -1,0 +1,277 @@
+use std::collections::HashMap;
+use std::ops::Range;
+
+use chrono::{Datelike, NaiveDate};
+
+use super::Filter;
+use crate::domain::{Dimension, Month, Severity};
+use crate::store::IndexRow;
+
+/// A dictionary: code -> text, and text -> code while building.
+#[derive(Debug, Default, Clone)]
+struct Dict {
+    values: Vec<String>,
+    codes: HashMap<String, u32>,
+}
+
+impl Dict {
+    fn code(&mut self, s: &str) -> u32 {
+        if let Some(&c) = self.codes.get(s) {
+            return c;
+        }
+        let c = u32::try_from(self.values.len()).unwrap_or(u32::MAX);
+        self.values.push(s.to_owned());
+        self.codes.insert(s.to_owned(), c);
+        c
+    }
+
+    fn lookup(&self, s: &str) -> Option<u32> {
+        self.codes.get(s).copied()
+    }
+}
+
+/// Period numbers: months and quarters since year 0, weeks since 0001-01-01 (a Monday).
+pub(super) fn month_of(day: i32) -> i32 {
+    NaiveDate::from_num_days_from_ce_opt(day).map_or(0, |d| Month::of(d).index())
+}
+pub(super) fn quarter_of_month(month: i32) -> i32 {
+    month.div_euclid(3)
+}
+pub(super) fn week_of(day: i32) -> i32 {
+    (day - 1).div_euclid(7)
+}
+
+/// The label of period `p` of a time dimension.
+pub(super) fn period_label(dim: Dimension, p: i32) -> String {
+    match dim {
+        Dimension::Month => Month::from_index(p).to_string(),
+        Dimension::Quarter => format!("{:04}-Q{}", p.div_euclid(4), p.rem_euclid(4) + 1),
+        Dimension::Week => {
+            let monday = NaiveDate::from_num_days_from_ce_opt(p * 7 + 1).unwrap_or_default();
+            let w = monday.iso_week();
+            format!("{:04}-W{:02}", w.year(), w.week())
+        }
+        _ => String::new(),
+    }
+}
+
+/// Collects rows from the store, then [`IndexBuilder::finish`] sorts and encodes them.
+#[derive(Debug, Default)]
+pub struct IndexBuilder {
+    ids: Vec<i64>,
+    day: Vec<i32>,
+    client: Vec<u32>,
+    product: Vec<u32>,
+    region: Vec<u32>,
+    severity: Vec<u8>,
+    clients: Dict,
+    products: Dict,
+    regions: Dict,
+}
+
+impl IndexBuilder {
+    pub fn with_capacity(n: usize) -> Self {
+        Self {
+            ids: Vec::with_capacity(n),
+            day: Vec::with_capacity(n),
+            client: Vec::with_capacity(n),
+            product: Vec::with_capacity(n),
+            region: Vec::with_capacity(n),
+            severity: Vec::with_capacity(n),
+            ..Self::default()
+        }
+    }
+
+    pub fn push(&mut self, row: IndexRow<'_>) {
+        self.ids.push(row.id);
+        self.day.push(row.opened.num_days_from_ce());
+        self.client.push(self.clients.code(row.client));
+        self.product.push(self.products.code(row.product));
+        self.region.push(self.regions.code(row.region));
+        self.severity.push(row.severity as u8);
+    }
+
+    pub fn finish(self) -> Index {
+        let n = self.ids.len();
+        let mut order: Vec<u32> = (0..n as u32).collect();
+        order.sort_unstable_by_key(|&i| (self.day[i as usize], self.ids[i as usize]));
+        let permute = |v: &[u32]| -> Vec<u32> { order.iter().map(|&i| v[i as usize]).collect() };
+        let day: Vec<i32> = order.iter().map(|&i| self.day[i as usize]).collect();
+        let months: Vec<i32> = day.iter().map(|&d| month_of(d)).collect();
+        let month_base = months.first().copied().unwrap_or(0);
+        let quarter_base = quarter_of_month(month_base);
+        let week_base = day.first().map_or(0, |&d| week_of(d));
+        let rel = |p: i32, base: i32| u32::try_from(p - base).unwrap_or(0);
+        Index {
+            ids: order.iter().map(|&i| self.ids[i as usize]).collect(),
+            client: permute(&self.client),
+            product: permute(&self.product),
+            region: permute(&self.region),
+            severity: order.iter().map(|&i| self.severity[i as usize]).collect(),
+            month: months.iter().map(|&m| rel(m, month_base)).collect(),
+            quarter: months
+                .iter()
+                .map(|&m| rel(quarter_of_month(m), quarter_base))
+                .collect(),
+            week: day.iter().map(|&d| rel(week_of(d), week_base)).collect(),
+            day,
+            clients: self.clients,
+            products: self.products,
+            regions: self.regions,
+            month_base,
+            quarter_base,
+            week_base,
+        }
+    }
+}
+
+/// The escalations as columns, sorted by opened date. Immutable once built: a refresh builds a
+/// new one and swaps it in, so a query never sees a half-refreshed index.
+#[derive(Debug, Default)]
+pub struct Index {
+    pub(super) ids: Vec<i64>,
+    /// Opened date as days from the common era, ascending.
+    pub(super) day: Vec<i32>,
+    pub(super) client: Vec<u32>,
+    pub(super) product: Vec<u32>,
+    pub(super) region: Vec<u32>,
+    /// `Severity as u8`: 0 = Low .. 3 = Critical.
+    pub(super) severity: Vec<u8>,
+    /// Period codes relative to the bases below.
+    pub(super) month: Vec<u32>,
+    pub(super) quarter: Vec<u32>,
+    pub(super) week: Vec<u32>,
+    clients: Dict,
+    products: Dict,
+    regions: Dict,
+    pub(super) month_base: i32,
+    pub(super) quarter_base: i32,
+    pub(super) week_base: i32,
+}
+
+/// A filter resolved against one index: a row range from the date bounds plus per-code masks.
+pub(super) struct Compiled {
+    pub range: Range<usize>,
+    pub client: Option<Vec<bool>>,
+    pub product: Option<Vec<bool>>,
+    pub region: Option<Vec<bool>>,
+    /// Bit `s` set when severity `s` is wanted.
+    pub severity: u8,
+}
+
+impl Compiled {
+    #[inline(always)]
+    pub fn keeps(&self, ix: &Index, i: usize) -> bool {
+        (self.severity >> ix.severity[i]) & 1 == 1
+            && self
+                .client
+                .as_ref()
+                .is_none_or(|m| m[ix.client[i] as usize])
+            && self
+                .product
+                .as_ref()
+                .is_none_or(|m| m[ix.product[i] as usize])
+            && self
+                .region
+                .as_ref()
+                .is_none_or(|m| m[ix.region[i] as usize])
+    }
+}
+
+impl Index {
+    /// Builds an index from any source of rows (the store's scan, or rows made in a test).
+    pub fn from_rows<'a>(rows: impl IntoIterator<Item = IndexRow<'a>>) -> Self {
+        let mut b = IndexBuilder::default();
+        rows.into_iter().for_each(|r| b.push(r));
+        b.finish()
+    }
+
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// First and last opened date.
+    pub fn date_range(&self) -> Option<(NaiveDate, NaiveDate)> {
+        let first = NaiveDate::from_num_days_from_ce_opt(*self.day.first()?)?;
+        let last = NaiveDate::from_num_days_from_ce_opt(*self.day.last()?)?;
+        Some((first, last))
+    }
+
+    /// Distinct values of a text dimension, alphabetically.
+    pub fn values(&self, dim: Dimension) -> Vec<&str> {
+        let mut v: Vec<&str> = match dim {
+            Dimension::Client => self.clients.values.iter().map(String::as_str).collect(),
+            Dimension::Product => self.products.values.iter().map(String::as_str).collect(),
+            Dimension::Region => self.regions.values.iter().map(String::as_str).collect(),
+            Dimension::Severity => return Severity::ALL.iter().map(|s| s.as_str()).collect(),
+            _ => return Vec::new(),
+        };
+        v.sort_unstable();
+        v
+    }
+
+    pub(super) fn label(&self, dim: Dimension, code: u32) -> String {
+        let dict = |d: &Dict| d.values.get(code as usize).cloned().unwrap_or_default();
+        match dim {
+            Dimension::Client => dict(&self.clients),
+            Dimension::Product => dict(&self.products),
+            Dimension::Region => dict(&self.regions),
+            Dimension::Severity => Severity::ALL
+                .get(code as usize)
+                .map_or("", |s| s.as_str())
+                .to_owned(),
+            Dimension::Month => period_label(dim, self.month_base + code as i32),
+            Dimension::Quarter => period_label(dim, self.quarter_base + code as i32),
+            Dimension::Week => period_label(dim, self.week_base + code as i32),
+        }
+    }
+
+    pub(super) fn compile(&self, f: &Filter) -> Compiled {
+        let lo = f.from.map_or(0, |d| {
+            self.day.partition_point(|&x| x < d.num_days_from_ce())
+        });
+        let hi = f.to.map_or(self.day.len(), |d| {
+            self.day.partition_point(|&x| x <= d.num_days_from_ce())
+        });
+        let mask = |dict: &Dict, wanted: &[String]| -> Option<Vec<bool>> {
+            if wanted.is_empty() {
+                return None;
+            }
+            let mut m = vec![false; dict.values.len()];
+            for w in wanted {
+                if let Some(c) = dict.lookup(w.trim()) {
+                    m[c as usize] = true;
+                }
+            }
+            Some(m)
+        };
+        let severity = if f.severities.is_empty() {
+            0b1111
+        } else {
+            f.severities
+                .iter()
+                .fold(0u8, |acc, s| acc | 1 << (*s as u8))
+        };
+        Compiled {
+            range: lo..hi.max(lo),
+            client: mask(&self.clients, &f.clients),
+            product: mask(&self.products, &f.products),
+            region: mask(&self.regions, &f.regions),
+            severity,
+        }
+    }
+
+    /// Store ids of the escalations that pass the filter, in opened-date order.
+    pub fn select(&self, f: &Filter) -> Vec<i64> {
+        let c = self.compile(f);
+        c.range
+            .clone()
+            .filter(|&i| c.keeps(self, i))
+            .map(|i| self.ids[i])
+            .collect()
+    }
+}

@@ -1,0 +1,22 @@
+//! The in-memory columnar index and the aggregations the dashboard and the command line ask for.
+//!
+//! SQL `GROUP BY` per request cannot answer in milliseconds at a million escalations, so the
+//! store is read once into an [`Index`]: dictionary-encoded dimensions, opened dates as day
+//! numbers, severity as a byte, and a precomputed period code per time dimension, with rows
+//! sorted by opened date so a date filter is a binary search. Every query is one pass over
+//! the rows that survive the date range, accumulating into a dense grid.
+//!
+//! No IO here: the index is built from anything that yields [`crate::store::IndexRow`]s.
+
+mod filter;
+mod heatmap;
+mod index;
+mod stats;
+
+pub use filter::{Filter, InvalidFilter};
+pub use heatmap::{Cell, Heatmap, HeatmapQuery, InvalidQuery};
+pub use index::{Index, IndexBuilder};
+pub use stats::Stats;
+
+#[cfg(test)]
+mod tests;

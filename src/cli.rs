@@ -1,0 +1,468 @@
+//! The command line: clap types and dispatch. Each command translates its arguments into calls on
+//! [`App`], exactly as the web handlers do, so both behave the same.
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::analytics::{Filter, HeatmapQuery};
+use crate::app::App;
+use crate::demo::{DemoSpec, generate};
+use crate::domain::{Dimension, Measure, Severity, View, parse_flexible_date};
+use crate::render::{Palette, SvgOptions, heatmap_csv, heatmap_svg, svg_to_png};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "escamap",
+    version,
+    about = "Where client escalations concentrate: heatmaps, stats and drill-down"
+)]
+pub struct Cli {
+    /// The SQLite store (created on first use).
+    #[arg(long, global = true, env = "ESCAMAP_DB", default_value = "escamap.db")]
+    pub db: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Import CSV/TSV files (contact lists or support-tool exports), each in one transaction.
+    Import(ImportArgs),
+    /// The four headline numbers for the filtered escalations.
+    Stats(StatsArgs),
+    /// Draw a heatmap to SVG, PNG, CSV or JSON (the extension of --out picks).
+    Render(RenderArgs),
+    /// Write the filtered escalations as CSV, in the export format EscaMap reads back.
+    Export(ExportArgs),
+    /// List or delete imports.
+    Imports {
+        #[command(subcommand)]
+        action: ImportsAction,
+    },
+    /// Generate a realistic, deterministic support-tool export for demos and benchmarks.
+    DemoData(DemoArgs),
+}
+
+/// Filters shared by every command that reads escalations.
+#[derive(Debug, Clone, Default, Args)]
+pub struct FilterArgs {
+    /// First opened date to include (YYYY-MM-DD).
+    #[arg(long, value_parser = parse_flexible_date)]
+    pub from: Option<NaiveDate>,
+    /// Last opened date to include (YYYY-MM-DD).
+    #[arg(long, value_parser = parse_flexible_date)]
+    pub to: Option<NaiveDate>,
+    /// Only this client (repeatable).
+    #[arg(long = "client", value_name = "CLIENT")]
+    pub clients: Vec<String>,
+    /// Only this product (repeatable).
+    #[arg(long = "product", value_name = "PRODUCT")]
+    pub products: Vec<String>,
+    /// Only this region (repeatable).
+    #[arg(long = "region", value_name = "REGION")]
+    pub regions: Vec<String>,
+    /// Only this severity: low, medium, high, critical, P1..P4 ... (repeatable).
+    #[arg(long = "severity", value_name = "SEVERITY")]
+    pub severities: Vec<Severity>,
+}
+
+impl FilterArgs {
+    pub fn to_filter(&self) -> anyhow::Result<Filter> {
+        let f = Filter {
+            from: self.from,
+            to: self.to,
+            clients: self.clients.clone(),
+            products: self.products.clone(),
+            regions: self.regions.clone(),
+            severities: self.severities.clone(),
+        };
+        f.validate()?;
+        Ok(f)
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Files to import; `-` reads standard input.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Print the report as JSON (one object per file, one per line).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutFormat {
+    Svg,
+    Png,
+    Csv,
+    Json,
+}
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("what").required(true).args(["view", "rows"]))]
+pub struct RenderArgs {
+    /// One of the original dashboard's views.
+    #[arg(long, conflicts_with_all = ["rows", "cols", "measure"])]
+    pub view: Option<View>,
+    /// Row dimension: client, product, region, severity, month, quarter, week.
+    #[arg(long, requires = "cols")]
+    pub rows: Option<Dimension>,
+    /// Column dimension.
+    #[arg(long, requires = "rows")]
+    pub cols: Option<Dimension>,
+    /// count, score (sum of severity scores), mean (mean score) or high (High + Critical).
+    #[arg(long)]
+    pub measure: Option<Measure>,
+    /// Keep the first N rows after ordering. SVG and PNG default to 50 so that a heatmap of
+    /// thousands of clients stays readable; CSV and JSON default to all rows.
+    #[arg(long)]
+    pub top: Option<usize>,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Output file; its extension (.svg, .png, .csv, .json) picks the format. `-` is stdout.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Output format, when the extension does not say.
+    #[arg(long, value_enum)]
+    pub format: Option<OutFormat>,
+    /// Colour scale: viridis, cividis or reds.
+    #[arg(long, default_value = "viridis")]
+    pub palette: Palette,
+    /// Title drawn above the heatmap.
+    #[arg(long)]
+    pub title: Option<String>,
+    /// PNG scale factor.
+    #[arg(long, default_value_t = 2.0)]
+    pub scale: f32,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Output CSV file; `-` is stdout.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportsAction {
+    /// All imports, newest first.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete an import and the escalations it last wrote.
+    Delete { id: i64 },
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Number of escalations.
+    #[arg(long, default_value_t = 2_000)]
+    pub rows: u64,
+    /// Output CSV file; `-` is stdout.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Random seed: the same seed gives the same file.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Last opened date (default: today).
+    #[arg(long, value_parser = parse_flexible_date)]
+    pub end: Option<NaiveDate>,
+    /// Months of history before the end date.
+    #[arg(long, default_value_t = 24)]
+    pub months: u32,
+}
+
+/// Rows drawn in SVG/PNG when `--top` is not given.
+pub const DEFAULT_DRAWN_ROWS: usize = 50;
+
+pub fn today() -> NaiveDate {
+    chrono::Local::now().date_naive()
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    crate::telemetry::init("warn");
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::DemoData(a) => demo_data(&a),
+        Command::Import(a) => import(&open(&cli.db)?, &a),
+        Command::Stats(a) => stats(&open(&cli.db)?, &a),
+        Command::Render(a) => render(&open(&cli.db)?, &a),
+        Command::Export(a) => export(&open(&cli.db)?, &a),
+        Command::Imports { action } => imports(&open(&cli.db)?, action),
+    }
+}
+
+fn open(db: &Path) -> anyhow::Result<App> {
+    App::open_sqlite(db).with_context(|| format!("opening the store {}", db.display()))
+}
+
+fn is_stdio(p: &Path) -> bool {
+    p.as_os_str() == "-"
+}
+
+/// Writes `bytes` to `out` (or stdout), replacing the file atomically: a reader never sees half.
+fn write_out(out: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    if is_stdio(out) {
+        std::io::stdout().lock().write_all(bytes)?;
+        return Ok(());
+    }
+    let dir = out
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp",
+        out.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("escamap-out")
+    ));
+    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, out).with_context(|| format!("writing {}", out.display()))?;
+    Ok(())
+}
+
+fn import(app: &App, a: &ImportArgs) -> anyhow::Result<ExitCode> {
+    let mut failed = false;
+    for path in &a.files {
+        let (name, bytes) = if is_stdio(path) {
+            let mut buf = Vec::new();
+            std::io::stdin().read_to_end(&mut buf)?;
+            ("stdin".to_owned(), buf)
+        } else {
+            let bytes =
+                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            (path.display().to_string(), bytes)
+        };
+        let bar = progress_bar(bytes.len() as u64);
+        let result = app.import(&name, &bytes, today(), &mut |done, total| {
+            bar.set_length(total);
+            bar.set_position(done);
+        });
+        bar.finish_and_clear();
+        match result {
+            Ok(report) if a.json => println!("{}", serde_json::to_string(&report)?),
+            Ok(report) => print!("{report}"),
+            Err(e) => {
+                failed = true;
+                eprintln!("{}: refused: {e}", path.display());
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn progress_bar(len: u64) -> indicatif::ProgressBar {
+    if !std::io::stderr().is_terminal() || len < 4 << 20 {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "importing {bar:40} {bytes}/{total_bytes} ({eta} left)",
+    ) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+fn stats(app: &App, a: &StatsArgs) -> anyhow::Result<ExitCode> {
+    let s = app.stats(&a.filter.to_filter()?)?;
+    if a.json {
+        println!("{}", serde_json::to_string(&s)?);
+    } else {
+        println!("Total escalations   {:>10}", s.total_escalations);
+        println!("High severity       {:>10}", s.high_severity_count);
+        println!("Unique clients      {:>10}", s.unique_clients);
+        println!("High severity rate  {:>9.1}%", s.high_severity_rate);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn render(app: &App, a: &RenderArgs) -> anyhow::Result<ExitCode> {
+    let format = match a.format {
+        Some(f) => f,
+        None => match a
+            .out
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Some("svg") => OutFormat::Svg,
+            Some("png") => OutFormat::Png,
+            Some("csv") => OutFormat::Csv,
+            Some("json") => OutFormat::Json,
+            _ => bail!(
+                "cannot tell the format from {:?}: use .svg, .png, .csv or .json, or --format",
+                a.out
+            ),
+        },
+    };
+    let drawn = matches!(format, OutFormat::Svg | OutFormat::Png);
+    let top = a.top.or(drawn.then_some(DEFAULT_DRAWN_ROWS));
+    let filter = a.filter.to_filter()?;
+    let (query, title) = match (a.view, a.rows, a.cols) {
+        (Some(v), _, _) => (HeatmapQuery::view(v, top, filter)?, v.title().to_owned()),
+        (None, Some(r), Some(c)) => {
+            let m = a.measure.unwrap_or(Measure::Count);
+            (
+                HeatmapQuery::new(r, c, m, top, filter)?,
+                format!("{} by {} and {}", m.title(), r.title(), c.title()),
+            )
+        }
+        _ => bail!("give --view, or --rows and --cols"),
+    };
+    let map = app.heatmap(&query);
+    let bytes = match format {
+        OutFormat::Json => serde_json::to_vec_pretty(&map)?,
+        OutFormat::Csv => {
+            let mut buf = Vec::new();
+            heatmap_csv(&map, &mut buf)?;
+            buf
+        }
+        OutFormat::Svg | OutFormat::Png => {
+            let opts = SvgOptions {
+                title: a.title.clone().unwrap_or(title),
+                subtitle: describe(&query),
+                palette: a.palette,
+                ..SvgOptions::default()
+            };
+            let svg = heatmap_svg(&map, &opts);
+            if format == OutFormat::Png {
+                svg_to_png(&svg, a.scale)?
+            } else {
+                svg.into_bytes()
+            }
+        }
+    };
+    write_out(&a.out, &bytes)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A one-line description of a query's measure and filters, for subtitles.
+pub fn describe(q: &HeatmapQuery) -> String {
+    let f = &q.filter;
+    let mut parts = vec![q.measure.title().to_owned()];
+    match (f.from, f.to) {
+        (Some(a), Some(b)) => parts.push(format!("{a} to {b}")),
+        (Some(a), None) => parts.push(format!("from {a}")),
+        (None, Some(b)) => parts.push(format!("until {b}")),
+        (None, None) => parts.push("all dates".to_owned()),
+    }
+    for (name, vals) in [
+        ("client", &f.clients),
+        ("product", &f.products),
+        ("region", &f.regions),
+    ] {
+        if !vals.is_empty() {
+            parts.push(format!("{name}: {}", vals.join(", ")));
+        }
+    }
+    if !f.severities.is_empty() {
+        let s: Vec<&str> = f.severities.iter().map(|s| s.as_str()).collect();
+        parts.push(format!("severity: {}", s.join(", ")));
+    }
+    parts.join(" · ")
+}
+
+fn export(app: &App, a: &ExportArgs) -> anyhow::Result<ExitCode> {
+    let filter = a.filter.to_filter()?;
+    let mut buf = Vec::new();
+    let n = app.export_csv(&filter, &mut buf)?;
+    write_out(&a.out, &buf)?;
+    if !is_stdio(&a.out) {
+        eprintln!("exported {n} escalations to {}", a.out.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn imports(app: &App, action: ImportsAction) -> anyhow::Result<ExitCode> {
+    match action {
+        ImportsAction::List { json } => {
+            let list = app.imports()?;
+            if json {
+                println!("{}", serde_json::to_string(&list)?);
+            } else if list.is_empty() {
+                println!("no imports yet");
+            } else {
+                println!(
+                    "{:>5}  {:<20}  {:>9}  {:>9}  {:>9}  {:>9}  source",
+                    "id", "imported at (UTC)", "imported", "replaced", "rejected", "current"
+                );
+                for i in list {
+                    println!(
+                        "{:>5}  {:<20}  {:>9}  {:>9}  {:>9}  {:>9}  {}",
+                        i.id,
+                        i.imported_at.format("%Y-%m-%d %H:%M:%S"),
+                        i.rows_imported,
+                        i.rows_replaced,
+                        i.rows_rejected,
+                        i.rows_current,
+                        i.source
+                    );
+                }
+            }
+        }
+        ImportsAction::Delete { id } => match app.delete_import(id) {
+            Ok(n) => println!("deleted import {id} and its {n} escalations"),
+            Err(crate::app::AppError::Store(crate::store::StoreError::NotFound)) => {
+                bail!("there is no import {id}")
+            }
+            Err(e) => return Err(e.into()),
+        },
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn demo_data(a: &DemoArgs) -> anyhow::Result<ExitCode> {
+    let spec = DemoSpec {
+        rows: a.rows,
+        seed: a.seed,
+        end: a.end.unwrap_or_else(today),
+        months: a.months.max(1),
+    };
+    let mut buf = Vec::new();
+    generate(&spec, &mut buf)?;
+    write_out(&a.out, &buf)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,16 @@
+//! Pure domain types: what an escalation is, and the closed sets the analytics speak in.
+//!
+//! No IO, no async, no SQL. Every value here is valid by construction: constructors return a
+//! typed error worded for people (`InvalidSeverity`, `InvalidDate`, ...), and serde goes through
+//! the same constructors, so neither a CSV row, a query string nor a JSON body can smuggle in an
+//! invalid value.
+
+mod date;
+mod dimension;
+mod escalation;
+mod severity;
+
+pub use date::{InvalidDate, Month, parse_flexible_date};
+pub use dimension::{Dimension, InvalidDimension, InvalidMeasure, InvalidView, Measure, View};
+pub use escalation::{Escalation, InvalidText, Label, NewEscalation, Text};
+pub use severity::{InvalidSeverity, Severity};

@@ -1,0 +1,181 @@
+use chrono::NaiveDate;
+
+use super::{FileError, RowResult, contact, export};
+
+/// Header names are compared ignoring case, surrounding spaces, and `_`/`-` vs space.
+pub fn header_key(raw: &str) -> String {
+    let lowered = raw.trim().to_lowercase().replace(['_', '-'], " ");
+    lowered.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Which of the two input formats a file is in, with the position of each known column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Format {
+    /// The original's `name, phone, email, numberrange` contact list.
+    ContactList(contact::Columns),
+    /// An escalation export from a support tool.
+    Export(export::Columns),
+}
+
+impl Format {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::ContactList(_) => "contact-list",
+            Self::Export(_) => "export",
+        }
+    }
+
+    pub(super) fn map_row(
+        &self,
+        line: u64,
+        record: &csv::StringRecord,
+        today: NaiveDate,
+    ) -> RowResult {
+        let header_len = match self {
+            Self::ContactList(c) => c.header.len(),
+            Self::Export(c) => c.header.len(),
+        };
+        if record.len() > header_len {
+            return Err(super::RowError::new(
+                line,
+                "",
+                format!(
+                    "the row has {} fields but the header has {header_len} (an unquoted separator inside a value?)",
+                    record.len()
+                ),
+            ));
+        }
+        match self {
+            Self::ContactList(c) => c.map_row(line, record, today),
+            Self::Export(c) => c.map_row(line, record),
+        }
+    }
+}
+
+/// A header cell: its position, its text as written (for messages) and its comparison key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeaderCell {
+    pub index: usize,
+    pub written: String,
+}
+
+/// Finds the first header whose key is in `synonyms`, trying synonyms in priority order.
+pub(super) fn find(keys: &[String], header: &[String], synonyms: &[&str]) -> Option<HeaderCell> {
+    synonyms.iter().find_map(|syn| {
+        keys.iter().position(|k| k == syn).map(|index| HeaderCell {
+            index,
+            written: header[index].trim().to_owned(),
+        })
+    })
+}
+
+/// The cell of `record` under `col`, or "" when the row is short (Excel drops trailing empties).
+pub(super) fn cell<'r>(record: &'r csv::StringRecord, col: &HeaderCell) -> &'r str {
+    record.get(col.index).unwrap_or("")
+}
+
+pub(super) fn detect(text: &str) -> Result<(u8, Format), FileError> {
+    let first_line = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .ok_or(FileError::Empty)?;
+    let delimiter = sniff_delimiter(first_line);
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .flexible(true)
+        .has_headers(true)
+        .from_reader(text.as_bytes());
+    let header: Vec<String> = reader
+        .headers()
+        .map_err(|e| FileError::BadHeader(e.to_string()))?
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    let keys: Vec<String> = header.iter().map(|h| header_key(h)).collect();
+
+    if let Some(cols) = contact::Columns::detect(&keys, &header) {
+        return Ok((delimiter, Format::ContactList(cols)));
+    }
+    match export::Columns::detect(&keys, &header) {
+        Ok(cols) => Ok((delimiter, Format::Export(cols))),
+        Err(missing) => {
+            let contact_found = contact::Columns::found_any(&keys);
+            let export_found = export::Columns::found_any(&keys);
+            if !contact_found && !export_found {
+                Err(FileError::Unrecognised {
+                    found: describe_header(&header),
+                })
+            } else if contact_found && !export_found {
+                Err(FileError::MissingColumns {
+                    format: "contact list (name, phone, email, numberrange)",
+                    missing: contact::Columns::missing(&keys).join(", "),
+                })
+            } else {
+                Err(FileError::MissingColumns {
+                    format: "escalation export",
+                    missing: missing.join("; "),
+                })
+            }
+        }
+    }
+}
+
+/// The separator is the one of comma, tab and semicolon found most often outside quotes on the
+/// header line; a one-column file falls back to comma.
+fn sniff_delimiter(line: &str) -> u8 {
+    let (mut commas, mut tabs, mut semis, mut quoted) = (0usize, 0usize, 0usize, false);
+    for b in line.bytes() {
+        match b {
+            b'"' => quoted = !quoted,
+            b',' if !quoted => commas += 1,
+            b'\t' if !quoted => tabs += 1,
+            b';' if !quoted => semis += 1,
+            _ => {}
+        }
+    }
+    if tabs >= commas && tabs >= semis && tabs > 0 {
+        b'\t'
+    } else if semis > commas {
+        b';'
+    } else {
+        b','
+    }
+}
+
+fn describe_header(header: &[String]) -> String {
+    let shown: Vec<String> = header
+        .iter()
+        .take(12)
+        .map(|h| {
+            let short: String = h.trim().chars().take(40).collect();
+            format!("{short:?}")
+        })
+        .collect();
+    let mut s = shown.join(", ");
+    if header.len() > 12 {
+        s.push_str(&format!(" and {} more", header.len() - 12));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_keys_ignore_case_spaces_and_separators() {
+        assert_eq!(header_key("  Created_At "), "created at");
+        assert_eq!(header_key("ISSUE-KEY"), "issue key");
+        assert_eq!(header_key("Ticket   ID"), "ticket id");
+    }
+
+    #[test]
+    fn sniffs_the_separator() {
+        assert_eq!(sniff_delimiter("a,b,c"), b',');
+        assert_eq!(sniff_delimiter("a\tb\tc"), b'\t');
+        assert_eq!(sniff_delimiter("a;b;c"), b';');
+        assert_eq!(sniff_delimiter("\"a;b\",c,d"), b',');
+        assert_eq!(sniff_delimiter("\"x,y\";z;w"), b';');
+        assert_eq!(sniff_delimiter("single"), b',');
+    }
+}

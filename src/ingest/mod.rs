@@ -1,0 +1,163 @@
+//! Bytes in, valid [`NewEscalation`]s out.
+//!
+//! The pipeline is `decode` (UTF-8 with or without BOM, UTF-16 with BOM, otherwise Windows-1252)
+//! -> `detect` (separator, header, which of the two formats) -> `rows` (one
+//! `Result<NewEscalation, RowError>` per non-blank record, streamed so a million-row file is never
+//! held twice in memory).
+//!
+//! A bad row is data, not failure: it becomes a [`RowError`] naming the line, the column and the
+//! reason, and the other rows go on. Only a file that cannot be read at all is a [`FileError`].
+
+mod columns;
+mod contact;
+mod decode;
+mod export;
+mod report;
+
+use std::borrow::Cow;
+
+use chrono::NaiveDate;
+
+use crate::domain::NewEscalation;
+pub use columns::{Format, header_key};
+pub use decode::TextEncoding;
+pub use report::{ImportReport, RowError};
+
+/// Longest physical record accepted, in bytes. A longer one is rejected as a row.
+pub const MAX_RECORD_BYTES: usize = 1 << 20;
+
+/// Why a whole file was refused. Nothing is imported from such a file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FileError {
+    #[error("the file is empty")]
+    Empty,
+    #[error("this looks like a binary file, not CSV or TSV text (a NUL byte at byte {offset})")]
+    Binary { offset: usize },
+    #[error("the header row could not be read: {0}")]
+    BadHeader(String),
+    #[error(
+        "no recognisable columns (found: {found}). Expected the contact-list format \
+         (name, email, numberrange) or an escalation export (client, opened, severity, ...)"
+    )]
+    Unrecognised { found: String },
+    #[error("the {format} is missing required column(s): {missing}")]
+    MissingColumns {
+        format: &'static str,
+        missing: String,
+    },
+}
+
+/// A decoded file with a recognised header, ready to yield rows.
+#[derive(Debug)]
+pub struct Source<'a> {
+    text: Cow<'a, str>,
+    pub encoding: TextEncoding,
+    pub delimiter: u8,
+    pub format: Format,
+    /// The import day: the contact-list format derives its dates from it.
+    today: NaiveDate,
+}
+
+impl<'a> Source<'a> {
+    /// Decodes `bytes` and recognises the header. `today` anchors the contact-list format's dates.
+    pub fn open(bytes: &'a [u8], today: NaiveDate) -> Result<Self, FileError> {
+        let (text, encoding) = decode::decode(bytes)?;
+        let (delimiter, format) = columns::detect(&text)?;
+        Ok(Self {
+            text,
+            encoding,
+            delimiter,
+            format,
+            today,
+        })
+    }
+
+    /// Size of the decoded text, for progress reporting.
+    pub fn len(&self) -> usize {
+        self.text.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.text.is_empty()
+    }
+
+    /// Every non-blank record after the header, in file order.
+    pub fn rows(&self) -> Rows<'_> {
+        let reader = csv::ReaderBuilder::new()
+            .delimiter(self.delimiter)
+            .flexible(true)
+            .has_headers(true)
+            .from_reader(self.text.as_bytes());
+        Rows {
+            reader,
+            record: csv::StringRecord::new(),
+            source: self,
+            done: false,
+        }
+    }
+}
+
+/// One parsed record: where it was and what it became.
+pub type RowResult = Result<NewEscalation, RowError>;
+
+pub struct Rows<'s> {
+    reader: csv::Reader<&'s [u8]>,
+    record: csv::StringRecord,
+    source: &'s Source<'s>,
+    done: bool,
+}
+
+impl Rows<'_> {
+    /// Bytes consumed so far, for a progress bar.
+    pub fn position(&self) -> u64 {
+        self.reader.position().byte()
+    }
+}
+
+impl Iterator for Rows<'_> {
+    type Item = RowResult;
+
+    fn next(&mut self) -> Option<RowResult> {
+        while !self.done {
+            let line = self.reader.position().line().max(2);
+            match self.reader.read_record(&mut self.record) {
+                Ok(false) => self.done = true,
+                Ok(true) => {
+                    let line = self.record.position().map_or(line, |p| p.line());
+                    if self.record.iter().all(|f| f.trim().is_empty()) {
+                        continue; // blank line, or only separators
+                    }
+                    let bytes: usize = self.record.as_slice().len();
+                    if bytes > MAX_RECORD_BYTES {
+                        return Some(Err(RowError::new(
+                            line,
+                            "",
+                            format!(
+                                "the record is longer than {MAX_RECORD_BYTES} bytes (unbalanced quotes?)"
+                            ),
+                        )));
+                    }
+                    return Some(
+                        self.source
+                            .format
+                            .map_row(line, &self.record, self.source.today),
+                    );
+                }
+                Err(e) => {
+                    // The decoded text is valid UTF-8 and the reader is flexible, so this is
+                    // an IO-level surprise; report it against the line and stop.
+                    self.done = true;
+                    return Some(Err(RowError::new(
+                        line,
+                        "",
+                        format!("unreadable record: {e}"),
+                    )));
+                }
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests;

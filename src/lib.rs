@@ -1,0 +1,15 @@
+//! EscaMap: where client escalations concentrate.
+//!
+//! Data flows one way: [`ingest`] turns bytes into [`domain::NewEscalation`]s, [`app`] commits
+//! them through [`store`] and refreshes the [`analytics`] index, [`render`] draws what the index
+//! answers, and [`cli`] sits on [`app`]. See `docs/ARCHITECTURE.md`.
+
+pub mod analytics;
+pub mod app;
+pub mod cli;
+pub mod demo;
+pub mod domain;
+pub mod ingest;
+pub mod render;
+pub mod store;
+pub mod telemetry;
