@@ -265,7 +265,7 @@ impl Index {
     }
 
     fn values_len(&self, d: Dimension) -> u32 {
-        u32::try_from(self.values(d).len()).unwrap_or(u32::MAX)
+        u32::try_from(self.cardinality(d)).unwrap_or(u32::MAX)
     }
 
     /// Aggregates one heatmap: a single pass over the rows inside the date range.

@@ -214,6 +214,17 @@ impl Index {
         v
     }
 
+    /// Number of distinct values a text dimension has (4 for severity, 0 for time).
+    pub(super) fn cardinality(&self, dim: Dimension) -> usize {
+        match dim {
+            Dimension::Client => self.clients.values.len(),
+            Dimension::Product => self.products.values.len(),
+            Dimension::Region => self.regions.values.len(),
+            Dimension::Severity => Severity::ALL.len(),
+            _ => 0,
+        }
+    }
+
     pub(super) fn label(&self, dim: Dimension, code: u32) -> String {
         let dict = |d: &Dict| d.values.get(code as usize).cloned().unwrap_or_default();
         match dim {

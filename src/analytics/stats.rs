@@ -34,7 +34,7 @@ impl Index {
     /// One pass over the date range: totals, high count, and distinct clients via a seen-mask.
     pub fn stats(&self, filter: &Filter) -> Stats {
         let f = self.compile(filter);
-        let mut seen = vec![false; self.values(crate::domain::Dimension::Client).len()];
+        let mut seen = vec![false; self.cardinality(crate::domain::Dimension::Client)];
         let (mut total, mut high, mut clients) = (0u64, 0u64, 0u64);
         for i in f.range.clone() {
             if f.keeps(self, i) {

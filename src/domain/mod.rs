@@ -14,3 +14,8 @@ pub use date::{InvalidDate, Month, parse_flexible_date};
 pub use dimension::{Dimension, InvalidDimension, InvalidMeasure, InvalidView, Measure, View};
 pub use escalation::{Escalation, InvalidText, Label, NewEscalation, Text};
 pub use severity::{InvalidSeverity, Severity};
+
+/// Longest text a field may hold, in characters.
+pub fn escalation_max_chars() -> usize {
+    escalation::MAX_TEXT_CHARS
+}

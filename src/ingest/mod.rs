@@ -93,6 +93,7 @@ impl<'a> Source<'a> {
             record: csv::StringRecord::new(),
             source: self,
             done: false,
+            line_at: (0, 1),
         }
     }
 }
@@ -105,12 +106,32 @@ pub struct Rows<'s> {
     record: csv::StringRecord,
     source: &'s Source<'s>,
     done: bool,
+    /// (byte offset, physical line at that offset) of the last record, to count lines forward.
+    /// The csv crate's own line counter skips blank lines, so lines are counted here.
+    line_at: (usize, u64),
 }
 
 impl Rows<'_> {
     /// Bytes consumed so far, for a progress bar.
     pub fn position(&self) -> u64 {
         self.reader.position().byte()
+    }
+
+    /// The physical line (1-based) at byte offset `byte`, counted on from the previous record.
+    fn line_of(&mut self, byte: usize) -> u64 {
+        let (from, line) = self.line_at;
+        let text = self.source.text.as_bytes();
+        // A record's recorded start includes the blank lines skipped before it.
+        let mut to = byte.min(text.len());
+        while to < text.len() && (text[to] == b'\n' || text[to] == b'\r') {
+            to += 1;
+        }
+        let newlines = text
+            .get(from..to)
+            .map_or(0, |s| s.iter().filter(|&&b| b == b'\n').count());
+        let line = line + newlines as u64;
+        self.line_at = (to.max(from), line);
+        line
     }
 }
 
@@ -119,11 +140,15 @@ impl Iterator for Rows<'_> {
 
     fn next(&mut self) -> Option<RowResult> {
         while !self.done {
-            let line = self.reader.position().line().max(2);
+            let before = usize::try_from(self.reader.position().byte()).unwrap_or(usize::MAX);
             match self.reader.read_record(&mut self.record) {
                 Ok(false) => self.done = true,
                 Ok(true) => {
-                    let line = self.record.position().map_or(line, |p| p.line());
+                    let start = self
+                        .record
+                        .position()
+                        .map_or(before, |p| usize::try_from(p.byte()).unwrap_or(before));
+                    let line = self.line_of(start);
                     if self.record.iter().all(|f| f.trim().is_empty()) {
                         continue; // blank line, or only separators
                     }
@@ -144,6 +169,7 @@ impl Iterator for Rows<'_> {
                     );
                 }
                 Err(e) => {
+                    let line = self.line_of(before);
                     // The decoded text is valid UTF-8 and the reader is flexible, so this is
                     // an IO-level surprise; report it against the line and stop.
                     self.done = true;
