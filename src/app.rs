@@ -142,7 +142,7 @@ impl App {
                     }
                     Err(e) => rejected.push(e),
                 }
-                if seen % 8192 == 0 {
+                if seen.is_multiple_of(8192) {
                     progress(rows.position(), total);
                 }
             }

@@ -14,7 +14,7 @@ pub enum Format {
     /// The original's `name, phone, email, numberrange` contact list.
     ContactList(contact::Columns),
     /// An escalation export from a support tool.
-    Export(export::Columns),
+    Export(Box<export::Columns>),
 }
 
 impl Format {
@@ -97,7 +97,7 @@ pub(super) fn detect(text: &str) -> Result<(u8, Format), FileError> {
         return Ok((delimiter, Format::ContactList(cols)));
     }
     match export::Columns::detect(&keys, &header) {
-        Ok(cols) => Ok((delimiter, Format::Export(cols))),
+        Ok(cols) => Ok((delimiter, Format::Export(Box::new(cols)))),
         Err(missing) => {
             let contact_found = contact::Columns::found_any(&keys);
             let export_found = export::Columns::found_any(&keys);

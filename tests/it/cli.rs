@@ -1,0 +1,553 @@
+//! The command line, end to end, through the real binary.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::helpers::{TestCli, read};
+
+const EXPORT: &str = "Ticket ID,Customer,Product,Region,Priority,Created,Resolved,Status,Subject\n\
+    ESC-1,Acme,API,Europe,P1,2024-01-15T10:00:00Z,2024-01-16,Closed,Outage\n\
+    ESC-2,Acme,Billing,Europe,P3,2024-02-01,,Open,Invoice wrong\n\
+    ESC-3,Globex,API,Asia,P2,2024-02-10,,Open,Slow\n\
+    ESC-4,,API,Asia,P2,2024-02-10,,Open,No client\n\
+    ESC-5,Initech,Dashboard,North America,P9,2024-03-01,,Open,Bad priority\n\
+    ESC-6,Initech,Dashboard,North America,low,2024-03-05,,Open,Fine\n";
+
+#[test]
+fn import_prints_the_json_report() {
+    let t = TestCli::new();
+    let f = t.write("export.csv", EXPORT);
+    let report = t.json(&["import", &f, "--json"]);
+    assert_eq!(report["imported"], 4);
+    assert_eq!(report["replaced"], 0);
+    assert_eq!(report["rejected_count"], 2);
+    assert_eq!(report["encoding"], "utf-8");
+    assert_eq!(
+        report["rejected"],
+        json!([
+            {"line": 5, "column": "Customer", "reason": "client is empty"},
+            {"line": 6, "column": "Priority", "reason": report["rejected"][1]["reason"]},
+        ])
+    );
+    let reason = report["rejected"][1]["reason"].as_str().expect("a reason");
+    assert!(reason.starts_with("unknown severity \"P9\""), "{reason}");
+    assert_eq!(t.total(), 4);
+}
+
+#[test]
+fn text_report_lists_twenty_rejections_and_counts_the_rest() {
+    let t = TestCli::new();
+    let mut body = String::from("client,severity,opened\nGood,low,2024-01-01\n");
+    for i in 0..25 {
+        body.push_str(&format!("Bad {i},nope,2024-01-01\n"));
+    }
+    let f = t.write("bad.csv", body);
+    let out = t.ok(&["import", &f]);
+    assert!(out.contains("imported 1 rows"), "{out}");
+    assert!(out.contains("rejected 25"), "{out}");
+    assert_eq!(out.matches("  rejected line").count(), 20, "{out}");
+    assert!(
+        out.contains("line 3, column \"severity\": unknown severity \"nope\""),
+        "{out}"
+    );
+    assert!(out.contains("... and 5 more rejected rows"), "{out}");
+}
+
+#[test]
+fn a_refused_file_changes_nothing_and_fails() {
+    let t = TestCli::new();
+    let good = t.write("good.csv", EXPORT);
+    t.ok(&["import", &good]);
+    let before = t.ok(&["imports", "list", "--json"]);
+    for (name, content, want) in [
+        ("empty.csv", &b""[..], "the file is empty"),
+        (
+            "image.png",
+            &b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00"[..],
+            "binary",
+        ),
+        (
+            "other.csv",
+            &b"a,b,c\n1,2,3\n"[..],
+            "no recognisable columns",
+        ),
+        (
+            "partial.csv",
+            &b"client,severity\nAcme,low\n"[..],
+            "missing required column(s): opened",
+        ),
+    ] {
+        let f = t.write(name, content);
+        let err = t.fails(&["import", &f]);
+        assert!(err.contains(want), "{name}: {err}");
+    }
+    assert_eq!(t.ok(&["imports", "list", "--json"]), before);
+    assert_eq!(t.total(), 4);
+}
+
+#[test]
+fn windows_1252_files_are_read_and_reported() {
+    let t = TestCli::new();
+    let f = t.write(
+        "excel.csv",
+        b"Customer;Priority;Created\nCaf\xe9 M\xfcller;P2;05/06/2024\n",
+    );
+    let report = t.json(&["import", &f, "--json"]);
+    assert_eq!(report["encoding"], "windows-1252");
+    assert_eq!(report["imported"], 1);
+    let text = t.ok(&["import", &f]);
+    assert!(text.contains("read as Windows-1252"), "{text}");
+    let out = t.path("out.json");
+    t.ok(&[
+        "render", "--rows", "client", "--cols", "month", "--out", &out,
+    ]);
+    let map: serde_json::Value = serde_json::from_slice(&read(&out)).expect("json");
+    assert_eq!(map["rows"], json!(["Café Müller"]));
+    assert_eq!(map["cols"], json!(["2024-05"]));
+}
+
+#[test]
+fn the_originals_contact_list_imports_with_derived_fields() {
+    let t = TestCli::new();
+    let f = t.write(
+        "contacts.tsv",
+        "name\tphone\temail\tnumberrange\n\
+         Drake Austin\t(721) 652-5425\tpellentesque@hotmail.edu\t5\n\
+         Quynn Velez\t(889) 346-2128\tjusto@yahoo.org\t9\n\
+         Tyrone Andrews\t1-427-331-7633\tmassa@google.ca\t7\n\
+         Lila Gibson\t1-178-483-7360\taliquam@protonmail.net\t3\n",
+    );
+    let report = t.json(&["import", &f, "--json"]);
+    assert_eq!(
+        (report["imported"].as_u64(), report["format"].as_str()),
+        (Some(4), Some("contact-list"))
+    );
+    let stats = t.json(&["stats", "--json"]);
+    assert_eq!(
+        stats,
+        json!({"total_escalations": 4, "high_severity_count": 2, "unique_clients": 4, "high_severity_rate": 50.0})
+    );
+    let out = t.path("regional.json");
+    t.ok(&["render", "--view", "regional", "--out", &out]);
+    let map: serde_json::Value = serde_json::from_slice(&read(&out)).expect("json");
+    assert_eq!(
+        map["rows"],
+        json!(["Asia", "Europe", "North America", "South America"])
+    );
+    assert_eq!(map["cols"], json!(["Low", "Medium", "High"]));
+    assert_eq!(
+        map["values"],
+        json!([[0, 0, 1], [0, 0, 1], [0, 1, 0], [1, 0, 0]])
+    );
+    // Products from the first letter: D(rake) Analytics, Q Reporting, T Reporting, L Dashboard.
+    let out = t.path("clients.json");
+    t.ok(&[
+        "render", "--rows", "product", "--cols", "severity", "--out", &out,
+    ]);
+    let map: serde_json::Value = serde_json::from_slice(&read(&out)).expect("json");
+    assert_eq!(map["rows"], json!(["Reporting", "Analytics", "Dashboard"]));
+    // Re-importing the same file the same day reproduces the same dates.
+    let dates = |t: &TestCli| {
+        let out = t.path("d.csv");
+        t.ok(&["export", "--out", &out]);
+        let text = String::from_utf8(read(&out)).expect("utf-8");
+        text.lines()
+            .skip(1)
+            .map(|l| l.split(',').nth(5).unwrap_or("").to_owned())
+            .collect::<Vec<_>>()
+    };
+    let first = dates(&t);
+    let t2 = TestCli::new();
+    t2.ok(&["import", &t2.write("contacts.tsv", read(&f))]);
+    assert_eq!(dates(&t2), first);
+}
+
+#[test]
+fn stats_filters_are_repeatable_and_combine() {
+    let t = TestCli::new();
+    t.ok(&["import", &t.write("e.csv", EXPORT)]);
+    let s = |args: &[&str]| {
+        let mut all = vec!["stats", "--json"];
+        all.extend_from_slice(args);
+        t.json(&all)["total_escalations"].as_u64().expect("count")
+    };
+    assert_eq!(s(&[]), 4);
+    assert_eq!(s(&["--client", "Acme", "--client", "Globex"]), 3);
+    assert_eq!(s(&["--product", "API"]), 2);
+    assert_eq!(s(&["--region", "Europe", "--severity", "P1"]), 1);
+    assert_eq!(s(&["--severity", "high", "--severity", "critical"]), 2);
+    assert_eq!(s(&["--from", "2024-02-01", "--to", "2024-02-10"]), 2);
+    let err = t.fails(&["stats", "--from", "2024-03-01", "--to", "2024-01-01"]);
+    assert!(
+        err.contains("`from` (2024-03-01) is after `to` (2024-01-01)"),
+        "{err}"
+    );
+    let err = t.fails(&["stats", "--from", "someday"]);
+    assert!(err.contains("invalid date"), "{err}");
+    let err = t.fails(&["stats", "--severity", "P7"]);
+    assert!(err.contains("unknown severity"), "{err}");
+    let text = t.ok(&["stats"]);
+    assert!(
+        text.contains("Total escalations") && text.contains("High severity rate"),
+        "{text}"
+    );
+}
+
+#[test]
+fn render_writes_every_format() {
+    let t = TestCli::new();
+    t.ok(&["import", &t.write("e.csv", EXPORT)]);
+    let json_out = t.path("h.json");
+    t.ok(&[
+        "render",
+        "--rows",
+        "client",
+        "--cols",
+        "product",
+        "--measure",
+        "high",
+        "--top",
+        "1",
+        "--out",
+        &json_out,
+    ]);
+    let map: serde_json::Value = serde_json::from_slice(&read(&json_out)).expect("json");
+    for key in ["rows", "cols", "values", "measure", "hidden_rows"] {
+        assert!(map.get(key).is_some(), "missing {key}");
+    }
+    assert_eq!(
+        (
+            map["rows"].clone(),
+            map["measure"].clone(),
+            map["hidden_rows"].clone()
+        ),
+        (json!(["Acme"]), json!("high"), json!(2))
+    );
+
+    let svg_out = t.path("h.svg");
+    t.ok(&[
+        "render",
+        "--view",
+        "client-overview",
+        "--out",
+        &svg_out,
+        "--palette",
+        "reds",
+        "--title",
+        "Q1 <review>",
+    ]);
+    let svg = String::from_utf8(read(&svg_out)).expect("utf-8");
+    let doc = roxmltree::Document::parse(&svg).expect("well-formed SVG");
+    assert_eq!(doc.root_element().tag_name().name(), "svg");
+    let title = doc
+        .descendants()
+        .find(|n| n.has_tag_name("title"))
+        .and_then(|n| n.text());
+    assert_eq!(
+        title,
+        Some("Q1 <review>"),
+        "the title is escaped in the markup and intact as text"
+    );
+
+    let png_out = t.path("h.png");
+    t.ok(&["render", "--view", "product-timeline", "--out", &png_out]);
+    let decoder = png::Decoder::new(std::io::Cursor::new(read(&png_out)));
+    let info = decoder.read_info().expect("a decodable PNG");
+    assert!(info.info().width > 100 && info.info().height > 100);
+
+    let csv_out = t.path("h.csv");
+    t.ok(&["render", "--view", "regional", "--out", &csv_out]);
+    let csv = String::from_utf8(read(&csv_out)).expect("utf-8");
+    assert_eq!(
+        csv.lines().next(),
+        Some("region \\ severity,Low,Medium,High,Critical")
+    );
+
+    let stdout = t.ok(&[
+        "render", "--view", "regional", "--out", "-", "--format", "json",
+    ]);
+    assert!(stdout.contains("\"measure\": \"count\""));
+}
+
+#[test]
+fn render_refuses_bad_arguments_clearly() {
+    let t = TestCli::new();
+    let out = t.path("x.gif");
+    assert!(
+        t.fails(&["render", "--view", "regional", "--out", &out])
+            .contains("cannot tell the format")
+    );
+    assert!(
+        t.fails(&[
+            "render", "--rows", "day", "--cols", "client", "--out", "x.svg"
+        ])
+        .contains("unknown dimension \"day\"")
+    );
+    assert!(
+        t.fails(&[
+            "render", "--rows", "client", "--cols", "client", "--out", "x.svg"
+        ])
+        .contains("must be different")
+    );
+    assert!(
+        t.fails(&[
+            "render", "--view", "regional", "--rows", "client", "--out", "x.svg"
+        ])
+        .contains("cannot be used with")
+    );
+    assert!(t.fails(&["render", "--out", "x.svg"]).contains("required"));
+    assert!(
+        t.fails(&["render", "--view", "heat", "--out", "x.svg"])
+            .contains("unknown view")
+    );
+    assert!(
+        t.fails(&[
+            "render",
+            "--rows",
+            "client",
+            "--cols",
+            "month",
+            "--measure",
+            "sum",
+            "--out",
+            "x.svg"
+        ])
+        .contains("unknown measure")
+    );
+}
+
+#[test]
+fn export_round_trips_and_neutralises_formulas() {
+    let t = TestCli::new();
+    let hostile = "id,client,severity,opened,summary,product\n\
+        F-1,=HYPERLINK(\"http://evil\"),high,2024-01-01,+cmd|' /C calc'!A0,@SUM(1)\n\
+        F-2,Acme,low,2024-01-02,-2+3,API\n\
+        F-3,Plain,P2,2024-01-03,\"multi\nline\",API\n";
+    t.ok(&["import", &t.write("h.csv", hostile)]);
+    let out = t.path("export.csv");
+    t.ok(&["export", "--out", &out]);
+    let text = String::from_utf8(read(&out)).expect("utf-8");
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let header: Vec<String> = reader
+        .headers()
+        .expect("header")
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(
+        header,
+        [
+            "id", "client", "product", "region", "severity", "opened", "closed", "status",
+            "summary", "email", "phone"
+        ]
+    );
+    for rec in reader.records() {
+        for cell in rec.expect("record").iter() {
+            assert!(
+                !cell.starts_with(['=', '+', '-', '@']),
+                "formula cell left live: {cell:?}"
+            );
+        }
+    }
+    assert!(text.contains("'=HYPERLINK"), "{text}");
+    assert!(text.contains("'@SUM(1)"), "{text}");
+    // Filters apply, and the export imports back into an identical store.
+    let only = t.path("acme.csv");
+    t.ok(&["export", "--client", "Acme", "--out", &only]);
+    assert_eq!(
+        String::from_utf8(read(&only))
+            .expect("utf-8")
+            .lines()
+            .count(),
+        2
+    );
+    let t2 = TestCli::new();
+    let report = t2.json(&["import", &t2.write("back.csv", read(&out)), "--json"]);
+    assert_eq!(report["imported"], 3);
+    assert_eq!(t2.json(&["stats", "--json"]), t.json(&["stats", "--json"]));
+}
+
+#[test]
+fn the_last_row_with_an_id_wins_across_imports() {
+    let t = TestCli::new();
+    t.ok(&["import", &t.write("v1.csv", EXPORT)]);
+    let update = "Ticket ID,Customer,Priority,Created,Status\nESC-1,Acme,P4,2024-01-15,Closed\nESC-3,Globex,P1,2024-02-10,Open\nESC-3,Globex,P1,2024-02-11,Reopened\n";
+    let report = t.json(&["import", &t.write("v2.csv", update), "--json"]);
+    assert_eq!(
+        (report["imported"].as_u64(), report["replaced"].as_u64()),
+        (Some(3), Some(3))
+    );
+    let stats = t.json(&["stats", "--json"]);
+    assert_eq!(stats["total_escalations"], 4, "replaced, not duplicated");
+    assert_eq!(
+        stats["high_severity_count"], 1,
+        "ESC-1 is now Low, ESC-3 Critical"
+    );
+}
+
+#[test]
+fn imports_are_listed_and_deleted_with_their_rows() {
+    let t = TestCli::new();
+    t.ok(&["import", &t.write("a.csv", EXPORT)]);
+    t.ok(&[
+        "import",
+        &t.write("b.csv", "client,severity,opened\nOther,low,2024-05-05\n"),
+    ]);
+    let list = t.json(&["imports", "list", "--json"]);
+    let ids: Vec<i64> = list
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|i| i["id"].as_i64().expect("id"))
+        .collect();
+    assert_eq!(list[0]["source"], "b.csv");
+    assert_eq!(list[1]["rows_rejected"], 2);
+    let text = t.ok(&["imports", "list"]);
+    assert!(text.contains("a.csv") && text.contains("b.csv"), "{text}");
+    let out = t.ok(&["imports", "delete", &ids[1].to_string()]);
+    assert!(out.contains("its 4 escalations"), "{out}");
+    assert_eq!(t.total(), 1);
+    assert!(
+        t.fails(&["imports", "delete", &ids[1].to_string()])
+            .contains("there is no import")
+    );
+}
+
+#[test]
+fn demo_data_is_deterministic_and_imports_cleanly() {
+    let t = TestCli::new();
+    let make = |name: &str, seed: &str| {
+        let out = t.path(name);
+        t.ok(&[
+            "demo-data",
+            "--rows",
+            "3000",
+            "--seed",
+            seed,
+            "--end",
+            "2026-06-30",
+            "--out",
+            &out,
+        ]);
+        read(&out)
+    };
+    let a = make("a.csv", "7");
+    assert_eq!(a, make("b.csv", "7"), "same seed, same file");
+    assert_ne!(a, make("c.csv", "8"), "another seed, another file");
+    let report = t.json(&["import", &t.path("a.csv"), "--json"]);
+    assert_eq!(
+        (
+            report["imported"].as_u64(),
+            report["rejected_count"].as_u64()
+        ),
+        (Some(3000), Some(0))
+    );
+    let stats = t.json(&["stats", "--json"]);
+    assert!(stats["unique_clients"].as_u64().expect("count") > 50);
+    let rate = stats["high_severity_rate"].as_f64().expect("rate");
+    assert!((15.0..50.0).contains(&rate), "severity mix: {rate}");
+    // The billing hotspot: the top client by score, concentrated in Billing.
+    let out = t.path("o.json");
+    t.ok(&[
+        "render",
+        "--view",
+        "client-overview",
+        "--top",
+        "1",
+        "--out",
+        &out,
+    ]);
+    let map: serde_json::Value = serde_json::from_slice(&read(&out)).expect("json");
+    assert_eq!(map["rows"], json!(["Globex Manufacturing"]));
+    let billing = map["cols"]
+        .as_array()
+        .expect("cols")
+        .iter()
+        .position(|c| c == "Billing")
+        .expect("Billing");
+    let row = map["values"][0].as_array().expect("row");
+    let max = row.iter().filter_map(|v| v.as_u64()).max();
+    assert_eq!(
+        row[billing].as_u64(),
+        max,
+        "Billing is the client's hottest product"
+    );
+    // Two years of dates: 24 or 25 calendar months on the timeline, ending at --end.
+    let out = t.path("t.json");
+    t.ok(&["render", "--view", "product-timeline", "--out", &out]);
+    let map: serde_json::Value = serde_json::from_slice(&read(&out)).expect("json");
+    let cols = map["cols"].as_array().expect("cols");
+    assert!((24..=25).contains(&cols.len()), "{} months", cols.len());
+    assert_eq!(cols.last(), Some(&json!("2026-06")));
+}
+
+/// An import killed halfway leaves the store exactly as it was: the transaction never commits.
+#[test]
+fn an_import_killed_halfway_leaves_the_store_unchanged() {
+    let t = TestCli::new();
+    t.ok(&["import", &t.write("small.csv", EXPORT)]);
+    let before_stats = t.ok(&["stats", "--json"]);
+    let before_imports = t.ok(&["imports", "list", "--json"]);
+    let big = t.path("big.csv");
+    t.ok(&["demo-data", "--rows", "400000", "--out", &big]);
+
+    let mut child = t
+        .cmd()
+        .args(["import", &big])
+        .spawn()
+        .expect("spawn import");
+    let wal = t.db.with_extension("db-wal");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    // Wait until the import is demonstrably writing (the WAL grows past 1 MiB), then kill it.
+    loop {
+        let size = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+        if size > 1 << 20 {
+            break;
+        }
+        if let Some(status) = child.try_wait().expect("poll") {
+            panic!(
+                "the import finished ({status}) before it could be killed; make the file bigger"
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the import never started writing"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().expect("kill");
+    let status = child.wait().expect("wait");
+    assert!(!status.success(), "the import was killed, not completed");
+
+    assert_eq!(t.ok(&["stats", "--json"]), before_stats);
+    assert_eq!(t.ok(&["imports", "list", "--json"]), before_imports);
+    // And the store is healthy: the next import works.
+    let report = t.json(&[
+        "import",
+        &t.write(
+            "after.csv",
+            "client,severity,opened\nAfter,low,2024-01-01\n",
+        ),
+        "--json",
+    ]);
+    assert_eq!(report["imported"], 1);
+}
+
+#[test]
+fn help_exists_for_every_command() {
+    let t = TestCli::new();
+    for cmd in [
+        "import",
+        "stats",
+        "render",
+        "export",
+        "imports",
+        "demo-data",
+    ] {
+        let out = t.ok(&[cmd, "--help"]);
+        assert!(out.contains("Usage: escamap"), "{cmd}: {out}");
+    }
+    let out = t.ok(&["--help"]);
+    assert!(out.contains("--db"));
+}

@@ -1,0 +1,6 @@
+//! The one integration test binary. Each module drives EscaMap through a real interface: the
+//! `escamap` executable, or the library's public API for property tests.
+
+mod cli;
+mod helpers;
+mod properties;
