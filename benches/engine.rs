@@ -1,1 +1,148 @@
-fn main() {}
+//! Engine benchmarks at one million escalations made by the `demo-data` generator.
+//!
+//! ```text
+//! cargo bench --bench engine                  # everything
+//! cargo bench --bench engine -- aggregate     # only the queries
+//! ESCAMAP_BENCH_ROWS=100000 cargo bench ...   # a smaller data set
+//! ```
+
+use std::hint::black_box;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use escamap::analytics::{Filter, HeatmapQuery};
+use escamap::app::App;
+use escamap::demo::{DemoSpec, generate};
+use escamap::domain::{Severity, View};
+
+fn rows() -> u64 {
+    std::env::var("ESCAMAP_BENCH_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000)
+}
+
+fn end() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2026, 11, 24).expect("valid")
+}
+
+fn csv() -> &'static [u8] {
+    static CSV: OnceLock<Vec<u8>> = OnceLock::new();
+    CSV.get_or_init(|| {
+        let mut buf = Vec::new();
+        generate(
+            &DemoSpec {
+                rows: rows(),
+                seed: 42,
+                end: end(),
+                months: 24,
+            },
+            &mut buf,
+        )
+        .expect("generate");
+        buf
+    })
+}
+
+/// One store with the data imported, shared by the query benchmarks.
+fn app() -> &'static App {
+    static APP: OnceLock<(tempfile::TempDir, App)> = OnceLock::new();
+    &APP.get_or_init(|| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let app = App::open_sqlite(&dir.path().join("bench.db")).expect("open");
+        app.import("bench.csv", csv(), end(), &mut |_, _| {})
+            .expect("import");
+        (dir, app)
+    })
+    .1
+}
+
+fn import(c: &mut Criterion) {
+    let data = csv();
+    let mut g = c.benchmark_group("import");
+    g.sample_size(10)
+        .measurement_time(Duration::from_secs(40))
+        .throughput(Throughput::Elements(rows()));
+    g.bench_function("demo_csv_into_fresh_sqlite", |b| {
+        b.iter_batched(
+            || {
+                let dir = tempfile::tempdir().expect("tempdir");
+                let app = App::open_sqlite(&dir.path().join("i.db")).expect("open");
+                (dir, app)
+            },
+            |(dir, app)| {
+                let report = app
+                    .import("bench.csv", data, end(), &mut |_, _| {})
+                    .expect("import");
+                assert_eq!(report.imported, rows());
+                (dir, app)
+            },
+            criterion::BatchSize::PerIteration,
+        );
+    });
+    g.finish();
+}
+
+fn index_load(c: &mut Criterion) {
+    let app = app();
+    let mut g = c.benchmark_group("index");
+    g.sample_size(10).throughput(Throughput::Elements(rows()));
+    g.bench_function("load_from_sqlite", |b| {
+        b.iter(|| app.refresh().expect("refresh"))
+    });
+    g.finish();
+}
+
+fn filtered() -> Filter {
+    Filter {
+        from: NaiveDate::from_ymd_opt(2025, 11, 24),
+        to: NaiveDate::from_ymd_opt(2026, 11, 24),
+        products: vec!["API".into(), "Billing".into(), "Analytics".into()],
+        severities: vec![Severity::High, Severity::Critical, Severity::Medium],
+        ..Filter::default()
+    }
+}
+
+fn aggregate(c: &mut Criterion) {
+    let ix = app().index();
+    assert_eq!(ix.len() as u64, rows());
+    let mut g = c.benchmark_group("aggregate");
+    for (name, f) in [("unfiltered", Filter::default()), ("filtered", filtered())] {
+        let views: Vec<HeatmapQuery> =
+            [View::ProductTimeline, View::Regional, View::ClientOverview]
+                .into_iter()
+                .map(|v| {
+                    HeatmapQuery::view(
+                        v,
+                        if v == View::ClientOverview {
+                            Some(25)
+                        } else {
+                            None
+                        },
+                        f.clone(),
+                    )
+                    .expect("valid")
+                })
+                .collect();
+        g.bench_function(format!("stats_plus_three_views/{name}"), |b| {
+            b.iter(|| {
+                black_box(ix.stats(&f));
+                for q in &views {
+                    black_box(ix.heatmap(q));
+                }
+            })
+        });
+        g.bench_function(format!("stats/{name}"), |b| {
+            b.iter(|| black_box(ix.stats(&f)))
+        });
+        g.bench_function(format!("client_overview/{name}"), |b| {
+            b.iter(|| black_box(ix.heatmap(&views[2])))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, aggregate, index_load, import);
+criterion_main!(benches);

@@ -68,19 +68,6 @@ pub struct Cell {
 }
 
 impl Cell {
-    #[inline(always)]
-    fn add(&mut self, severity: u8) {
-        self.count += 1;
-        self.score += u64::from(severity) + 1;
-        self.high += u64::from(severity >= 2);
-    }
-
-    fn merge(&mut self, o: &Cell) {
-        self.count += o.count;
-        self.score += o.score;
-        self.high += o.high;
-    }
-
     /// The measure's value; `None` for the mean of an empty cell.
     pub fn value(&self, m: Measure) -> Option<f64> {
         match m {
@@ -175,38 +162,56 @@ impl CodeSlice for [u8] {
     }
 }
 
+/// Escalations per severity level in one cell: one increment per row in the hot loop; count,
+/// score and high are derived afterwards.
+type Tally = [u32; 4];
+
+fn cell_of(t: &Tally) -> Cell {
+    let n = |s: usize| u64::from(t[s]);
+    Cell {
+        count: n(0) + n(1) + n(2) + n(3),
+        score: n(0) + 2 * n(1) + 3 * n(2) + 4 * n(3),
+        high: n(2) + n(3),
+    }
+}
+
 /// Where cells accumulate: a dense grid when it is small enough, a map otherwise (a filter on
 /// weeks spanning centuries must not allocate a billion cells).
 trait Acc {
-    fn add(&mut self, r: u32, c: u32, severity: u8);
+    /// Counts the row when `keep`; the dense grid adds `keep as u32` rather than branching.
+    fn add(&mut self, r: u32, c: u32, severity: u8, keep: bool);
 }
 
 struct Dense {
-    cells: Vec<Cell>,
+    cells: Vec<Tally>,
     r0: u32,
     c0: u32,
     ncols: usize,
 }
 impl Acc for Dense {
     #[inline(always)]
-    fn add(&mut self, r: u32, c: u32, severity: u8) {
+    fn add(&mut self, r: u32, c: u32, severity: u8, keep: bool) {
         let i = (r - self.r0) as usize * self.ncols + (c - self.c0) as usize;
-        self.cells[i].add(severity);
+        self.cells[i][usize::from(severity & 3)] += u32::from(keep);
     }
 }
 
 #[derive(Default)]
-struct Sparse(HashMap<(u32, u32), Cell>);
+struct Sparse(HashMap<(u32, u32), Tally>);
 impl Acc for Sparse {
-    fn add(&mut self, r: u32, c: u32, severity: u8) {
-        self.0.entry((r, c)).or_default().add(severity);
+    fn add(&mut self, r: u32, c: u32, severity: u8, keep: bool) {
+        if keep {
+            self.0.entry((r, c)).or_default()[usize::from(severity & 3)] += 1;
+        }
     }
 }
 
 const DENSE_LIMIT: usize = 1 << 22;
 
+/// The hot loop, monomorphised per code width, accumulator and whether the filter needs
+/// checking at all (an unfiltered query only walks the date range).
 #[inline(always)]
-fn pass<R: CodeSlice + ?Sized, C: CodeSlice + ?Sized, A: Acc>(
+fn pass<R: CodeSlice + ?Sized, C: CodeSlice + ?Sized, A: Acc, const CHECK: bool>(
     ix: &Index,
     f: &Compiled,
     r: &R,
@@ -214,18 +219,26 @@ fn pass<R: CodeSlice + ?Sized, C: CodeSlice + ?Sized, A: Acc>(
     acc: &mut A,
 ) {
     for i in f.range.clone() {
-        if f.keeps(ix, i) {
-            acc.add(r.at(i), c.at(i), ix.severity[i]);
-        }
+        let keep = !CHECK || f.keeps(ix, i);
+        acc.add(r.at(i), c.at(i), ix.severity[i], keep);
     }
 }
 
 fn run<A: Acc>(ix: &Index, f: &Compiled, rows: &Codes<'_>, cols: &Codes<'_>, acc: &mut A) {
+    macro_rules! go {
+        ($r:expr, $c:expr) => {
+            if f.is_trivial() {
+                pass::<_, _, _, false>(ix, f, $r, $c, acc)
+            } else {
+                pass::<_, _, _, true>(ix, f, $r, $c, acc)
+            }
+        };
+    }
     match (rows, cols) {
-        (Codes::Wide(r), Codes::Wide(c)) => pass(ix, f, *r, *c, acc),
-        (Codes::Wide(r), Codes::Byte(c)) => pass(ix, f, *r, *c, acc),
-        (Codes::Byte(r), Codes::Wide(c)) => pass(ix, f, *r, *c, acc),
-        (Codes::Byte(r), Codes::Byte(c)) => pass(ix, f, *r, *c, acc),
+        (Codes::Wide(r), Codes::Wide(c)) => go!(*r, *c),
+        (Codes::Wide(r), Codes::Byte(c)) => go!(*r, *c),
+        (Codes::Byte(r), Codes::Wide(c)) => go!(*r, *c),
+        (Codes::Byte(r), Codes::Byte(c)) => go!(*r, *c),
     }
 }
 
@@ -254,68 +267,89 @@ impl Index {
             }
         };
         match d {
-            Dimension::Client => (0, self.values_len(d)),
-            Dimension::Product => (0, self.values_len(d)),
-            Dimension::Region => (0, self.values_len(d)),
-            Dimension::Severity => (0, 4),
             Dimension::Month => time(&self.month),
             Dimension::Quarter => time(&self.quarter),
             Dimension::Week => time(&self.week),
+            _ => (0, u32::try_from(self.cardinality(d)).unwrap_or(u32::MAX)),
         }
     }
 
-    fn values_len(&self, d: Dimension) -> u32 {
-        u32::try_from(self.cardinality(d)).unwrap_or(u32::MAX)
+    /// Accumulates the grid: present row codes with their (col code, tally) pairs, and the
+    /// present column codes.
+    fn accumulate(
+        &self,
+        q: &HeatmapQuery,
+        f: &Compiled,
+    ) -> (Vec<(u32, Vec<(u32, Tally)>)>, Vec<u32>) {
+        let (r0, r1) = self.code_span(q.rows, &f.range);
+        let (c0, c1) = self.code_span(q.cols, &f.range);
+        let (nrows, ncols) = ((r1 - r0) as usize, (c1 - c0) as usize);
+        let (rows_c, cols_c) = (self.codes(q.rows), self.codes(q.cols));
+        let mut rows = Vec::new();
+        let mut col_codes = Vec::new();
+        if nrows.saturating_mul(ncols) <= DENSE_LIMIT {
+            let mut acc = Dense {
+                cells: vec![[0; 4]; nrows * ncols],
+                r0,
+                c0,
+                ncols,
+            };
+            run(self, f, &rows_c, &cols_c, &mut acc);
+            let mut col_present = vec![false; ncols];
+            for (r, row) in acc.cells.chunks_exact(ncols.max(1)).enumerate().take(nrows) {
+                let cells: Vec<(u32, Tally)> = row
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, t)| t.iter().any(|&n| n > 0))
+                    .map(|(c, t)| {
+                        col_present[c] = true;
+                        (c0 + c as u32, *t)
+                    })
+                    .collect();
+                if !cells.is_empty() {
+                    rows.push((r0 + r as u32, cells));
+                }
+            }
+            col_codes.extend(
+                col_present
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| **p)
+                    .map(|(c, _)| c0 + c as u32),
+            );
+        } else {
+            let mut acc = Sparse::default();
+            run(self, f, &rows_c, &cols_c, &mut acc);
+            let mut by_row: HashMap<u32, Vec<(u32, Tally)>> = HashMap::new();
+            for ((r, c), t) in acc.0 {
+                by_row.entry(r).or_default().push((c, t));
+                col_codes.push(c);
+            }
+            col_codes.sort_unstable();
+            col_codes.dedup();
+            rows = by_row.into_iter().collect();
+            rows.sort_unstable_by_key(|(r, _)| *r);
+        }
+        (rows, col_codes)
     }
 
     /// Aggregates one heatmap: a single pass over the rows inside the date range.
     pub fn heatmap(&self, q: &HeatmapQuery) -> Heatmap {
         let f = self.compile(&q.filter);
-        let (r0, r1) = self.code_span(q.rows, &f.range);
-        let (c0, c1) = self.code_span(q.cols, &f.range);
-        let (nrows, ncols) = ((r1 - r0) as usize, (c1 - c0) as usize);
-        let (rows_c, cols_c) = (self.codes(q.rows), self.codes(q.cols));
-
-        // Gather per-row cell vectors keyed by row code.
-        let mut grid: HashMap<u32, Vec<(u32, Cell)>> = HashMap::new();
-        if nrows.saturating_mul(ncols) <= DENSE_LIMIT {
-            let mut acc = Dense {
-                cells: vec![Cell::default(); nrows * ncols],
-                r0,
-                c0,
-                ncols,
-            };
-            run(self, &f, &rows_c, &cols_c, &mut acc);
-            for r in 0..nrows {
-                let row = &acc.cells[r * ncols..(r + 1) * ncols];
-                if row.iter().any(|c| c.count > 0) {
-                    let cells = row.iter().enumerate().filter(|(_, c)| c.count > 0);
-                    grid.insert(
-                        r0 + r as u32,
-                        cells.map(|(c, cell)| (c0 + c as u32, *cell)).collect(),
-                    );
-                }
-            }
-        } else {
-            let mut acc = Sparse::default();
-            run(self, &f, &rows_c, &cols_c, &mut acc);
-            for ((r, c), cell) in acc.0 {
-                grid.entry(r).or_default().push((c, cell));
-            }
-        }
-
-        let row_codes = self.axis(q.rows, grid.keys().copied());
-        let col_codes = self.axis(q.cols, grid.values().flatten().map(|(c, _)| *c));
+        let (present, col_codes) = self.accumulate(q, &f);
+        let row_codes = fill_time_gaps(q.rows, present.iter().map(|(r, _)| *r).collect());
+        let mut col_codes = fill_time_gaps(q.cols, col_codes);
         let col_pos: HashMap<u32, usize> =
             col_codes.iter().enumerate().map(|(i, c)| (*c, i)).collect();
 
+        let mut by_code: HashMap<u32, Vec<(u32, Tally)>> = present.into_iter().collect();
         let mut rows: Vec<(u32, Vec<Cell>)> = row_codes
             .iter()
             .map(|r| {
                 let mut cells = vec![Cell::default(); col_codes.len()];
-                for (c, cell) in grid.get(r).into_iter().flatten() {
-                    if let Some(&i) = col_pos.get(c) {
-                        cells[i].merge(cell);
+                for (c, t) in by_code.remove(r).unwrap_or_default() {
+                    if let Some(&i) = col_pos.get(&c) {
+                        cells[i] = cell_of(&t);
                     }
                 }
                 (*r, cells)
@@ -324,28 +358,28 @@ impl Index {
 
         let total =
             |cells: &[Cell]| -> f64 { cells.iter().filter_map(|c| c.value(q.measure)).sum() };
-        let mut col_codes = col_codes;
         if is_ranked(q.cols) {
             let col_total = |j: usize| -> f64 {
                 rows.iter()
                     .filter_map(|(_, cells)| cells[j].value(q.measure))
                     .sum()
             };
-            let mut order: Vec<(f64, String, usize)> = (0..col_codes.len())
-                .map(|j| (col_total(j), self.label(q.cols, col_codes[j]), j))
+            let mut order: Vec<(f64, &str, usize)> = (0..col_codes.len())
+                .map(|j| (col_total(j), self.text_label(q.cols, col_codes[j]), j))
                 .collect();
-            order.sort_by(|a, b| by_total_then_name((a.0, &a.1), (b.0, &b.1)));
-            col_codes = order.iter().map(|(_, _, j)| col_codes[*j]).collect();
+            order.sort_by(|a, b| by_total_then_name((a.0, a.1), (b.0, b.1)));
+            let order: Vec<usize> = order.into_iter().map(|(_, _, j)| j).collect();
+            col_codes = order.iter().map(|&j| col_codes[j]).collect();
             for (_, cells) in &mut rows {
-                *cells = order.iter().map(|(_, _, j)| cells[*j]).collect();
+                *cells = order.iter().map(|&j| cells[j]).collect();
             }
         }
         if is_ranked(q.rows) {
-            let mut keyed: Vec<(f64, String, u32, Vec<Cell>)> = rows
+            let mut keyed: Vec<(f64, &str, u32, Vec<Cell>)> = rows
                 .into_iter()
-                .map(|(code, cells)| (total(&cells), self.label(q.rows, code), code, cells))
+                .map(|(code, cells)| (total(&cells), self.text_label(q.rows, code), code, cells))
                 .collect();
-            keyed.sort_by(|a, b| by_total_then_name((a.0, &a.1), (b.0, &b.1)));
+            keyed.sort_by(|a, b| by_total_then_name((a.0, a.1), (b.0, b.1)));
             rows = keyed
                 .into_iter()
                 .map(|(_, _, code, cells)| (code, cells))
@@ -376,17 +410,15 @@ impl Index {
             col_dimension: q.cols,
         }
     }
+}
 
-    /// The codes shown on one axis: the present ones, and for time dimensions every period from
-    /// the first to the last present one. Text dimensions are ranked afterwards.
-    fn axis(&self, d: Dimension, present: impl Iterator<Item = u32>) -> Vec<u32> {
-        let mut codes: Vec<u32> = present.collect();
-        codes.sort_unstable();
-        codes.dedup();
-        match (d.is_time(), codes.first(), codes.last()) {
-            (true, Some(&a), Some(&b)) => (a..=b).collect(),
-            _ => codes,
-        }
+/// Time axes show every period from the first to the last present one.
+fn fill_time_gaps(d: Dimension, mut codes: Vec<u32>) -> Vec<u32> {
+    codes.sort_unstable();
+    codes.dedup();
+    match (d.is_time(), codes.first(), codes.last()) {
+        (true, Some(&a), Some(&b)) => (a..=b).collect(),
+        _ => codes,
     }
 }
 
@@ -396,7 +428,7 @@ fn is_ranked(d: Dimension) -> bool {
 }
 
 /// Larger total first, then by name.
-fn by_total_then_name(a: (f64, &String), b: (f64, &String)) -> Ordering {
+fn by_total_then_name(a: (f64, &str), b: (f64, &str)) -> Ordering {
     b.0.partial_cmp(&a.0)
         .unwrap_or(Ordering::Equal)
         .then_with(|| a.1.cmp(b.1))

@@ -160,21 +160,33 @@ pub(super) struct Compiled {
 }
 
 impl Compiled {
+    /// True when every row in the range passes: no value lists, every severity.
+    pub fn is_trivial(&self) -> bool {
+        self.severity == 0b1111
+            && self.client.is_none()
+            && self.product.is_none()
+            && self.region.is_none()
+    }
+
+    /// Whether row `i` passes. Branch-free on the data: the `Option` tests are the same for every
+    /// row (predictable), and the mask lookups combine with `&`, so a filter that keeps rows at
+    /// random costs no mispredictions.
     #[inline(always)]
     pub fn keeps(&self, ix: &Index, i: usize) -> bool {
-        (self.severity >> ix.severity[i]) & 1 == 1
-            && self
-                .client
-                .as_ref()
-                .is_none_or(|m| m[ix.client[i] as usize])
-            && self
-                .product
-                .as_ref()
-                .is_none_or(|m| m[ix.product[i] as usize])
-            && self
-                .region
-                .as_ref()
-                .is_none_or(|m| m[ix.region[i] as usize])
+        let sev = (self.severity >> ix.severity[i]) & 1 == 1;
+        let client = match &self.client {
+            Some(m) => m[ix.client[i] as usize],
+            None => true,
+        };
+        let product = match &self.product {
+            Some(m) => m[ix.product[i] as usize],
+            None => true,
+        };
+        let region = match &self.region {
+            Some(m) => m[ix.region[i] as usize],
+            None => true,
+        };
+        sev & client & product & region
     }
 }
 
@@ -222,6 +234,29 @@ impl Index {
             Dimension::Region => self.regions.values.len(),
             Dimension::Severity => Severity::ALL.len(),
             _ => 0,
+        }
+    }
+
+    /// The label of a text dimension's code, borrowed (empty for time dimensions).
+    pub(super) fn text_label(&self, dim: Dimension, code: u32) -> &str {
+        match dim {
+            Dimension::Client => self
+                .clients
+                .values
+                .get(code as usize)
+                .map_or("", String::as_str),
+            Dimension::Product => self
+                .products
+                .values
+                .get(code as usize)
+                .map_or("", String::as_str),
+            Dimension::Region => self
+                .regions
+                .values
+                .get(code as usize)
+                .map_or("", String::as_str),
+            Dimension::Severity => Severity::ALL.get(code as usize).map_or("", |s| s.as_str()),
+            _ => "",
         }
     }
 

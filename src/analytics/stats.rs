@@ -1,5 +1,6 @@
 use serde::Serialize;
 
+use super::index::Compiled;
 use super::{Filter, Index};
 
 /// The original's four stat cards. The JSON shape is a contract (`escamap stats --json`,
@@ -34,17 +35,27 @@ impl Index {
     /// One pass over the date range: totals, high count, and distinct clients via a seen-mask.
     pub fn stats(&self, filter: &Filter) -> Stats {
         let f = self.compile(filter);
-        let mut seen = vec![false; self.cardinality(crate::domain::Dimension::Client)];
+        let seen = vec![false; self.cardinality(crate::domain::Dimension::Client)];
+        let (total, high, clients) = if f.is_trivial() {
+            self.count::<false>(&f, seen)
+        } else {
+            self.count::<true>(&f, seen)
+        };
+        Stats::from_counts(total, high, clients)
+    }
+
+    #[inline(always)]
+    fn count<const CHECK: bool>(&self, f: &Compiled, mut seen: Vec<bool>) -> (u64, u64, u64) {
         let (mut total, mut high, mut clients) = (0u64, 0u64, 0u64);
         for i in f.range.clone() {
-            if f.keeps(self, i) {
-                total += 1;
-                high += u64::from(self.severity[i] >= 2);
-                let s = &mut seen[self.client[i] as usize];
-                clients += u64::from(!*s);
-                *s = true;
-            }
+            // Branch-free: add the keep bit instead of testing it.
+            let keep = !CHECK || f.keeps(self, i);
+            total += u64::from(keep);
+            high += u64::from(keep & (self.severity[i] >= 2));
+            let s = &mut seen[self.client[i] as usize];
+            clients += u64::from(keep & !*s);
+            *s |= keep;
         }
-        Stats::from_counts(total, high, clients)
+        (total, high, clients)
     }
 }
