@@ -166,6 +166,9 @@ impl CodeSlice for [u8] {
 /// score and high are derived afterwards.
 type Tally = [u32; 4];
 
+/// Row codes that have escalations, each with its non-empty (column code, tally) cells.
+type PresentRows = Vec<(u32, Vec<(u32, Tally)>)>;
+
 fn cell_of(t: &Tally) -> Cell {
     let n = |s: usize| u64::from(t[s]);
     Cell {
@@ -276,11 +279,7 @@ impl Index {
 
     /// Accumulates the grid: present row codes with their (col code, tally) pairs, and the
     /// present column codes.
-    fn accumulate(
-        &self,
-        q: &HeatmapQuery,
-        f: &Compiled,
-    ) -> (Vec<(u32, Vec<(u32, Tally)>)>, Vec<u32>) {
+    fn accumulate(&self, q: &HeatmapQuery, f: &Compiled) -> (PresentRows, Vec<u32>) {
         let (r0, r1) = self.code_span(q.rows, &f.range);
         let (c0, c1) = self.code_span(q.cols, &f.range);
         let (nrows, ncols) = ((r1 - r0) as usize, (c1 - c0) as usize);
