@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use chrono::NaiveDate;
 
 use crate::analytics::{Filter, Heatmap, HeatmapQuery, Index, IndexBuilder, InvalidQuery, Stats};
-use crate::domain::Escalation;
+use crate::domain::{Escalation, SortColumn};
 use crate::ingest::{FileError, ImportReport, Source};
 use crate::render::csv_safe;
 use crate::store::{ImportRecord, NewImport, SqliteStore, Store, StoreError};
@@ -189,6 +189,45 @@ impl App {
 
     pub fn heatmap(&self, q: &HeatmapQuery) -> Heatmap {
         self.index().heatmap(q)
+    }
+
+    /// Stats for the filter and, when its period is known, for the period of equal length just
+    /// before it (same filters otherwise), for the dashboard's "change" line.
+    pub fn stats_compared(&self, filter: &Filter) -> Result<(Stats, Option<Stats>), AppError> {
+        filter.validate().map_err(InvalidQuery::from)?;
+        let index = self.index();
+        let current = index.stats(filter);
+        let (Some(from), Some(to)) = (filter.from, filter.to) else {
+            return Ok((current, None));
+        };
+        let days = (to - from).num_days() + 1;
+        let prev_to = from.pred_opt();
+        let prev_from = prev_to.and_then(|t| {
+            t.checked_sub_days(chrono::Days::new(u64::try_from(days - 1).unwrap_or(0)))
+        });
+        let previous = Filter {
+            from: prev_from,
+            to: prev_to,
+            ..filter.clone()
+        };
+        Ok((current, Some(index.stats(&previous))))
+    }
+
+    /// One page of escalations, sorted, and the number matching the filter.
+    pub fn escalations_page(
+        &self,
+        filter: &Filter,
+        sort: SortColumn,
+        descending: bool,
+        page: usize,
+        per_page: usize,
+    ) -> Result<(Vec<Escalation>, usize), AppError> {
+        filter.validate().map_err(InvalidQuery::from)?;
+        let offset = page.saturating_sub(1).saturating_mul(per_page);
+        let (ids, total) = self
+            .index()
+            .page(filter, sort, descending, offset, per_page);
+        Ok((self.store().escalations(&ids)?, total))
     }
 
     /// The escalations behind a filter, in opened-date order.

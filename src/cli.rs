@@ -69,6 +69,9 @@ pub struct FilterArgs {
     /// Only this severity: low, medium, high, critical, P1..P4 ... (repeatable).
     #[arg(long = "severity", value_name = "SEVERITY")]
     pub severities: Vec<Severity>,
+    /// Only clients whose name contains this text (case-insensitive).
+    #[arg(long, value_name = "TEXT")]
+    pub client_search: Option<String>,
 }
 
 impl FilterArgs {
@@ -80,6 +83,7 @@ impl FilterArgs {
             products: self.products.clone(),
             regions: self.regions.clone(),
             severities: self.severities.clone(),
+            client_search: self.client_search.clone(),
         };
         f.validate()?;
         Ok(f)

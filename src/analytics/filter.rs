@@ -17,6 +17,9 @@ pub struct Filter {
     pub regions: Vec<String>,
     #[serde(default)]
     pub severities: Vec<Severity>,
+    /// Clients whose name contains this text, ignoring case (the dashboard's client search).
+    #[serde(default)]
+    pub client_search: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -35,5 +38,14 @@ impl Filter {
 
     pub fn is_empty(&self) -> bool {
         *self == Self::default()
+    }
+
+    /// The same filter without its date bounds.
+    pub fn without_dates(&self) -> Self {
+        Self {
+            from: None,
+            to: None,
+            ..self.clone()
+        }
     }
 }

@@ -4,7 +4,7 @@ use std::ops::Range;
 use chrono::{Datelike, NaiveDate};
 
 use super::Filter;
-use crate::domain::{Dimension, Month, Severity};
+use crate::domain::{Dimension, Month, Severity, SortColumn};
 use crate::store::IndexRow;
 
 /// A dictionary: code -> text, and text -> code while building.
@@ -28,6 +28,45 @@ impl Dict {
     fn lookup(&self, s: &str) -> Option<u32> {
         self.codes.get(s).copied()
     }
+
+    /// `rank[code]`: the code's position in alphabetical (case-insensitive) order.
+    fn ranks(&self) -> Vec<u32> {
+        let mut order: Vec<u32> = (0..self.values.len() as u32).collect();
+        order.sort_by(|&a, &b| {
+            natural_cmp(
+                Some(&self.values[a as usize]),
+                Some(&self.values[b as usize]),
+            )
+        });
+        let mut rank = vec![0; order.len()];
+        for (r, &code) in order.iter().enumerate() {
+            rank[code as usize] = r as u32;
+        }
+        rank
+    }
+}
+
+/// Case-insensitive, then exact, with digits compared as numbers ("ESC-9" before "ESC-10").
+fn natural_cmp(a: Option<&str>, b: Option<&str>) -> std::cmp::Ordering {
+    fn key(s: &str) -> Vec<(u8, u64, String)> {
+        let mut out = Vec::new();
+        let mut rest = s;
+        while !rest.is_empty() {
+            let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+            if digits > 0 {
+                out.push((0, rest[..digits].parse().unwrap_or(u64::MAX), String::new()));
+                rest = &rest[digits..];
+            } else {
+                let text =
+                    rest.len() - rest.trim_start_matches(|c: char| !c.is_ascii_digit()).len();
+                out.push((1, 0, rest[..text].to_lowercase()));
+                rest = &rest[text..];
+            }
+        }
+        out
+    }
+    let (a, b) = (a.unwrap_or(""), b.unwrap_or(""));
+    key(a).cmp(&key(b)).then_with(|| a.cmp(b))
 }
 
 /// Period numbers: months and quarters since year 0, weeks since 0001-01-01 (a Monday).
@@ -64,9 +103,21 @@ pub struct IndexBuilder {
     product: Vec<u32>,
     region: Vec<u32>,
     severity: Vec<u8>,
+    closed: Vec<u32>,
+    status: Vec<u32>,
+    tickets: Vec<Option<Box<str>>>,
     clients: Dict,
     products: Dict,
     regions: Dict,
+    statuses: Dict,
+}
+
+/// Sort key of a missing closed date or ticket: after every present one.
+const LAST: u32 = u32::MAX;
+
+/// A date as an order-preserving `u32`.
+fn day_key(day: i32) -> u32 {
+    (i64::from(day) - i64::from(i32::MIN)) as u32
 }
 
 impl IndexBuilder {
@@ -89,6 +140,11 @@ impl IndexBuilder {
         self.product.push(self.products.code(row.product));
         self.region.push(self.regions.code(row.region));
         self.severity.push(row.severity as u8);
+        self.closed
+            .push(row.closed.map_or(LAST, |d| day_key(d.num_days_from_ce())));
+        self.status
+            .push(self.statuses.code(row.status.unwrap_or("")));
+        self.tickets.push(row.ticket.map(Box::from));
     }
 
     pub fn finish(self) -> Index {
@@ -102,7 +158,28 @@ impl IndexBuilder {
         let quarter_base = quarter_of_month(month_base);
         let week_base = day.first().map_or(0, |&d| week_of(d));
         let rel = |p: i32, base: i32| u32::try_from(p - base).unwrap_or(0);
+        // Ticket ids are only needed as a sort order: rank them, then let the strings go.
+        let mut by_ticket: Vec<u32> = (0..n as u32)
+            .filter(|&i| self.tickets[i as usize].is_some())
+            .collect();
+        by_ticket.sort_unstable_by(|&a, &b| {
+            natural_cmp(
+                self.tickets[a as usize].as_deref(),
+                self.tickets[b as usize].as_deref(),
+            )
+        });
+        let mut ticket_rank = vec![LAST; n];
+        for (rank, &i) in by_ticket.iter().enumerate() {
+            ticket_rank[i as usize] = rank as u32;
+        }
         Index {
+            ticket_rank: order.iter().map(|&i| ticket_rank[i as usize]).collect(),
+            closed: order.iter().map(|&i| self.closed[i as usize]).collect(),
+            status: permute(&self.status),
+            client_rank: self.clients.ranks(),
+            product_rank: self.products.ranks(),
+            region_rank: self.regions.ranks(),
+            status_rank: self.statuses.ranks(),
             ids: order.iter().map(|&i| self.ids[i as usize]).collect(),
             client: permute(&self.client),
             product: permute(&self.product),
@@ -141,6 +218,14 @@ pub struct Index {
     pub(super) month: Vec<u32>,
     pub(super) quarter: Vec<u32>,
     pub(super) week: Vec<u32>,
+    /// Sort keys for the escalation list.
+    closed: Vec<u32>,
+    status: Vec<u32>,
+    ticket_rank: Vec<u32>,
+    client_rank: Vec<u32>,
+    product_rank: Vec<u32>,
+    region_rank: Vec<u32>,
+    status_rank: Vec<u32>,
     clients: Dict,
     products: Dict,
     regions: Dict,
@@ -302,13 +387,80 @@ impl Index {
                 .iter()
                 .fold(0u8, |acc, s| acc | 1 << (*s as u8))
         };
+        let mut client = mask(&self.clients, &f.clients);
+        if let Some(needle) = f
+            .client_search
+            .as_deref()
+            .map(|s| s.trim().to_lowercase())
+            .filter(|s| !s.is_empty())
+        {
+            let m = client.get_or_insert_with(|| vec![true; self.clients.values.len()]);
+            for (code, name) in self.clients.values.iter().enumerate() {
+                m[code] &= name.to_lowercase().contains(&needle);
+            }
+        }
         Compiled {
             range: lo..hi.max(lo),
-            client: mask(&self.clients, &f.clients),
+            client,
             product: mask(&self.products, &f.products),
             region: mask(&self.regions, &f.regions),
             severity,
         }
+    }
+
+    /// One page of the escalations that pass the filter, sorted by `sort` (ties keep opened-date
+    /// order): their store ids, and how many passed in all. Only the rows up to the end of the
+    /// page are fully sorted, so a first page out of a million is cheap.
+    pub fn page(
+        &self,
+        f: &Filter,
+        sort: SortColumn,
+        descending: bool,
+        offset: usize,
+        limit: usize,
+    ) -> (Vec<i64>, usize) {
+        let c = self.compile(f);
+        let mut pos: Vec<u32> = c
+            .range
+            .clone()
+            .filter(|&i| c.keeps(self, i))
+            .map(|i| i as u32)
+            .collect();
+        let total = pos.len();
+        let end = offset.saturating_add(limit).min(total);
+        if offset >= end {
+            return (Vec::new(), total);
+        }
+        let key = |i: u32| -> u32 {
+            let i = i as usize;
+            match sort {
+                SortColumn::Opened => 0,
+                SortColumn::Id => self.ticket_rank[i],
+                SortColumn::Client => self.client_rank[self.client[i] as usize],
+                SortColumn::Product => self.product_rank[self.product[i] as usize],
+                SortColumn::Region => self.region_rank[self.region[i] as usize],
+                SortColumn::Severity => u32::from(self.severity[i]),
+                SortColumn::Closed => self.closed[i],
+                SortColumn::Status => self.status_rank[self.status[i] as usize],
+            }
+        };
+        // Rows are stored in opened order, so the position breaks ties by date.
+        let composite = |i: u32| -> u64 {
+            let k = (u64::from(key(i)) << 32) | u64::from(i);
+            if descending { !k } else { k }
+        };
+        if end < total {
+            pos.select_nth_unstable_by_key(end, |&i| composite(i));
+            pos.truncate(end);
+        }
+        pos.sort_unstable_by_key(|&i| composite(i));
+        (
+            pos[offset..end]
+                .iter()
+                .map(|&i| self.ids[i as usize])
+                .collect(),
+            total,
+        )
     }
 
     /// Store ids of the escalations that pass the filter, in opened-date order.

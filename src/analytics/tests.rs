@@ -41,6 +41,9 @@ fn index(rows: &[Row]) -> Index {
         region: r.2,
         severity: r.3,
         opened: d(r.4),
+        closed: None,
+        ticket: None,
+        status: None,
     }))
 }
 
@@ -441,6 +444,9 @@ fn many_weeks_over_many_clients_use_the_sparse_path() {
         region: "R",
         severity: Low,
         opened: start + chrono::Days::new((i as u64 * 7) % 3_500),
+        closed: None,
+        ticket: None,
+        status: None,
     }));
     let m = ix.heatmap(&q(
         Dimension::Client,
@@ -453,4 +459,108 @@ fn many_weeks_over_many_clients_use_the_sparse_path() {
     assert_eq!(sum, 6_000.0);
     assert_eq!(m.rows.len(), 3_000);
     assert_eq!(m.cols.len(), 500);
+}
+
+#[test]
+fn client_search_matches_substrings_ignoring_case() {
+    let ix = index(ROWS);
+    let f = |s: &str| Filter {
+        client_search: Some(s.into()),
+        ..Filter::default()
+    };
+    assert_eq!(ix.stats(&f("O")).total_escalations, 3, "GlObex and HOoli");
+    assert_eq!(
+        ix.stats(&f("  ")).total_escalations,
+        9,
+        "blank search is no search"
+    );
+    let both = Filter {
+        clients: vec!["Acme".into(), "Hooli".into()],
+        ..f("hoo")
+    };
+    assert_eq!(
+        ix.stats(&both).total_escalations,
+        1,
+        "search and list combine"
+    );
+}
+
+#[test]
+fn pages_sort_by_every_column() {
+    use crate::domain::SortColumn;
+    let rows: Vec<IndexRow<'_>> = vec![
+        IndexRow {
+            id: 1,
+            client: "beta",
+            product: "P",
+            region: "R",
+            severity: High,
+            opened: d("2024-01-03"),
+            closed: None,
+            ticket: Some("ESC-10"),
+            status: Some("Open"),
+        },
+        IndexRow {
+            id: 2,
+            client: "Alpha",
+            product: "P",
+            region: "R",
+            severity: Low,
+            opened: d("2024-01-01"),
+            closed: Some(d("2024-02-01")),
+            ticket: Some("ESC-9"),
+            status: Some("closed"),
+        },
+        IndexRow {
+            id: 3,
+            client: "gamma",
+            product: "P",
+            region: "R",
+            severity: Critical,
+            opened: d("2024-01-02"),
+            closed: Some(d("2024-01-05")),
+            ticket: None,
+            status: None,
+        },
+    ];
+    let ix = Index::from_rows(rows);
+    let all = |s, desc| ix.page(&Filter::default(), s, desc, 0, 10).0;
+    assert_eq!(all(SortColumn::Opened, false), [2, 3, 1]);
+    assert_eq!(all(SortColumn::Opened, true), [1, 3, 2]);
+    assert_eq!(
+        all(SortColumn::Client, false),
+        [2, 1, 3],
+        "case-insensitive names"
+    );
+    assert_eq!(
+        all(SortColumn::Id, false),
+        [2, 1, 3],
+        "ESC-9 before ESC-10; no ticket last"
+    );
+    assert_eq!(all(SortColumn::Severity, true), [3, 1, 2]);
+    assert_eq!(
+        all(SortColumn::Closed, false),
+        [3, 2, 1],
+        "open tickets last"
+    );
+    assert_eq!(
+        all(SortColumn::Status, false),
+        [3, 2, 1],
+        "empty status first"
+    );
+    let (page, total) = ix.page(&Filter::default(), SortColumn::Opened, false, 1, 1);
+    assert_eq!((page, total), (vec![3], 3));
+    let (page, total) = ix.page(&Filter::default(), SortColumn::Opened, false, 5, 1);
+    assert_eq!((page.len(), total), (0, 3));
+    let (page, total) = ix.page(
+        &Filter {
+            severities: vec![Low, High],
+            ..Filter::default()
+        },
+        SortColumn::Client,
+        true,
+        0,
+        1,
+    );
+    assert_eq!((page, total), (vec![1], 2));
 }

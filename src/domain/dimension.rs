@@ -97,6 +97,20 @@ closed_set! {
     }
 }
 
+closed_set! {
+    /// A column the escalation list can be sorted by.
+    SortColumn, InvalidSortColumn, "sort column" {
+        Id => "id",
+        Client => "client",
+        Product => "product",
+        Region => "region",
+        Severity => "severity",
+        Opened => "opened",
+        Closed => "closed",
+        Status => "status",
+    }
+}
+
 impl Dimension {
     /// Time dimensions are ordered chronologically and gap-filled.
     pub fn is_time(self) -> bool {

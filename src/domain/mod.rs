@@ -11,7 +11,10 @@ mod escalation;
 mod severity;
 
 pub use date::{InvalidDate, Month, parse_flexible_date};
-pub use dimension::{Dimension, InvalidDimension, InvalidMeasure, InvalidView, Measure, View};
+pub use dimension::{
+    Dimension, InvalidDimension, InvalidMeasure, InvalidSortColumn, InvalidView, Measure,
+    SortColumn, View,
+};
 pub use escalation::{Escalation, InvalidText, Label, NewEscalation, Text};
 pub use severity::{InvalidSeverity, Severity};
 

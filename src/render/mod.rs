@@ -41,6 +41,9 @@ mod tests {
                 region: "R",
                 severity: Severity::ALL[k % 4],
                 opened: day,
+                closed: None,
+                ticket: None,
+                status: None,
             })
         }))
     }

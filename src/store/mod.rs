@@ -60,6 +60,9 @@ pub struct IndexRow<'a> {
     pub region: &'a str,
     pub severity: Severity,
     pub opened: NaiveDate,
+    pub closed: Option<NaiveDate>,
+    pub ticket: Option<&'a str>,
+    pub status: Option<&'a str>,
 }
 
 /// An import being written. Dropping it without [`ImportTx::commit`] rolls everything back.

@@ -266,7 +266,7 @@ impl Store for SqliteStore {
     fn scan(&self, f: &mut dyn FnMut(IndexRow<'_>)) -> Result<(), StoreError> {
         let mut stmt = self
             .conn
-            .prepare("SELECT id, client, product, region, severity, opened FROM escalations")?;
+            .prepare("SELECT id, client, product, region, severity, opened, closed, ticket, status FROM escalations")?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
             f(IndexRow {
@@ -276,6 +276,12 @@ impl Store for SqliteStore {
                 region: r.get_ref(3)?.as_str()?,
                 severity: severity_at(r, 4)?,
                 opened: date_at(r, 5)?,
+                closed: match r.get_ref(6)?.as_str_or_null()? {
+                    None => None,
+                    Some(_) => Some(date_at(r, 6)?),
+                },
+                ticket: r.get_ref(7)?.as_str_or_null()?,
+                status: r.get_ref(8)?.as_str_or_null()?,
             });
         }
         Ok(())

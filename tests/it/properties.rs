@@ -85,6 +85,9 @@ fn build(rows: &[Row]) -> Index {
         region: &regions[r.region as usize],
         severity: Severity::ALL[r.severity as usize],
         opened: start + Days::new(u64::from(r.day)),
+        closed: None,
+        ticket: None,
+        status: None,
     }))
 }
 
@@ -146,7 +149,7 @@ proptest! {
     fn svg_is_well_formed_for_any_label(labels in proptest::collection::vec("\\PC{0,60}", 1..6), title in "\\PC{0,40}") {
         let day = NaiveDate::from_ymd_opt(2024, 1, 1).expect("valid");
         let ix = Index::from_rows(labels.iter().enumerate().map(|(i, l)| IndexRow {
-            id: i as i64, client: l, product: l, region: "R", severity: Severity::High, opened: day,
+            id: i as i64, client: l, product: l, region: "R", severity: Severity::High, opened: day, closed: None, ticket: None, status: None,
         }));
         let q = HeatmapQuery::new(Dimension::Client, Dimension::Product, Measure::Mean, None, Filter::default()).expect("valid");
         let svg = heatmap_svg(&ix.heatmap(&q), &SvgOptions { title, ..SvgOptions::default() });
