@@ -170,6 +170,11 @@ impl App {
         })
     }
 
+    /// Escalations in the store (a cheap reachability probe for `/readyz`).
+    pub fn store_count(&self) -> Result<u64, AppError> {
+        Ok(self.store().count()?)
+    }
+
     pub fn imports(&self) -> Result<Vec<ImportRecord>, AppError> {
         Ok(self.store().imports()?)
     }

@@ -31,6 +31,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the web dashboard and JSON API.
+    Serve(ServeArgs),
     /// Import CSV/TSV files (contact lists or support-tool exports), each in one transaction.
     Import(ImportArgs),
     /// The four headline numbers for the filtered escalations.
@@ -88,6 +90,22 @@ impl FilterArgs {
         f.validate()?;
         Ok(f)
     }
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on [env: ESCAMAP_HOST, then FLASK_HOST; default 127.0.0.1]
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Port [env: ESCAMAP_PORT, then FLASK_PORT; default 5000]
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Start with an empty store instead of loading sample data on first start.
+    #[arg(long)]
+    pub no_sample: bool,
+    /// Largest request body (uploads included), in MB.
+    #[arg(long, env = "ESCAMAP_MAX_UPLOAD_MB", default_value_t = 16)]
+    pub max_upload_mb: usize,
 }
 
 #[derive(Debug, Args)]
@@ -202,7 +220,12 @@ pub fn today() -> NaiveDate {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    crate::telemetry::init("warn");
+    // The server logs its requests; one-shot commands only say what went wrong.
+    let default_level = if matches!(cli.command, Command::Serve(_)) { "info" } else { "warn" };
+    if let Err(e) = crate::telemetry::init(default_level) {
+        eprintln!("error: {e:#}");
+        return ExitCode::FAILURE;
+    }
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -214,6 +237,7 @@ pub fn main() -> ExitCode {
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Serve(a) => serve(&cli.db, &a),
         Command::DemoData(a) => demo_data(&a),
         Command::Import(a) => import(&open(&cli.db)?, &a),
         Command::Stats(a) => stats(&open(&cli.db)?, &a),
@@ -221,6 +245,46 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export(a) => export(&open(&cli.db)?, &a),
         Command::Imports { action } => imports(&open(&cli.db)?, action),
     }
+}
+
+/// The first set variable among `names`.
+fn env_first(names: &[&str]) -> Option<String> {
+    names.iter().find_map(|n| std::env::var(n).ok().filter(|v| !v.trim().is_empty()))
+}
+
+/// Rows of sample data loaded on a first start with an empty store.
+pub const SAMPLE_ROWS: u64 = 2_000;
+
+fn serve(db: &Path, a: &ServeArgs) -> anyhow::Result<ExitCode> {
+    let host = a.host.clone().or_else(|| env_first(&["ESCAMAP_HOST", "FLASK_HOST"])).unwrap_or_else(|| "127.0.0.1".to_owned());
+    let port = match a.port {
+        Some(p) => p,
+        None => match env_first(&["ESCAMAP_PORT", "FLASK_PORT"]) {
+            Some(p) => p.trim().parse().with_context(|| format!("invalid port {p:?} in ESCAMAP_PORT/FLASK_PORT"))?,
+            None => 5000,
+        },
+    };
+    let app = open(db)?;
+    if !a.no_sample && app.index().is_empty() && app.imports()?.is_empty() {
+        let mut buf = Vec::new();
+        generate(&DemoSpec { rows: SAMPLE_ROWS, seed: 42, end: today(), months: 18 }, &mut buf)?;
+        let report = app.import("sample-data.csv", &buf, today(), &mut |_, _| {})?;
+        tracing::info!(rows = report.imported, "loaded sample data into the empty store (delete it on the Import page)");
+    }
+    let config = crate::web::ServerConfig { max_body_bytes: a.max_upload_mb.max(1) << 20, ..Default::default() };
+    let state = crate::web::AppState::new(app, config);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind((host.as_str(), port))
+            .await
+            .with_context(|| format!("cannot listen on {host}:{port}"))?;
+        let addr = listener.local_addr()?;
+        tracing::info!(%addr, db = %db.display(), "EscaMap is serving on http://{addr}/");
+        eprintln!("EscaMap is serving on http://{addr}/ (store: {})", db.display());
+        crate::web::serve(listener, state, crate::web::shutdown_signal()).await?;
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn open(db: &Path) -> anyhow::Result<App> {
@@ -357,7 +421,7 @@ fn render(app: &App, a: &RenderArgs) -> anyhow::Result<ExitCode> {
         OutFormat::Svg | OutFormat::Png => {
             let opts = SvgOptions {
                 title: a.title.clone().unwrap_or(title),
-                subtitle: describe(&query),
+                subtitle: query.describe(),
                 palette: a.palette,
                 ..SvgOptions::default()
             };
@@ -371,32 +435,6 @@ fn render(app: &App, a: &RenderArgs) -> anyhow::Result<ExitCode> {
     };
     write_out(&a.out, &bytes)?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// A one-line description of a query's measure and filters, for subtitles.
-pub fn describe(q: &HeatmapQuery) -> String {
-    let f = &q.filter;
-    let mut parts = vec![q.measure.title().to_owned()];
-    match (f.from, f.to) {
-        (Some(a), Some(b)) => parts.push(format!("{a} to {b}")),
-        (Some(a), None) => parts.push(format!("from {a}")),
-        (None, Some(b)) => parts.push(format!("until {b}")),
-        (None, None) => parts.push("all dates".to_owned()),
-    }
-    for (name, vals) in [
-        ("client", &f.clients),
-        ("product", &f.products),
-        ("region", &f.regions),
-    ] {
-        if !vals.is_empty() {
-            parts.push(format!("{name}: {}", vals.join(", ")));
-        }
-    }
-    if !f.severities.is_empty() {
-        let s: Vec<&str> = f.severities.iter().map(|s| s.as_str()).collect();
-        parts.push(format!("severity: {}", s.join(", ")));
-    }
-    parts.join(" · ")
 }
 
 fn export(app: &App, a: &ExportArgs) -> anyhow::Result<ExitCode> {

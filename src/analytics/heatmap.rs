@@ -57,6 +57,54 @@ impl HeatmapQuery {
         let (rows, cols, measure) = view.spec();
         Self::new(rows, cols, measure, top, filter)
     }
+
+    /// A one-line description of the measure and filters, for subtitles.
+    pub fn describe(&self) -> String {
+        let f = &self.filter;
+        let mut parts = vec![self.measure.title().to_owned()];
+        match (f.from, f.to) {
+            (Some(a), Some(b)) => parts.push(format!("{a} to {b}")),
+            (Some(a), None) => parts.push(format!("from {a}")),
+            (None, Some(b)) => parts.push(format!("until {b}")),
+            (None, None) => parts.push("all dates".to_owned()),
+        }
+        for (name, vals) in [("client", &f.clients), ("product", &f.products), ("region", &f.regions)] {
+            if !vals.is_empty() {
+                parts.push(format!("{name}: {}", vals.join(", ")));
+            }
+        }
+        if !f.severities.is_empty() {
+            let s: Vec<&str> = f.severities.iter().map(|s| s.as_str()).collect();
+            parts.push(format!("severity: {}", s.join(", ")));
+        }
+        if let Some(q) = f.client_search.as_deref().filter(|q| !q.trim().is_empty()) {
+            parts.push(format!("clients matching \"{q}\""));
+        }
+        parts.join(" · ")
+    }
+}
+
+/// The filter that selects the escalations behind cell (`i`, `j`) of `map`, drawn with `base`:
+/// a text or severity axis narrows its list to the cell's value, a time axis narrows the dates
+/// to the cell's period (within the base range).
+pub fn cell_filter(map: &Heatmap, i: usize, j: usize, base: &Filter) -> Filter {
+    let mut f = base.clone();
+    for (dim, label) in [(map.row_dimension, map.rows.get(i)), (map.col_dimension, map.cols.get(j))] {
+        let Some(label) = label else { continue };
+        match dim {
+            Dimension::Client => f.clients = vec![label.clone()],
+            Dimension::Product => f.products = vec![label.clone()],
+            Dimension::Region => f.regions = vec![label.clone()],
+            Dimension::Severity => f.severities = label.parse().map(|s| vec![s]).unwrap_or_default(),
+            Dimension::Month | Dimension::Quarter | Dimension::Week => {
+                if let Some((a, b)) = super::index::period_bounds(dim, label) {
+                    f.from = Some(f.from.map_or(a, |x| x.max(a)));
+                    f.to = Some(f.to.map_or(b, |x| x.min(b)));
+                }
+            }
+        }
+    }
+    f
 }
 
 /// Counts behind one heatmap cell; every measure derives from these.

@@ -94,6 +94,33 @@ pub(super) fn period_label(dim: Dimension, p: i32) -> String {
     }
 }
 
+/// First and last day of the period a time-dimension label names (`2024-03`, `2024-Q1`, `2024-W09`).
+pub fn period_bounds(dim: Dimension, label: &str) -> Option<(NaiveDate, NaiveDate)> {
+    let (y, rest) = label.split_once('-')?;
+    let year: i32 = y.parse().ok()?;
+    let month_range = |first: u32, last: u32| -> Option<(NaiveDate, NaiveDate)> {
+        let a = NaiveDate::from_ymd_opt(year, first, 1)?;
+        let next = if last == 12 { NaiveDate::from_ymd_opt(year + 1, 1, 1)? } else { NaiveDate::from_ymd_opt(year, last + 1, 1)? };
+        Some((a, next.pred_opt()?))
+    };
+    match dim {
+        Dimension::Month => {
+            let m: u32 = rest.parse().ok()?;
+            month_range(m, m)
+        }
+        Dimension::Quarter => {
+            let q: u32 = rest.strip_prefix('Q')?.parse().ok()?;
+            (1..=4).contains(&q).then(|| month_range(3 * q - 2, 3 * q)).flatten()
+        }
+        Dimension::Week => {
+            let w: u32 = rest.strip_prefix('W')?.parse().ok()?;
+            let monday = NaiveDate::from_isoywd_opt(year, w, chrono::Weekday::Mon)?;
+            Some((monday, monday + chrono::Days::new(6)))
+        }
+        _ => None,
+    }
+}
+
 /// Collects rows from the store, then [`IndexBuilder::finish`] sorts and encodes them.
 #[derive(Debug, Default)]
 pub struct IndexBuilder {

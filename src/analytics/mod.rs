@@ -14,7 +14,7 @@ mod index;
 mod stats;
 
 pub use filter::{Filter, InvalidFilter};
-pub use heatmap::{Cell, Heatmap, HeatmapQuery, InvalidQuery};
+pub use heatmap::{Cell, Heatmap, HeatmapQuery, InvalidQuery, cell_filter};
 pub use index::{Index, IndexBuilder};
 pub use stats::Stats;
 

@@ -7,17 +7,19 @@ use super::Palette;
 use super::palette::EMPTY_FILL;
 use crate::analytics::Heatmap;
 
+/// A link per cell, `(map, row, col) -> href`, for drill-down from the dashboard.
+pub type CellLink<'a> = &'a dyn Fn(&Heatmap, usize, usize) -> String;
+
 /// Options a caller may set; everything else is derived from the data.
-#[derive(Debug, Clone, Default)]
-pub struct SvgOptions {
+#[derive(Clone, Default)]
+pub struct SvgOptions<'a> {
     pub title: String,
     /// A line under the title: filters in force, the date range...
     pub subtitle: String,
     pub palette: Palette,
     /// At most this many columns are drawn (time dimensions keep the most recent ones).
     pub max_cols: Option<usize>,
-    /// A link per cell, `(row, col) -> href`, for drill-down from the dashboard.
-    pub link: Option<fn(&Heatmap, usize, usize) -> String>,
+    pub link: Option<CellLink<'a>>,
 }
 
 /// Labels longer than this are shortened, with the full text in a `<title>` tooltip.
@@ -128,7 +130,7 @@ pub fn format_value(v: f64, integral: bool) -> String {
 }
 
 /// Draws a heatmap. The SVG is standalone (no external fonts, styles or scripts).
-pub fn heatmap_svg(map: &Heatmap, opts: &SvgOptions) -> String {
+pub fn heatmap_svg(map: &Heatmap, opts: &SvgOptions<'_>) -> String {
     let integral = map.measure.is_integral();
     let max_cols = opts.max_cols.unwrap_or(DEFAULT_MAX_COLS).max(1);
     // Which columns to draw: the first ones in display order, or the latest periods.
