@@ -221,7 +221,11 @@ pub fn today() -> NaiveDate {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // The server logs its requests; one-shot commands only say what went wrong.
-    let default_level = if matches!(cli.command, Command::Serve(_)) { "info" } else { "warn" };
+    let default_level = if matches!(cli.command, Command::Serve(_)) {
+        "info"
+    } else {
+        "warn"
+    };
     if let Err(e) = crate::telemetry::init(default_level) {
         eprintln!("error: {e:#}");
         return ExitCode::FAILURE;
@@ -249,38 +253,66 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// The first set variable among `names`.
 fn env_first(names: &[&str]) -> Option<String> {
-    names.iter().find_map(|n| std::env::var(n).ok().filter(|v| !v.trim().is_empty()))
+    names
+        .iter()
+        .find_map(|n| std::env::var(n).ok().filter(|v| !v.trim().is_empty()))
 }
 
 /// Rows of sample data loaded on a first start with an empty store.
 pub const SAMPLE_ROWS: u64 = 2_000;
 
 fn serve(db: &Path, a: &ServeArgs) -> anyhow::Result<ExitCode> {
-    let host = a.host.clone().or_else(|| env_first(&["ESCAMAP_HOST", "FLASK_HOST"])).unwrap_or_else(|| "127.0.0.1".to_owned());
+    let host = a
+        .host
+        .clone()
+        .or_else(|| env_first(&["ESCAMAP_HOST", "FLASK_HOST"]))
+        .unwrap_or_else(|| "127.0.0.1".to_owned());
     let port = match a.port {
         Some(p) => p,
         None => match env_first(&["ESCAMAP_PORT", "FLASK_PORT"]) {
-            Some(p) => p.trim().parse().with_context(|| format!("invalid port {p:?} in ESCAMAP_PORT/FLASK_PORT"))?,
+            Some(p) => p
+                .trim()
+                .parse()
+                .with_context(|| format!("invalid port {p:?} in ESCAMAP_PORT/FLASK_PORT"))?,
             None => 5000,
         },
     };
     let app = open(db)?;
     if !a.no_sample && app.index().is_empty() && app.imports()?.is_empty() {
         let mut buf = Vec::new();
-        generate(&DemoSpec { rows: SAMPLE_ROWS, seed: 42, end: today(), months: 18 }, &mut buf)?;
+        generate(
+            &DemoSpec {
+                rows: SAMPLE_ROWS,
+                seed: 42,
+                end: today(),
+                months: 18,
+            },
+            &mut buf,
+        )?;
         let report = app.import("sample-data.csv", &buf, today(), &mut |_, _| {})?;
-        tracing::info!(rows = report.imported, "loaded sample data into the empty store (delete it on the Import page)");
+        tracing::info!(
+            rows = report.imported,
+            "loaded sample data into the empty store (delete it on the Import page)"
+        );
     }
-    let config = crate::web::ServerConfig { max_body_bytes: a.max_upload_mb.max(1) << 20, ..Default::default() };
+    let config = crate::web::ServerConfig {
+        max_body_bytes: a.max_upload_mb.max(1) << 20,
+        ..Default::default()
+    };
     let state = crate::web::AppState::new(app, config);
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind((host.as_str(), port))
             .await
             .with_context(|| format!("cannot listen on {host}:{port}"))?;
         let addr = listener.local_addr()?;
         tracing::info!(%addr, db = %db.display(), "EscaMap is serving on http://{addr}/");
-        eprintln!("EscaMap is serving on http://{addr}/ (store: {})", db.display());
+        eprintln!(
+            "EscaMap is serving on http://{addr}/ (store: {})",
+            db.display()
+        );
         crate::web::serve(listener, state, crate::web::shutdown_signal()).await?;
         anyhow::Ok(())
     })?;

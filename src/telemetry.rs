@@ -15,14 +15,17 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::writer::MakeWriterExt;
 
 fn env_first(names: &[&str]) -> Option<String> {
-    names.iter().find_map(|n| std::env::var(n).ok().filter(|v| !v.trim().is_empty()))
+    names
+        .iter()
+        .find_map(|n| std::env::var(n).ok().filter(|v| !v.trim().is_empty()))
 }
 
 pub fn init(default_level: &str) -> anyhow::Result<()> {
     let filter = match EnvFilter::try_from_default_env() {
         Ok(f) => f,
         Err(_) => {
-            let level = env_first(&["ESCAMAP_LOG_LEVEL", "LOG_LEVEL"]).unwrap_or_else(|| default_level.to_owned());
+            let level = env_first(&["ESCAMAP_LOG_LEVEL", "LOG_LEVEL"])
+                .unwrap_or_else(|| default_level.to_owned());
             EnvFilter::try_new(format!("escamap={}", level.trim().to_lowercase()))
                 .with_context(|| format!("invalid log level {level:?}"))?
         }
@@ -41,8 +44,14 @@ pub fn init(default_level: &str) -> anyhow::Result<()> {
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     // A second init (tests) is harmless: the first subscriber stays.
     let _ = match (file, json) {
-        (Some(f), true) => builder.json().with_writer(std::io::stderr.and(Mutex::new(f))).try_init(),
-        (Some(f), false) => builder.with_ansi(false).with_writer(std::io::stderr.and(Mutex::new(f))).try_init(),
+        (Some(f), true) => builder
+            .json()
+            .with_writer(std::io::stderr.and(Mutex::new(f)))
+            .try_init(),
+        (Some(f), false) => builder
+            .with_ansi(false)
+            .with_writer(std::io::stderr.and(Mutex::new(f)))
+            .try_init(),
         (None, true) => builder.json().with_writer(std::io::stderr).try_init(),
         (None, false) => builder.with_writer(std::io::stderr).try_init(),
     };
@@ -51,5 +60,8 @@ pub fn init(default_level: &str) -> anyhow::Result<()> {
 
 /// For tests: debug output, captured by the test harness.
 pub fn init_for_tests() {
-    let _ = tracing_subscriber::fmt().with_env_filter(EnvFilter::new("escamap=debug")).with_test_writer().try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::new("escamap=debug"))
+        .with_test_writer()
+        .try_init();
 }

@@ -68,7 +68,11 @@ impl HeatmapQuery {
             (None, Some(b)) => parts.push(format!("until {b}")),
             (None, None) => parts.push("all dates".to_owned()),
         }
-        for (name, vals) in [("client", &f.clients), ("product", &f.products), ("region", &f.regions)] {
+        for (name, vals) in [
+            ("client", &f.clients),
+            ("product", &f.products),
+            ("region", &f.regions),
+        ] {
             if !vals.is_empty() {
                 parts.push(format!("{name}: {}", vals.join(", ")));
             }
@@ -89,13 +93,18 @@ impl HeatmapQuery {
 /// to the cell's period (within the base range).
 pub fn cell_filter(map: &Heatmap, i: usize, j: usize, base: &Filter) -> Filter {
     let mut f = base.clone();
-    for (dim, label) in [(map.row_dimension, map.rows.get(i)), (map.col_dimension, map.cols.get(j))] {
+    for (dim, label) in [
+        (map.row_dimension, map.rows.get(i)),
+        (map.col_dimension, map.cols.get(j)),
+    ] {
         let Some(label) = label else { continue };
         match dim {
             Dimension::Client => f.clients = vec![label.clone()],
             Dimension::Product => f.products = vec![label.clone()],
             Dimension::Region => f.regions = vec![label.clone()],
-            Dimension::Severity => f.severities = label.parse().map(|s| vec![s]).unwrap_or_default(),
+            Dimension::Severity => {
+                f.severities = label.parse().map(|s| vec![s]).unwrap_or_default()
+            }
             Dimension::Month | Dimension::Quarter | Dimension::Week => {
                 if let Some((a, b)) = super::index::period_bounds(dim, label) {
                     f.from = Some(f.from.map_or(a, |x| x.max(a)));

@@ -100,7 +100,11 @@ pub fn period_bounds(dim: Dimension, label: &str) -> Option<(NaiveDate, NaiveDat
     let year: i32 = y.parse().ok()?;
     let month_range = |first: u32, last: u32| -> Option<(NaiveDate, NaiveDate)> {
         let a = NaiveDate::from_ymd_opt(year, first, 1)?;
-        let next = if last == 12 { NaiveDate::from_ymd_opt(year + 1, 1, 1)? } else { NaiveDate::from_ymd_opt(year, last + 1, 1)? };
+        let next = if last == 12 {
+            NaiveDate::from_ymd_opt(year + 1, 1, 1)?
+        } else {
+            NaiveDate::from_ymd_opt(year, last + 1, 1)?
+        };
         Some((a, next.pred_opt()?))
     };
     match dim {
@@ -110,7 +114,10 @@ pub fn period_bounds(dim: Dimension, label: &str) -> Option<(NaiveDate, NaiveDat
         }
         Dimension::Quarter => {
             let q: u32 = rest.strip_prefix('Q')?.parse().ok()?;
-            (1..=4).contains(&q).then(|| month_range(3 * q - 2, 3 * q)).flatten()
+            (1..=4)
+                .contains(&q)
+                .then(|| month_range(3 * q - 2, 3 * q))
+                .flatten()
         }
         Dimension::Week => {
             let w: u32 = rest.strip_prefix('W')?.parse().ok()?;

@@ -20,19 +20,29 @@ use crate::ingest::ImportReport;
 use crate::render::{SvgOptions, heatmap_csv, heatmap_svg, svg_to_png};
 use crate::store::ImportRecord;
 
-pub async fn get_stats(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Json<Stats>, ApiError> {
+pub async fn get_stats(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Stats>, ApiError> {
     let filter = Params::parse(raw.as_deref()).filter()?;
     Ok(Json(state.app.stats(&filter)?))
 }
 
-fn heatmap_of(state: &AppState, raw: Option<&str>) -> Result<(Params, HeatmapQuery, Heatmap), ApiError> {
+fn heatmap_of(
+    state: &AppState,
+    raw: Option<&str>,
+) -> Result<(Params, HeatmapQuery, Heatmap), ApiError> {
     let p = Params::parse(raw);
     let q = p.heatmap()?;
+    p.palette()?; // validated on every heatmap route, drawn or not
     let map = state.app.heatmap(&q);
     Ok((p, q, map))
 }
 
-pub async fn get_heatmap(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Json<Heatmap>, ApiError> {
+pub async fn get_heatmap(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Heatmap>, ApiError> {
     Ok(Json(heatmap_of(&state, raw.as_deref())?.2))
 }
 
@@ -40,33 +50,78 @@ fn draw(state: &AppState, raw: Option<&str>) -> Result<String, ApiError> {
     let (p, q, map) = heatmap_of(state, raw)?;
     let title = match p.typed::<crate::domain::View>("view")? {
         Some(v) => v.title().to_owned(),
-        None => format!("{} by {} and {}", q.measure.title(), q.rows.title(), q.cols.title()),
+        None => format!(
+            "{} by {} and {}",
+            q.measure.title(),
+            q.rows.title(),
+            q.cols.title()
+        ),
     };
-    Ok(heatmap_svg(&map, &SvgOptions { title, subtitle: q.describe(), palette: p.palette()?, ..SvgOptions::default() }))
+    Ok(heatmap_svg(
+        &map,
+        &SvgOptions {
+            title,
+            subtitle: q.describe(),
+            palette: p.palette()?,
+            ..SvgOptions::default()
+        },
+    ))
 }
 
-fn download(content_type: &'static str, filename: &'static str, body: impl IntoResponse) -> Response {
-    ([(header::CONTENT_TYPE, content_type), (header::CONTENT_DISPOSITION, filename)], body).into_response()
+fn download(
+    content_type: &'static str,
+    filename: &'static str,
+    body: impl IntoResponse,
+) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CONTENT_DISPOSITION, filename),
+        ],
+        body,
+    )
+        .into_response()
 }
 
-pub async fn get_heatmap_svg(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
+pub async fn get_heatmap_svg(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
     let svg = draw(&state, raw.as_deref())?;
-    Ok(download("image/svg+xml", "inline; filename=\"heatmap.svg\"", svg))
+    Ok(download(
+        "image/svg+xml",
+        "inline; filename=\"heatmap.svg\"",
+        svg,
+    ))
 }
 
-pub async fn get_heatmap_png(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
+pub async fn get_heatmap_png(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
     let svg = draw(&state, raw.as_deref())?;
     let png = tokio::task::spawn_blocking(move || svg_to_png(&svg, 2.0))
         .await?
         .map_err(|e| WebError::Unprocessable(e.to_string()))?;
-    Ok(download("image/png", "inline; filename=\"heatmap.png\"", png))
+    Ok(download(
+        "image/png",
+        "inline; filename=\"heatmap.png\"",
+        png,
+    ))
 }
 
-pub async fn get_heatmap_csv(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Response, ApiError> {
+pub async fn get_heatmap_csv(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, ApiError> {
     let (_, _, map) = heatmap_of(&state, raw.as_deref())?;
     let mut buf = Vec::new();
     heatmap_csv(&map, &mut buf).map_err(|e| WebError::Internal(e.to_string()))?;
-    Ok(download("text/csv; charset=utf-8", "attachment; filename=\"heatmap.csv\"", buf))
+    Ok(download(
+        "text/csv; charset=utf-8",
+        "attachment; filename=\"heatmap.csv\"",
+        buf,
+    ))
 }
 
 #[derive(Serialize)]
@@ -77,43 +132,74 @@ pub struct EscalationsResponse {
     per_page: usize,
 }
 
-pub async fn list_escalations(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Json<EscalationsResponse>, ApiError> {
+pub async fn list_escalations(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<EscalationsResponse>, ApiError> {
     let p = Params::parse(raw.as_deref());
     let filter = p.filter()?;
     let (page, per_page, sort, descending) = p.paging()?;
     let app = state.app.clone();
-    let (items, total) = tokio::task::spawn_blocking(move || app.escalations_page(&filter, sort, descending, page, per_page)).await??;
-    Ok(Json(EscalationsResponse { items, total, page, per_page }))
+    let (items, total) = tokio::task::spawn_blocking(move || {
+        app.escalations_page(&filter, sort, descending, page, per_page)
+    })
+    .await??;
+    Ok(Json(EscalationsResponse {
+        items,
+        total,
+        page,
+        per_page,
+    }))
 }
 
 /// `POST /api/v1/imports`: a multipart `file` field, or the file itself as the body
 /// (`text/csv`, `text/tab-separated-values`, `text/plain`), named by `?filename=`.
-pub async fn create_import(State(state): State<AppState>, RawQuery(raw): RawQuery, req: Request) -> Result<Response, ApiError> {
+pub async fn create_import(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+    req: Request,
+) -> Result<Response, ApiError> {
     let is_multipart = req
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
     let (name, bytes) = if is_multipart {
-        let mp = Multipart::from_request(req, &state).await.map_err(|e| WebError::BadRequest(super::params::ParamError::new("file", e.body_text())))?;
+        let mp = Multipart::from_request(req, &state).await.map_err(|e| {
+            WebError::BadRequest(super::params::ParamError::new("file", e.body_text()))
+        })?;
         read_upload(mp).await?
     } else {
         let body = Bytes::from_request(req, &state).await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE { WebError::PayloadTooLarge } else { WebError::BadRequest(super::params::ParamError::new("body", e.body_text())) }
+            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                WebError::PayloadTooLarge
+            } else {
+                WebError::BadRequest(super::params::ParamError::new("body", e.body_text()))
+            }
         })?;
-        let name = Params::parse(raw.as_deref()).get("filename").unwrap_or("upload.csv").to_owned();
+        let name = Params::parse(raw.as_deref())
+            .get("filename")
+            .unwrap_or("upload.csv")
+            .to_owned();
         (name, body.to_vec())
     };
     let report: ImportReport = import_bytes(&state, name, bytes).await?;
     Ok((StatusCode::CREATED, Json(report)).into_response())
 }
 
-pub async fn list_imports(State(state): State<AppState>) -> Result<Json<Vec<ImportRecord>>, ApiError> {
+pub async fn list_imports(
+    State(state): State<AppState>,
+) -> Result<Json<Vec<ImportRecord>>, ApiError> {
     let app = state.app.clone();
-    Ok(Json(tokio::task::spawn_blocking(move || app.imports()).await??))
+    Ok(Json(
+        tokio::task::spawn_blocking(move || app.imports()).await??,
+    ))
 }
 
-pub async fn delete_import(State(state): State<AppState>, Path(id): Path<i64>) -> Result<Json<serde_json::Value>, ApiError> {
+pub async fn delete_import(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let app = state.app.clone();
     let n = tokio::task::spawn_blocking(move || app.delete_import(id)).await??;
     Ok(Json(json!({"id": id, "deleted_escalations": n})))
@@ -127,11 +213,22 @@ pub async fn healthz() -> Json<serde_json::Value> {
 pub async fn readyz(State(state): State<AppState>) -> Response {
     let app = state.app.clone();
     match tokio::task::spawn_blocking(move || app.store_count()).await {
-        Ok(Ok(n)) => Json(json!({"status": "ready", "escalations": n, "indexed": state.app.index().len()})).into_response(),
-        _ => (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "unavailable"}))).into_response(),
+        Ok(Ok(n)) => {
+            Json(json!({"status": "ready", "escalations": n, "indexed": state.app.index().len()}))
+                .into_response()
+        }
+        _ => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "unavailable"})),
+        )
+            .into_response(),
     }
 }
 
 pub async fn openapi() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], include_str!("../../static/openapi.json")).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        include_str!("../../static/openapi.json"),
+    )
+        .into_response()
 }

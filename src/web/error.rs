@@ -85,21 +85,29 @@ impl WebError {
             Self::Internal(cause) => {
                 let id = format!("{:016x}", fastrand::u64(..));
                 tracing::error!(error.id = %id, error = %cause, "request failed");
-                (format!("Something went wrong on our side. Error id: {id}"), Some(id))
+                (
+                    format!("Something went wrong on our side. Error id: {id}"),
+                    Some(id),
+                )
             }
-            Self::Unavailable => ("The data store is unavailable right now. Please retry shortly.".into(), None),
+            Self::Unavailable => (
+                "The data store is unavailable right now. Please retry shortly.".into(),
+                None,
+            ),
             Self::NotFound => ("There is nothing at this address.".into(), None),
             Self::PayloadTooLarge => ("The upload is larger than the server accepts.".into(), None),
-            Self::TooManyRequests { retry_after_secs } => {
-                (format!("Too many requests. Please retry in {retry_after_secs} seconds."), None)
-            }
+            Self::TooManyRequests { retry_after_secs } => (
+                format!("Too many requests. Please retry in {retry_after_secs} seconds."),
+                None,
+            ),
             other => (other.to_string(), None),
         }
     }
 
     fn finish(&self, mut resp: Response) -> Response {
         if let Self::TooManyRequests { retry_after_secs } = self {
-            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
         }
         resp
     }
@@ -128,13 +136,15 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.0.status();
         let (message, error_id) = self.0.public();
-        let mut body = json!({"status": status.as_u16(), "code": self.0.code(), "message": message});
+        let mut body =
+            json!({"status": status.as_u16(), "code": self.0.code(), "message": message});
         if let WebError::BadRequest(p) = &self.0 {
             body["parameter"] = json!(p.parameter);
         }
         if let Some(id) = error_id {
             body["error_id"] = json!(id);
         }
-        self.0.finish((status, Json(json!({ "error": body }))).into_response())
+        self.0
+            .finish((status, Json(json!({ "error": body }))).into_response())
     }
 }

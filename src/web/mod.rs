@@ -40,8 +40,14 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(pages::show_dashboard))
         .route("/data", get(pages::list_escalations))
         .route("/data.csv", get(pages::download_data_csv))
-        .route("/import", get(pages::show_import).post(pages::create_import))
-        .route("/import/{id}/delete", get(pages::confirm_delete_import).post(pages::delete_import))
+        .route(
+            "/import",
+            get(pages::show_import).post(pages::create_import),
+        )
+        .route(
+            "/import/{id}/delete",
+            get(pages::confirm_delete_import).post(pages::delete_import),
+        )
         // API
         .route("/api/v1/stats", get(api::get_stats))
         .route("/api/v1/heatmap", get(api::get_heatmap))
@@ -49,8 +55,14 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/heatmap.png", get(api::get_heatmap_png))
         .route("/api/v1/heatmap.csv", get(api::get_heatmap_csv))
         .route("/api/v1/escalations", get(api::list_escalations))
-        .route("/api/v1/imports", post(api::create_import).get(api::list_imports))
-        .route("/api/v1/imports/{id}", axum::routing::delete(api::delete_import))
+        .route(
+            "/api/v1/imports",
+            post(api::create_import).get(api::list_imports),
+        )
+        .route(
+            "/api/v1/imports/{id}",
+            axum::routing::delete(api::delete_import),
+        )
         .route("/api/openapi.json", get(api::openapi))
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::readyz))
@@ -61,11 +73,18 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(max_body))
         .layer(axum::middleware::from_fn(no_store))
         .layer(CatchPanicLayer::custom(on_panic))
-        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
         .layer(security_headers())
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
             // The matched route, never the raw path (it may carry ids or names).
-            let route = req.extensions().get::<MatchedPath>().map_or("<unmatched>", |m| m.as_str()).to_owned();
+            let route = req
+                .extensions()
+                .get::<MatchedPath>()
+                .map_or("<unmatched>", |m| m.as_str())
+                .to_owned();
             tracing::info_span!("request", method = %req.method(), route)
         }))
         .with_state(state)
@@ -73,19 +92,29 @@ pub fn router(state: AppState) -> Router {
 
 fn security_headers() -> tower::layer::util::Stack<
     SetResponseHeaderLayer<HeaderValue>,
-    tower::layer::util::Stack<SetResponseHeaderLayer<HeaderValue>, SetResponseHeaderLayer<HeaderValue>>,
+    tower::layer::util::Stack<
+        SetResponseHeaderLayer<HeaderValue>,
+        SetResponseHeaderLayer<HeaderValue>,
+    >,
 > {
-    let set = |name: HeaderName, value: &'static str| SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value));
+    let set = |name: HeaderName, value: &'static str| {
+        SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+    };
     tower::layer::util::Stack::new(
         set(header::CONTENT_SECURITY_POLICY, CSP),
-        tower::layer::util::Stack::new(set(header::X_CONTENT_TYPE_OPTIONS, "nosniff"), set(header::X_FRAME_OPTIONS, "DENY")),
+        tower::layer::util::Stack::new(
+            set(header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            set(header::X_FRAME_OPTIONS, "DENY"),
+        ),
     )
 }
 
 /// Pages and API answers carry personal data: never cache them. Assets set their own caching.
 async fn no_store(req: Request, next: axum::middleware::Next) -> Response {
     let mut resp = next.run(req).await;
-    resp.headers_mut().entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
+    resp.headers_mut()
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
     resp
 }
 
@@ -102,8 +131,14 @@ async fn not_found(req: Request) -> Response {
 }
 
 /// Serves until `shutdown` completes, then lets in-flight requests finish.
-pub async fn serve(listener: tokio::net::TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// Ctrl-C or SIGTERM.

@@ -17,7 +17,10 @@ pub struct ParamError {
 
 impl ParamError {
     pub fn new(parameter: &str, message: impl Into<String>) -> Self {
-        Self { parameter: parameter.to_owned(), message: message.into() }
+        Self {
+            parameter: parameter.to_owned(),
+            message: message.into(),
+        }
     }
 }
 
@@ -31,24 +34,41 @@ pub const MAX_TOP: usize = 100_000;
 
 impl Params {
     pub fn parse(raw: Option<&str>) -> Self {
-        Self(form_urlencoded::parse(raw.unwrap_or("").as_bytes()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect())
+        Self(
+            form_urlencoded::parse(raw.unwrap_or("").as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        )
     }
 
     /// The last non-empty value of `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().rev().find(|(k, v)| k == name && !v.trim().is_empty()).map(|(_, v)| v.trim())
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, v)| k == name && !v.trim().is_empty())
+            .map(|(_, v)| v.trim())
     }
 
     /// Every non-empty value of `name`, in order.
     pub fn all(&self, name: &str) -> Vec<String> {
-        self.0.iter().filter(|(k, v)| k == name && !v.trim().is_empty()).map(|(_, v)| v.trim().to_owned()).collect()
+        self.0
+            .iter()
+            .filter(|(k, v)| k == name && !v.trim().is_empty())
+            .map(|(_, v)| v.trim().to_owned())
+            .collect()
     }
 
     pub fn typed<T: FromStr>(&self, name: &str) -> Result<Option<T>, ParamError>
     where
         T::Err: std::fmt::Display,
     {
-        self.get(name).map(|v| v.parse::<T>().map_err(|e| ParamError::new(name, e.to_string()))).transpose()
+        self.get(name)
+            .map(|v| {
+                v.parse::<T>()
+                    .map_err(|e| ParamError::new(name, e.to_string()))
+            })
+            .transpose()
     }
 
     fn number(&self, name: &str, min: usize, max: usize) -> Result<Option<usize>, ParamError> {
@@ -56,19 +76,30 @@ impl Params {
             None => Ok(None),
             Some(v) => match v.parse::<usize>() {
                 Ok(n) if (min..=max).contains(&n) => Ok(Some(n)),
-                _ => Err(ParamError::new(name, format!("expected a whole number from {min} to {max}, got {:?}", short(v)))),
+                _ => Err(ParamError::new(
+                    name,
+                    format!(
+                        "expected a whole number from {min} to {max}, got {:?}",
+                        short(v)
+                    ),
+                )),
             },
         }
     }
 
     pub fn filter(&self) -> Result<Filter, ParamError> {
         let date = |name: &str| -> Result<_, ParamError> {
-            self.get(name).map(|v| parse_flexible_date(v).map_err(|e| ParamError::new(name, e.to_string()))).transpose()
+            self.get(name)
+                .map(|v| parse_flexible_date(v).map_err(|e| ParamError::new(name, e.to_string())))
+                .transpose()
         };
         let severities = self
             .all("severity")
             .iter()
-            .map(|v| v.parse::<Severity>().map_err(|e| ParamError::new("severity", e.to_string())))
+            .map(|v| {
+                v.parse::<Severity>()
+                    .map_err(|e| ParamError::new("severity", e.to_string()))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let f = Filter {
             from: date("from")?,
@@ -79,7 +110,8 @@ impl Params {
             severities,
             client_search: self.get("q").map(str::to_owned),
         };
-        f.validate().map_err(|e| ParamError::new("from", e.to_string()))?;
+        f.validate()
+            .map_err(|e| ParamError::new("from", e.to_string()))?;
         Ok(f)
     }
 
@@ -93,12 +125,19 @@ impl Params {
         let top = self.top()?;
         let query = if let Some(view) = self.typed::<View>("view")? {
             if self.get("rows").is_some() || self.get("cols").is_some() {
-                return Err(ParamError::new("view", "give either `view` or `rows` and `cols`, not both"));
+                return Err(ParamError::new(
+                    "view",
+                    "give either `view` or `rows` and `cols`, not both",
+                ));
             }
             HeatmapQuery::view(view, top, filter)
         } else {
-            let rows = self.typed::<Dimension>("rows")?.ok_or_else(|| ParamError::new("rows", "required (or give `view`)"))?;
-            let cols = self.typed::<Dimension>("cols")?.ok_or_else(|| ParamError::new("cols", "required (or give `view`)"))?;
+            let rows = self
+                .typed::<Dimension>("rows")?
+                .ok_or_else(|| ParamError::new("rows", "required (or give `view`)"))?;
+            let cols = self
+                .typed::<Dimension>("cols")?
+                .ok_or_else(|| ParamError::new("cols", "required (or give `view`)"))?;
             let measure = self.typed::<Measure>("measure")?.unwrap_or(Measure::Count);
             HeatmapQuery::new(rows, cols, measure, top, filter)
         };
@@ -112,13 +151,22 @@ impl Params {
     /// page (from 1), per_page (1..=1000), sort column, descending?
     pub fn paging(&self) -> Result<(usize, usize, SortColumn, bool), ParamError> {
         let page = self.number("page", 1, usize::MAX / 2)?.unwrap_or(1);
-        let per_page = self.number("per_page", 1, MAX_PER_PAGE)?.unwrap_or(DEFAULT_PER_PAGE);
-        let sort = self.typed::<SortColumn>("sort")?.unwrap_or(SortColumn::Opened);
+        let per_page = self
+            .number("per_page", 1, MAX_PER_PAGE)?
+            .unwrap_or(DEFAULT_PER_PAGE);
+        let sort = self
+            .typed::<SortColumn>("sort")?
+            .unwrap_or(SortColumn::Opened);
         let descending = match self.get("order") {
             None => sort == SortColumn::Opened,
             Some(o) if o.eq_ignore_ascii_case("desc") => true,
             Some(o) if o.eq_ignore_ascii_case("asc") => false,
-            Some(o) => return Err(ParamError::new("order", format!("expected asc or desc, got {:?}", short(o)))),
+            Some(o) => {
+                return Err(ParamError::new(
+                    "order",
+                    format!("expected asc or desc, got {:?}", short(o)),
+                ));
+            }
         };
         Ok((page, per_page, sort, descending))
     }
@@ -164,14 +212,19 @@ mod tests {
 
     #[test]
     fn repeated_and_empty_values() {
-        let p = Params::parse(Some("product=A&product=&product=B%20C&from=&to=2024-02-01&severity=P1&q=acme"));
+        let p = Params::parse(Some(
+            "product=A&product=&product=B%20C&from=&to=2024-02-01&severity=P1&q=acme",
+        ));
         let f = p.filter().expect("valid");
         assert_eq!(f.products, ["A", "B C"]);
         assert_eq!(f.from, None);
         assert_eq!(f.to.map(|d| d.to_string()).as_deref(), Some("2024-02-01"));
         assert_eq!(f.severities, [Severity::Critical]);
         assert_eq!(f.client_search.as_deref(), Some("acme"));
-        assert_eq!(Params::parse(Some(&Params::encode(filter_pairs(&f)))).filter(), Ok(f));
+        assert_eq!(
+            Params::parse(Some(&Params::encode(filter_pairs(&f)))).filter(),
+            Ok(f)
+        );
     }
 
     #[test]
@@ -192,7 +245,12 @@ mod tests {
             let err = Params::parse(Some(q)).heatmap().expect_err(q);
             assert_eq!(err.parameter, param, "{q}: {err}");
         }
-        for (q, param) in [("per_page=1001", "per_page"), ("page=0", "page"), ("sort=summary", "sort"), ("order=up", "order")] {
+        for (q, param) in [
+            ("per_page=1001", "per_page"),
+            ("page=0", "page"),
+            ("sort=summary", "sort"),
+            ("order=up", "order"),
+        ] {
             let err = Params::parse(Some(q)).paging().expect_err(q);
             assert_eq!(err.parameter, param, "{q}: {err}");
         }

@@ -13,7 +13,10 @@ pub struct ServerConfig {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        Self { max_body_bytes: 16 << 20, request_timeout: std::time::Duration::from_secs(60) }
+        Self {
+            max_body_bytes: 16 << 20,
+            request_timeout: std::time::Duration::from_secs(60),
+        }
     }
 }
 
@@ -26,6 +29,9 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(app: App, config: ServerConfig) -> Self {
-        Self { app: Arc::new(app), config: Arc::new(config) }
+        Self {
+            app: Arc::new(app),
+            config: Arc::new(config),
+        }
     }
 }

@@ -73,3 +73,144 @@ impl TestCli {
 pub fn read(path: impl AsRef<Path>) -> Vec<u8> {
     std::fs::read(path).expect("read output file")
 }
+
+/// A running server: the real router on a random port over a temp-dir SQLite store.
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub state: escamap::web::AppState,
+    _dir: tempfile::TempDir,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(escamap::web::ServerConfig::default()).await
+    }
+
+    pub async fn spawn_with(config: escamap::web::ServerConfig) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let app = escamap::app::App::open_sqlite(&dir.path().join("web.db")).expect("open store");
+        let state = escamap::web::AppState::new(app, config);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let served = state.clone();
+        tokio::spawn(async move {
+            let _ = escamap::web::serve(listener, served, async {
+                let _ = rx.await;
+            })
+            .await;
+        });
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client");
+        Self {
+            base: format!("http://{addr}"),
+            client,
+            state,
+            _dir: dir,
+            shutdown: Some(tx),
+        }
+    }
+
+    /// A server whose store holds `csv` (imported through the application service).
+    pub async fn with_csv(csv: &str) -> Self {
+        let t = Self::spawn().await;
+        t.state
+            .app
+            .import(
+                "fixture.csv",
+                csv.as_bytes(),
+                chrono::Local::now().date_naive(),
+                &mut |_, _| {},
+            )
+            .expect("fixture imports");
+        t
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn html(&self, path: &str) -> (u16, scraper::Html) {
+        let r = self.get(path).await;
+        let status = r.status().as_u16();
+        (
+            status,
+            scraper::Html::parse_document(&r.text().await.expect("body")),
+        )
+    }
+
+    pub async fn json(&self, path: &str) -> (u16, serde_json::Value) {
+        let r = self.get(path).await;
+        let status = r.status().as_u16();
+        (status, r.json().await.expect("JSON body"))
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Texts of the elements matching `selector`, whitespace-trimmed.
+pub fn texts(doc: &scraper::Html, selector: &str) -> Vec<String> {
+    let sel = scraper::Selector::parse(selector).expect("valid selector");
+    doc.select(&sel)
+        .map(|e| e.text().collect::<String>().trim().to_owned())
+        .collect()
+}
+
+/// Values of attribute `attr` on the elements matching `selector`.
+pub fn attrs(doc: &scraper::Html, selector: &str, attr: &str) -> Vec<String> {
+    let sel = scraper::Selector::parse(selector).expect("valid selector");
+    doc.select(&sel)
+        .filter_map(|e| e.value().attr(attr).map(str::to_owned))
+        .collect()
+}
+
+/// A fixture export: 4 clients, 4 products, 3 regions, every severity, over 3 months (Jan-Mar
+/// 2024), with ticket ids, a closed date on some, and hostile text in one summary.
+pub fn fixture_csv() -> String {
+    let mut s =
+        String::from("id,client,product,region,severity,opened,closed,status,summary,email\n");
+    let clients = ["Acme", "Globex", "Initech", "Hooli"];
+    let products = ["API", "Billing", "Dashboard", "Mobile"];
+    let regions = ["Europe", "Asia", "North America"];
+    let sev = ["low", "medium", "high", "critical"];
+    for i in 0..60u32 {
+        let c = clients[(i % 7 % 4) as usize];
+        let p = products[(i % 5 % 4) as usize];
+        let r = regions[(i % 3) as usize];
+        let sv = sev[(i * 7 % 11 % 4) as usize];
+        let month = 1 + i % 3;
+        let day = 1 + i % 27;
+        let closed = if i % 4 == 0 {
+            format!("2024-{:02}-{:02}", month, (day + 1).min(28))
+        } else {
+            String::new()
+        };
+        let summary = if i == 7 {
+            "<script>alert('x')</script> & \"quotes\"".to_owned()
+        } else {
+            format!("Issue {i}")
+        };
+        s.push_str(&format!("T-{i},{c},{p},{r},{sv},2024-{month:02}-{day:02},{closed},Open,\"{}\",user{i}@example.com\n", summary.replace('"', "\"\"")));
+    }
+    s
+}

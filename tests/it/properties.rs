@@ -112,6 +112,7 @@ fn filter() -> impl Strategy<Value = Filter> {
                 products: products.iter().map(|p| format!("Product {p}")).collect(),
                 regions: Vec::new(),
                 severities: sev.iter().map(|s| Severity::ALL[*s as usize]).collect(),
+                client_search: None,
             }
         })
 }

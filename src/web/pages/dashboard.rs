@@ -10,7 +10,7 @@ use crate::analytics::{Filter, Heatmap, HeatmapQuery, Stats, cell_filter};
 use crate::domain::{Dimension, Measure, View};
 use crate::render::{SvgOptions, heatmap_svg};
 use crate::web::error::WebError;
-use crate::web::params::{Params, ParamError, filter_pairs};
+use crate::web::params::{ParamError, Params, filter_pairs};
 use crate::web::state::AppState;
 
 /// Client Overview shows this many rows unless `top` says otherwise.
@@ -53,7 +53,12 @@ pub struct DashboardPage {
     custom_error: Option<String>,
 }
 
-fn delta(now: f64, before: Option<f64>, more_is_bad: bool, percent_points: bool) -> (String, &'static str) {
+fn delta(
+    now: f64,
+    before: Option<f64>,
+    more_is_bad: bool,
+    percent_points: bool,
+) -> (String, &'static str) {
     let Some(before) = before else {
         return ("pick a date range to compare".to_owned(), "neutral");
     };
@@ -65,11 +70,20 @@ fn delta(now: f64, before: Option<f64>, more_is_bad: bool, percent_points: bool)
     } else {
         "good"
     };
-    let arrow = if diff > 0.0 { "▲" } else if diff < 0.0 { "▼" } else { "=" };
+    let arrow = if diff > 0.0 {
+        "▲"
+    } else if diff < 0.0 {
+        "▼"
+    } else {
+        "="
+    };
     let text = if percent_points {
         format!("{arrow} {:+.1} pts vs previous period", diff)
     } else if before > 0.0 {
-        format!("{arrow} {:+.0}% vs previous period ({before:.0})", diff / before * 100.0)
+        format!(
+            "{arrow} {:+.0}% vs previous period ({before:.0})",
+            diff / before * 100.0
+        )
     } else {
         format!("{arrow} {:+.0} vs previous period", diff)
     };
@@ -78,15 +92,44 @@ fn delta(now: f64, before: Option<f64>, more_is_bad: bool, percent_points: bool)
 
 fn cards(now: &Stats, before: Option<&Stats>) -> Vec<Card> {
     let rows: [(&'static str, f64, Option<f64>, String, bool); 4] = [
-        ("Total Escalations", now.total_escalations as f64, before.map(|b| b.total_escalations as f64), now.total_escalations.to_string(), false),
-        ("High Severity", now.high_severity_count as f64, before.map(|b| b.high_severity_count as f64), now.high_severity_count.to_string(), false),
-        ("Unique Clients", now.unique_clients as f64, before.map(|b| b.unique_clients as f64), now.unique_clients.to_string(), false),
-        ("High Severity Rate", now.high_severity_rate, before.map(|b| b.high_severity_rate), format!("{:.1}%", now.high_severity_rate), true),
+        (
+            "Total Escalations",
+            now.total_escalations as f64,
+            before.map(|b| b.total_escalations as f64),
+            now.total_escalations.to_string(),
+            false,
+        ),
+        (
+            "High Severity",
+            now.high_severity_count as f64,
+            before.map(|b| b.high_severity_count as f64),
+            now.high_severity_count.to_string(),
+            false,
+        ),
+        (
+            "Unique Clients",
+            now.unique_clients as f64,
+            before.map(|b| b.unique_clients as f64),
+            now.unique_clients.to_string(),
+            false,
+        ),
+        (
+            "High Severity Rate",
+            now.high_severity_rate,
+            before.map(|b| b.high_severity_rate),
+            format!("{:.1}%", now.high_severity_rate),
+            true,
+        ),
     ];
     rows.into_iter()
         .map(|(label, n, b, value, pts)| {
             let (delta, delta_class) = delta(n, b, true, pts);
-            Card { label, value, delta, delta_class }
+            Card {
+                label,
+                value,
+                delta,
+                delta_class,
+            }
         })
         .collect()
 }
@@ -113,7 +156,10 @@ fn drill_down(map: &Heatmap, i: usize, j: usize, base: &Filter) -> String {
     format!("/data?{}", Params::encode(filter_pairs(&f)))
 }
 
-pub async fn show_dashboard(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Html<String>, WebError> {
+pub async fn show_dashboard(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Html<String>, WebError> {
     let p = Params::parse(raw.as_deref());
     let filter = p.filter()?;
     let tab: &'static str = match p.get("tab") {
@@ -137,30 +183,63 @@ pub async fn show_dashboard(State(state): State<AppState>, RawQuery(raw): RawQue
             let rows = p.typed::<Dimension>("rows")?.unwrap_or(Dimension::Client);
             let cols = p.typed::<Dimension>("cols")?.unwrap_or(Dimension::Severity);
             let measure = p.typed::<Measure>("measure")?.unwrap_or(Measure::Count);
-            match HeatmapQuery::new(rows, cols, measure, Some(top.unwrap_or(DEFAULT_CLIENT_ROWS)), filter.clone()) {
+            match HeatmapQuery::new(
+                rows,
+                cols,
+                measure,
+                Some(top.unwrap_or(DEFAULT_CLIENT_ROWS)),
+                filter.clone(),
+            ) {
                 Ok(q) => q,
                 Err(e) => {
                     custom_error = Some(e.to_string());
-                    HeatmapQuery::new(Dimension::Client, Dimension::Severity, measure, Some(DEFAULT_CLIENT_ROWS), filter.clone())
-                        .map_err(|e| ParamError::new("rows", e.to_string()))?
+                    HeatmapQuery::new(
+                        Dimension::Client,
+                        Dimension::Severity,
+                        measure,
+                        Some(DEFAULT_CLIENT_ROWS),
+                        filter.clone(),
+                    )
+                    .map_err(|e| ParamError::new("rows", e.to_string()))?
                 }
             }
         }
         _ => {
-            let view: View = tab.parse().map_err(|e: crate::domain::InvalidView| ParamError::new("tab", e.to_string()))?;
-            let top = if view == View::ClientOverview { Some(top.unwrap_or(DEFAULT_CLIENT_ROWS)) } else { top };
-            HeatmapQuery::view(view, top, filter.clone()).map_err(|e| ParamError::new("top", e.to_string()))?
+            let view: View = tab
+                .parse()
+                .map_err(|e: crate::domain::InvalidView| ParamError::new("tab", e.to_string()))?;
+            let top = if view == View::ClientOverview {
+                Some(top.unwrap_or(DEFAULT_CLIENT_ROWS))
+            } else {
+                top
+            };
+            HeatmapQuery::view(view, top, filter.clone())
+                .map_err(|e| ParamError::new("top", e.to_string()))?
         }
     };
     let map = index.heatmap(&query);
     let heading = match tab {
-        "custom" => format!("{} by {} and {}", query.measure.title(), query.rows.title(), query.cols.title()),
-        _ => tab.parse::<View>().map(|v| v.title().to_owned()).unwrap_or_default(),
+        "custom" => format!(
+            "{} by {} and {}",
+            query.measure.title(),
+            query.rows.title(),
+            query.cols.title()
+        ),
+        _ => tab
+            .parse::<View>()
+            .map(|v| v.title().to_owned())
+            .unwrap_or_default(),
     };
     let link = |m: &Heatmap, i: usize, j: usize| drill_down(m, i, j, &filter);
     let svg = heatmap_svg(
         &map,
-        &SvgOptions { title: heading.clone(), subtitle: query.describe(), palette, link: Some(&link), ..SvgOptions::default() },
+        &SvgOptions {
+            title: heading.clone(),
+            subtitle: query.describe(),
+            palette,
+            link: Some(&link),
+            ..SvgOptions::default()
+        },
     );
 
     let state_now = state_pairs(tab, &p);
@@ -169,13 +248,25 @@ pub async fn show_dashboard(State(state): State<AppState>, RawQuery(raw): RawQue
         pairs.extend(filter_pairs(&filter));
         Params::encode(pairs)
     };
-    let tabs = [("Product Timeline", "product-timeline"), ("Regional Analysis", "regional"), ("Client Overview", "client-overview"), ("Custom", "custom")]
-        .into_iter()
-        .map(|(label, t)| Tab { label, href: format!("/?{}", with(vec![("tab", t.to_owned())])), active: t == tab })
-        .collect();
+    let tabs = [
+        ("Product Timeline", "product-timeline"),
+        ("Regional Analysis", "regional"),
+        ("Client Overview", "client-overview"),
+        ("Custom", "custom"),
+    ]
+    .into_iter()
+    .map(|(label, t)| Tab {
+        label,
+        href: format!("/?{}", with(vec![("tab", t.to_owned())])),
+        active: t == tab,
+    })
+    .collect();
     let api_pairs = {
-        let mut v: Vec<(&'static str, String)> =
-            vec![("rows", query.rows.to_string()), ("cols", query.cols.to_string()), ("measure", query.measure.to_string())];
+        let mut v: Vec<(&'static str, String)> = vec![
+            ("rows", query.rows.to_string()),
+            ("cols", query.cols.to_string()),
+            ("measure", query.measure.to_string()),
+        ];
         if let Some(t) = query.top {
             v.push(("top", t.to_string()));
         }
@@ -190,7 +281,11 @@ pub async fn show_dashboard(State(state): State<AppState>, RawQuery(raw): RawQue
         .map(|(l, n)| (l, n.to_string()))
         .chain(std::iter::once(("all", total_rows.to_string())))
         .map(|(label, n)| {
-            let mut pairs: Vec<(&'static str, String)> = state_now.iter().filter(|(k, _)| *k != "top").cloned().collect();
+            let mut pairs: Vec<(&'static str, String)> = state_now
+                .iter()
+                .filter(|(k, _)| *k != "top")
+                .cloned()
+                .collect();
             pairs.push(("top", n));
             (label, format!("/?{}", with(pairs)))
         })

@@ -86,13 +86,19 @@ const COLUMNS: [(&str, Option<SortColumn>); 11] = [
     ("Phone", None),
 ];
 
-pub async fn list_escalations(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Html<String>, WebError> {
+pub async fn list_escalations(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Html<String>, WebError> {
     let p = Params::parse(raw.as_deref());
     let filter = p.filter()?;
     let (page, per_page, sort, descending) = p.paging()?;
     let app = state.app.clone();
     let f = filter.clone();
-    let (items, total) = tokio::task::spawn_blocking(move || app.escalations_page(&f, sort, descending, page, per_page)).await??;
+    let (items, total) = tokio::task::spawn_blocking(move || {
+        app.escalations_page(&f, sort, descending, page, per_page)
+    })
+    .await??;
     let index = state.app.index();
 
     let link = |pairs: Vec<(&'static str, String)>| {
@@ -102,22 +108,44 @@ pub async fn list_escalations(State(state): State<AppState>, RawQuery(raw): RawQ
     };
     let order = |d: bool| if d { "desc" } else { "asc" }.to_owned();
     let paging = |pg: usize| {
-        vec![("sort", sort.to_string()), ("order", order(descending)), ("page", pg.to_string()), ("per_page", per_page.to_string())]
+        vec![
+            ("sort", sort.to_string()),
+            ("order", order(descending)),
+            ("page", pg.to_string()),
+            ("per_page", per_page.to_string()),
+        ]
     };
     let headers = COLUMNS
         .iter()
         .map(|(label, col)| match col {
-            None => Header { label, href: None, arrow: None, aria_sort: None },
+            None => Header {
+                label,
+                href: None,
+                arrow: None,
+                aria_sort: None,
+            },
             Some(c) => {
                 let active = *c == sort;
                 // Clicking the active column flips the order; another column starts ascending
                 // (dates start with the newest).
-                let next_desc = if active { !descending } else { *c == SortColumn::Opened || *c == SortColumn::Closed };
+                let next_desc = if active {
+                    !descending
+                } else {
+                    *c == SortColumn::Opened || *c == SortColumn::Closed
+                };
                 Header {
                     label,
-                    href: Some(link(vec![("sort", c.to_string()), ("order", order(next_desc)), ("per_page", per_page.to_string())])),
+                    href: Some(link(vec![
+                        ("sort", c.to_string()),
+                        ("order", order(next_desc)),
+                        ("per_page", per_page.to_string()),
+                    ])),
                     arrow: active.then_some(if descending { "▼" } else { "▲" }),
-                    aria_sort: active.then_some(if descending { "descending" } else { "ascending" }),
+                    aria_sort: active.then_some(if descending {
+                        "descending"
+                    } else {
+                        "ascending"
+                    }),
                 }
             }
         })
@@ -126,7 +154,12 @@ pub async fn list_escalations(State(state): State<AppState>, RawQuery(raw): RawQ
     let first = (page - 1) * per_page + 1;
     let page_view = DataPage {
         layout: Layout::new("Escalations", "data"),
-        filters: FilterBar::new("/data", &filter, &index, vec![("sort", sort.to_string()), ("order", order(descending))]),
+        filters: FilterBar::new(
+            "/data",
+            &filter,
+            &index,
+            vec![("sort", sort.to_string()), ("order", order(descending))],
+        ),
         total,
         first,
         last: (first + items.len()).saturating_sub(1),
@@ -141,7 +174,10 @@ pub async fn list_escalations(State(state): State<AppState>, RawQuery(raw): RawQ
     Ok(render_html(&page_view))
 }
 
-pub async fn download_data_csv(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Response, WebError> {
+pub async fn download_data_csv(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, WebError> {
     let filter = Params::parse(raw.as_deref()).filter()?;
     let app = state.app.clone();
     let body = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, crate::app::AppError> {
@@ -153,7 +189,10 @@ pub async fn download_data_csv(State(state): State<AppState>, RawQuery(raw): Raw
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (header::CONTENT_DISPOSITION, "attachment; filename=\"escalations.csv\""),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"escalations.csv\"",
+            ),
         ],
         body,
     )

@@ -36,7 +36,12 @@ pub struct ImportQuery {
     deleted: Option<u64>,
 }
 
-async fn page(state: &AppState, report: Option<ImportReport>, refused: Option<String>, deleted: Option<u64>) -> Result<Html<String>, WebError> {
+async fn page(
+    state: &AppState,
+    report: Option<ImportReport>,
+    refused: Option<String>,
+    deleted: Option<u64>,
+) -> Result<Html<String>, WebError> {
     let app = state.app.clone();
     let imports = tokio::task::spawn_blocking(move || app.imports()).await??;
     Ok(render_html(&ImportPage {
@@ -49,7 +54,10 @@ async fn page(state: &AppState, report: Option<ImportReport>, refused: Option<St
     }))
 }
 
-pub async fn show_import(State(state): State<AppState>, Query(q): Query<ImportQuery>) -> Result<Html<String>, WebError> {
+pub async fn show_import(
+    State(state): State<AppState>,
+    Query(q): Query<ImportQuery>,
+) -> Result<Html<String>, WebError> {
     page(&state, None, None, q.deleted).await
 }
 
@@ -62,7 +70,10 @@ pub async fn read_upload(mut multipart: Multipart) -> Result<(String, Vec<u8>), 
             return Ok((name, bytes.to_vec()));
         }
     }
-    Err(WebError::BadRequest(crate::web::params::ParamError::new("file", "the upload has no `file` field")))
+    Err(WebError::BadRequest(crate::web::params::ParamError::new(
+        "file",
+        "the upload has no `file` field",
+    )))
 }
 
 fn upload_error(e: axum::extract::multipart::MultipartError) -> WebError {
@@ -74,33 +85,64 @@ fn upload_error(e: axum::extract::multipart::MultipartError) -> WebError {
 }
 
 /// Imports on a blocking thread (it is CPU and disk work) and returns the report.
-pub async fn import_bytes(state: &AppState, name: String, bytes: Vec<u8>) -> Result<ImportReport, AppError> {
+pub async fn import_bytes(
+    state: &AppState,
+    name: String,
+    bytes: Vec<u8>,
+) -> Result<ImportReport, AppError> {
     let app = state.app.clone();
-    tokio::task::spawn_blocking(move || app.import(&name, &bytes, crate::cli::today(), &mut |_, _| {}))
-        .await
-        .map_err(|e| AppError::Output(format!("import task failed: {e}")))?
+    tokio::task::spawn_blocking(move || {
+        app.import(&name, &bytes, crate::cli::today(), &mut |_, _| {})
+    })
+    .await
+    .map_err(|e| AppError::Output(format!("import task failed: {e}")))?
 }
 
-pub async fn create_import(State(state): State<AppState>, multipart: Multipart) -> Result<Response, WebError> {
+pub async fn create_import(
+    State(state): State<AppState>,
+    multipart: Multipart,
+) -> Result<Response, WebError> {
     let (name, bytes) = read_upload(multipart).await?;
     match import_bytes(&state, name, bytes).await {
-        Ok(report) => Ok((StatusCode::CREATED, page(&state, Some(report), None, None).await?).into_response()),
-        Err(AppError::File(e)) => Ok((StatusCode::UNPROCESSABLE_ENTITY, page(&state, None, Some(e.to_string()), None).await?).into_response()),
-        Err(e @ AppError::TooManyRows { .. }) => {
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, page(&state, None, Some(e.to_string()), None).await?).into_response())
-        }
+        Ok(report) => Ok((
+            StatusCode::CREATED,
+            page(&state, Some(report), None, None).await?,
+        )
+            .into_response()),
+        Err(AppError::File(e)) => Ok((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            page(&state, None, Some(e.to_string()), None).await?,
+        )
+            .into_response()),
+        Err(e @ AppError::TooManyRows { .. }) => Ok((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            page(&state, None, Some(e.to_string()), None).await?,
+        )
+            .into_response()),
         Err(e) => Err(e.into()),
     }
 }
 
-pub async fn confirm_delete_import(State(state): State<AppState>, Path(id): Path<i64>) -> Result<Html<String>, WebError> {
+pub async fn confirm_delete_import(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Html<String>, WebError> {
     let app = state.app.clone();
     let imports = tokio::task::spawn_blocking(move || app.imports()).await??;
-    let import = imports.into_iter().find(|i| i.id == id).ok_or(WebError::NotFound)?;
-    Ok(render_html(&ConfirmDeletePage { layout: Layout::new("Delete import", "import"), import }))
+    let import = imports
+        .into_iter()
+        .find(|i| i.id == id)
+        .ok_or(WebError::NotFound)?;
+    Ok(render_html(&ConfirmDeletePage {
+        layout: Layout::new("Delete import", "import"),
+        import,
+    }))
 }
 
-pub async fn delete_import(State(state): State<AppState>, Path(id): Path<i64>) -> Result<Redirect, WebError> {
+pub async fn delete_import(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Redirect, WebError> {
     let app = state.app.clone();
     let n = tokio::task::spawn_blocking(move || app.delete_import(id)).await??;
     Ok(Redirect::to(&format!("/import?deleted={n}")))

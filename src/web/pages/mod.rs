@@ -30,7 +30,13 @@ pub struct Layout {
 impl Layout {
     pub fn new(title: impl Into<String>, nav: &'static str) -> Self {
         let a = assets();
-        Self { title: title.into(), nav, css: &a.css.url, js: &a.js.url, icon: &a.icon.url }
+        Self {
+            title: title.into(),
+            nav,
+            css: &a.css.url,
+            js: &a.js.url,
+            icon: &a.icon.url,
+        }
     }
 }
 
@@ -72,7 +78,13 @@ pub struct Choice {
 }
 
 fn choices<'a>(values: impl IntoIterator<Item = &'a str>, selected: &[String]) -> Vec<Choice> {
-    values.into_iter().map(|v| Choice { value: v.to_owned(), selected: selected.iter().any(|s| s == v) }).collect()
+    values
+        .into_iter()
+        .map(|v| Choice {
+            value: v.to_owned(),
+            selected: selected.iter().any(|s| s == v),
+        })
+        .collect()
 }
 
 /// The filter bar shared by the dashboard and the data page.
@@ -93,7 +105,12 @@ pub struct FilterBar {
 }
 
 impl FilterBar {
-    pub fn new(action: &'static str, f: &Filter, index: &Index, keep: Vec<(&'static str, String)>) -> Self {
+    pub fn new(
+        action: &'static str,
+        f: &Filter,
+        index: &Index,
+        keep: Vec<(&'static str, String)>,
+    ) -> Self {
         let sev: Vec<String> = f.severities.iter().map(|s| s.to_string()).collect();
         let href = |filter: &Filter| {
             let mut pairs = keep.clone();
@@ -105,7 +122,14 @@ impl FilterBar {
         if let Some(last) = last {
             for (label, days) in [("30 days", 30u64), ("90 days", 90), ("12 months", 365)] {
                 let from = last.checked_sub_days(chrono::Days::new(days - 1));
-                ranges.push((label, href(&Filter { from, to: Some(last), ..f.clone() })));
+                ranges.push((
+                    label,
+                    href(&Filter {
+                        from,
+                        to: Some(last),
+                        ..f.clone()
+                    }),
+                ));
             }
         }
         ranges.push(("All time", href(&f.without_dates())));
@@ -119,7 +143,10 @@ impl FilterBar {
             severities: choices(Severity::ALL.iter().map(|s| s.as_str()), &sev),
             clients: f.clients.clone(),
             reset: format!("{action}?{}", Params::encode(keep.clone())),
-            clear_clients: href(&Filter { clients: Vec::new(), ..f.clone() }),
+            clear_clients: href(&Filter {
+                clients: Vec::new(),
+                ..f.clone()
+            }),
             ranges,
             keep,
         }
