@@ -60,7 +60,10 @@ fn delta(
     percent_points: bool,
 ) -> (String, &'static str) {
     let Some(before) = before else {
-        return ("pick a date range to compare".to_owned(), "neutral");
+        return (
+            "all time · pick a date range to compare".to_owned(),
+            "neutral",
+        );
     };
     let diff = now - before;
     let class = if diff.abs() < 1e-9 {
