@@ -53,19 +53,23 @@ async fn start_driver() -> Driver {
         .and_then(|l| l.local_addr())
         .expect("a free port")
         .port();
-    let child = Command::new(CHROMEDRIVER)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("chromedriver starts");
+    // Owned by the guard at once, so every path (a panic included) kills and reaps it.
+    let driver = Driver {
+        child: Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts"),
+        port,
+    };
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
         if reqwest::get(format!("http://127.0.0.1:{port}/status"))
             .await
             .is_ok()
         {
-            return Driver { child, port };
+            return driver;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
