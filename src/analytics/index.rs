@@ -454,6 +454,28 @@ impl Index {
         limit: usize,
     ) -> (Vec<i64>, usize) {
         let c = self.compile(f);
+        if sort == SortColumn::Opened {
+            // Rows are stored in opened order: walk them, no sorting at all.
+            let total = if c.is_trivial() {
+                c.range.len()
+            } else {
+                c.range.clone().filter(|&i| c.keeps(self, i)).count()
+            };
+            let kept = |i: &usize| c.keeps(self, *i);
+            let ids = |it: &mut dyn Iterator<Item = usize>| -> Vec<i64> {
+                it.filter(kept)
+                    .skip(offset)
+                    .take(limit)
+                    .map(|i| self.ids[i])
+                    .collect()
+            };
+            let page = if descending {
+                ids(&mut c.range.clone().rev())
+            } else {
+                ids(&mut c.range.clone())
+            };
+            return (page, total);
+        }
         let mut pos: Vec<u32> = c
             .range
             .clone()
