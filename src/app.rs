@@ -13,9 +13,10 @@ use chrono::NaiveDate;
 
 use crate::analytics::{Filter, Heatmap, HeatmapQuery, Index, IndexBuilder, InvalidQuery, Stats};
 use crate::domain::{Escalation, SortColumn};
+use crate::domain::{Password, Role, User, UserName};
 use crate::ingest::{FileError, ImportReport, Source};
 use crate::render::csv_safe;
-use crate::store::{ImportRecord, NewImport, SqliteStore, Store, StoreError};
+use crate::store::{ImportRecord, NewImport, SqliteStore, Store, StoreError, TokenRecord};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -30,6 +31,8 @@ pub enum AppError {
     Store(#[from] StoreError),
     #[error("writing the output failed: {0}")]
     Output(String),
+    #[error(transparent)]
+    Hash(#[from] crate::auth::HashError),
 }
 
 /// Limits applied to every import.
@@ -168,6 +171,122 @@ impl App {
             import_id: record.id,
             source: name,
         })
+    }
+
+    // ----- accounts -----
+
+    pub fn user_count(&self) -> Result<u64, AppError> {
+        Ok(self.store().user_count()?)
+    }
+
+    pub fn add_user(
+        &self,
+        name: &UserName,
+        role: Role,
+        password: &Password,
+    ) -> Result<User, AppError> {
+        let hash = crate::auth::hash_password(password)?;
+        let user = self.store().create_user(name, role, &hash)?;
+        tracing::info!(target: "security", event = "user_added", account = %user.name, role = %role, "account created");
+        Ok(user)
+    }
+
+    pub fn users(&self) -> Result<Vec<User>, AppError> {
+        Ok(self.store().users()?)
+    }
+
+    pub fn remove_user(&self, name: &str) -> Result<(), AppError> {
+        self.store().delete_user(name)?;
+        tracing::info!(target: "security", event = "user_removed", account = %name, "account removed");
+        Ok(())
+    }
+
+    /// Sets a new password and ends every session of the account.
+    pub fn set_password(&self, name: &str, password: &Password) -> Result<(), AppError> {
+        let hash = crate::auth::hash_password(password)?;
+        self.store().set_password(name, &hash)?;
+        tracing::info!(target: "security", event = "password_changed", account = %name, "password changed, sessions ended");
+        Ok(())
+    }
+
+    pub fn set_role(&self, name: &str, role: Role) -> Result<(), AppError> {
+        self.store().set_role(name, role)?;
+        tracing::info!(target: "security", event = "role_changed", account = %name, role = %role, "role changed");
+        Ok(())
+    }
+
+    /// The account when name and password match. A missing account costs the same time as a
+    /// wrong password (a decoy hash is verified), and the caller cannot tell them apart.
+    pub fn check_password(&self, name: &str, password: &str) -> Result<Option<User>, AppError> {
+        let found = self.store().user_by_name(name.trim())?;
+        let hash = found
+            .as_ref()
+            .map_or(crate::auth::decoy_hash(), |(_, h)| h.as_str());
+        let ok = crate::auth::verify_password(password, hash);
+        Ok(found.filter(|_| ok).map(|(u, _)| u))
+    }
+
+    /// Starts a session; returns the raw session id the client keeps (the store keeps its digest).
+    pub fn start_session(&self, user: &User) -> Result<String, AppError> {
+        let raw = crate::auth::random_token();
+        self.store()
+            .create_session(&crate::auth::digest(&raw), user.id, chrono::Utc::now())?;
+        Ok(raw)
+    }
+
+    pub fn session_user(
+        &self,
+        raw: &str,
+        idle: chrono::Duration,
+    ) -> Result<Option<User>, AppError> {
+        Ok(self
+            .store()
+            .session_user(&crate::auth::digest(raw), idle, chrono::Utc::now())?)
+    }
+
+    pub fn end_session(&self, raw: &str) -> Result<(), AppError> {
+        Ok(self.store().delete_session(&crate::auth::digest(raw))?)
+    }
+
+    /// Creates an API token for an account; the raw token is returned once and never stored.
+    pub fn create_token(
+        &self,
+        user_name: &str,
+        label: &str,
+    ) -> Result<(TokenRecord, String), AppError> {
+        let mut store = self.store();
+        let (user, _) = store.user_by_name(user_name)?.ok_or(StoreError::NotFound)?;
+        let raw = crate::auth::random_token();
+        let label: String = label
+            .trim()
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(100)
+            .collect();
+        let record = store.create_token(
+            user.id,
+            &label,
+            &crate::auth::digest(&raw),
+            chrono::Utc::now(),
+        )?;
+        tracing::info!(target: "security", event = "token_created", account = %user.name, token.id = record.id, "API token created");
+        Ok((record, raw))
+    }
+
+    pub fn token_user(&self, raw: &str) -> Result<Option<User>, AppError> {
+        Ok(self
+            .store()
+            .token_user(&crate::auth::digest(raw), chrono::Utc::now())?)
+    }
+
+    pub fn tokens(&self) -> Result<Vec<TokenRecord>, AppError> {
+        Ok(self.store().tokens()?)
+    }
+
+    pub fn delete_token(&self, id: i64) -> Result<(), AppError> {
+        self.store().delete_token(id)?;
+        tracing::info!(target: "security", event = "token_deleted", token.id = id, "API token deleted");
+        Ok(())
     }
 
     /// Escalations in the store (a cheap reachability probe for `/readyz`).

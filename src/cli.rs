@@ -12,7 +12,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::analytics::{Filter, HeatmapQuery};
 use crate::app::App;
 use crate::demo::{DemoSpec, generate};
-use crate::domain::{Dimension, Measure, Severity, View, parse_flexible_date};
+use crate::domain::{
+    Dimension, Measure, Password, Role, Severity, UserName, View, parse_flexible_date,
+};
 use crate::render::{Palette, SvgOptions, heatmap_csv, heatmap_svg, svg_to_png};
 
 #[derive(Debug, Parser)]
@@ -48,6 +50,37 @@ pub enum Command {
     },
     /// Generate a realistic, deterministic support-tool export for demos and benchmarks.
     DemoData(DemoArgs),
+    /// Manage accounts and API tokens.
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserAction {
+    /// Create an account. The password is asked for, or read from standard input.
+    Add {
+        name: UserName,
+        /// viewer (pages and read API), editor (also import and delete) or admin (also accounts).
+        #[arg(long)]
+        role: Role,
+    },
+    /// List accounts.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove an account, its sessions and its API tokens.
+    Remove { name: String },
+    /// Set a new password (asked for, or read from standard input); ends the account's sessions.
+    SetPassword { name: String },
+    /// Create an API token for an account; it is printed once and stored only as a digest.
+    Token {
+        name: String,
+        #[arg(long, default_value = "cli")]
+        label: String,
+    },
 }
 
 /// Filters shared by every command that reads escalations.
@@ -106,6 +139,43 @@ pub struct ServeArgs {
     /// Largest request body (uploads included), in MB.
     #[arg(long, env = "ESCAMAP_MAX_UPLOAD_MB", default_value_t = 16)]
     pub max_upload_mb: usize,
+    /// Rows (imported plus rejected) accepted in one import.
+    #[arg(long, env = "ESCAMAP_MAX_IMPORT_ROWS", default_value_t = 5_000_000)]
+    pub max_import_rows: u64,
+    /// Run without accounts even on a non-loopback address (everyone may do everything).
+    #[arg(long)]
+    pub no_auth: bool,
+    /// Serve HTTPS directly with this PEM certificate chain (needs --tls-key).
+    #[arg(long, requires = "tls_key", env = "ESCAMAP_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key for --tls-cert.
+    #[arg(long, requires = "tls_cert", env = "ESCAMAP_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// A reverse proxy whose X-Forwarded-For/-Proto are believed (repeatable, or comma-separated
+    /// in ESCAMAP_TRUSTED_PROXIES).
+    #[arg(
+        long = "trusted-proxy",
+        value_name = "IP",
+        env = "ESCAMAP_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Minutes of inactivity after which a session ends.
+    #[arg(long, env = "ESCAMAP_SESSION_IDLE_MINUTES", default_value_t = 60)]
+    pub session_idle_minutes: u64,
+    /// Override a rate limit, e.g. `pages=600/minute` or `anonymous-day=1000/day` (repeatable).
+    /// Kinds: anonymous-day, anonymous-hour, anonymous-dashboard, anonymous-data, pages, api, login, import.
+    #[arg(long = "rate-limit", value_name = "KIND=RATE")]
+    pub rate_limits: Vec<String>,
+    /// Turn rate limiting off (e.g. behind a proxy that does it).
+    #[arg(long, env = "ESCAMAP_NO_RATE_LIMIT")]
+    pub no_rate_limit: bool,
+    /// Open connections at most.
+    #[arg(long, env = "ESCAMAP_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+    /// Seconds a request may take, reading its body included.
+    #[arg(long, env = "ESCAMAP_REQUEST_TIMEOUT_SECS", default_value_t = 60)]
+    pub request_timeout_secs: u64,
 }
 
 #[derive(Debug, Args)]
@@ -248,6 +318,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Render(a) => render(&open(&cli.db)?, &a),
         Command::Export(a) => export(&open(&cli.db)?, &a),
         Command::Imports { action } => imports(&open(&cli.db)?, action),
+        Command::User { action } => user(&open(&cli.db)?, action),
     }
 }
 
@@ -277,7 +348,30 @@ fn serve(db: &Path, a: &ServeArgs) -> anyhow::Result<ExitCode> {
             None => 5000,
         },
     };
-    let app = open(db)?;
+    // Loopback only when every address the host resolves to is.
+    let resolved: Vec<std::net::SocketAddr> =
+        std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
+            .map(Iterator::collect)
+            .unwrap_or_default();
+    let loopback = !resolved.is_empty() && resolved.iter().all(|a| a.ip().is_loopback());
+    let app = open(db)?.with_limits(crate::app::ImportLimits {
+        max_rows: a.max_import_rows.max(1),
+    });
+    let accounts = app.user_count()?;
+    if a.no_auth {
+        tracing::warn!(
+            "--no-auth: no accounts are checked; anyone who reaches {host}:{port} can read and change the data"
+        );
+    } else if accounts == 0 && !loopback {
+        bail!(
+            "refusing to serve on {host} without accounts: the data is personal. Create an admin first \
+             (escamap user add NAME --role admin), or pass --no-auth to run open on purpose"
+        );
+    } else if accounts == 0 {
+        tracing::warn!(
+            "no accounts yet: running open on the loopback address, as the original did; create one with `escamap user add NAME --role admin`"
+        );
+    }
     if !a.no_sample && app.index().is_empty() && app.imports()?.is_empty() {
         let mut buf = Vec::new();
         generate(
@@ -295,11 +389,39 @@ fn serve(db: &Path, a: &ServeArgs) -> anyhow::Result<ExitCode> {
             "loaded sample data into the empty store (delete it on the Import page)"
         );
     }
-    let config = crate::web::ServerConfig {
-        max_body_bytes: a.max_upload_mb.max(1) << 20,
+    let mut rate_limits = crate::web::limits::RateLimits {
+        enabled: !a.no_rate_limit,
         ..Default::default()
     };
-    let state = crate::web::AppState::new(app, config);
+    for spec in &a.rate_limits {
+        rate_limits
+            .set(spec)
+            .map_err(|e| anyhow::anyhow!("--rate-limit {spec}: {e}"))?;
+    }
+    let tls = match (&a.tls_cert, &a.tls_key) {
+        (Some(cert), Some(key)) => Some(crate::web::listener::tls_acceptor(cert, key)?),
+        _ => None,
+    };
+    let config = crate::web::ServerConfig {
+        max_body_bytes: a.max_upload_mb.max(1) << 20,
+        request_timeout: std::time::Duration::from_secs(a.request_timeout_secs.max(1)),
+        auth: if a.no_auth {
+            crate::web::AuthMode::NoAuth
+        } else {
+            crate::web::AuthMode::Accounts
+        },
+        session_idle: std::time::Duration::from_secs(a.session_idle_minutes.max(1) * 60),
+        https: tls.is_some(),
+        trusted_proxies: a.trusted_proxies.clone(),
+        rate_limits,
+        max_connections: a.max_connections.max(1),
+    };
+    let secret_dir = db
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let secret = crate::auth::SecretKey::load(secret_dir)?;
+    let state = crate::web::AppState::new(app, config, secret);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -313,7 +435,10 @@ fn serve(db: &Path, a: &ServeArgs) -> anyhow::Result<ExitCode> {
             "EscaMap is serving on http://{addr}/ (store: {})",
             db.display()
         );
-        crate::web::serve(listener, state, crate::web::shutdown_signal()).await?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        tracing::info!("accepting {scheme} connections");
+        let router = crate::web::router(state.clone());
+        crate::web::serve_with(listener, tls, router, state, crate::web::shutdown_signal()).await?;
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
@@ -512,6 +637,78 @@ fn imports(app: &App, action: ImportsAction) -> anyhow::Result<ExitCode> {
             Err(crate::app::AppError::Store(crate::store::StoreError::NotFound)) => {
                 bail!("there is no import {id}")
             }
+            Err(e) => return Err(e.into()),
+        },
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A password from a hidden prompt on a terminal, else the first line of standard input.
+fn read_password(prompt: &str) -> anyhow::Result<Password> {
+    let raw = if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password(prompt)?;
+        let again = rpassword::prompt_password("again: ")?;
+        if first != again {
+            bail!("the two passwords differ");
+        }
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        line
+    };
+    Ok(Password::new(&raw)?)
+}
+
+fn user(app: &App, action: UserAction) -> anyhow::Result<ExitCode> {
+    use crate::app::AppError;
+    use crate::store::StoreError;
+    let missing = |name: &str| anyhow::anyhow!("there is no account {name:?}");
+    match action {
+        UserAction::Add { name, role } => {
+            let password = read_password(&format!("password for {name}: "))?;
+            let u = app.add_user(&name, role, &password)?;
+            println!("created {} ({})", u.name, u.role);
+        }
+        UserAction::List { json } => {
+            let users = app.users()?;
+            if json {
+                println!("{}", serde_json::to_string(&users)?);
+            } else if users.is_empty() {
+                println!("no accounts: the server runs open on loopback addresses only");
+            } else {
+                for u in users {
+                    println!(
+                        "{:<24} {:<7} created {}",
+                        u.name,
+                        u.role,
+                        u.created_at.format("%Y-%m-%d %H:%M")
+                    );
+                }
+            }
+        }
+        UserAction::Remove { name } => match app.remove_user(&name) {
+            Ok(()) => println!("removed {name}"),
+            Err(AppError::Store(StoreError::NotFound)) => return Err(missing(&name)),
+            Err(e) => return Err(e.into()),
+        },
+        UserAction::SetPassword { name } => {
+            let password = read_password(&format!("new password for {name}: "))?;
+            match app.set_password(&name, &password) {
+                Ok(()) => println!("password changed for {name}; their sessions were ended"),
+                Err(AppError::Store(StoreError::NotFound)) => return Err(missing(&name)),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        UserAction::Token { name, label } => match app.create_token(&name, &label) {
+            Ok((record, raw)) => {
+                eprintln!(
+                    "API token #{} for {name} ({label}); shown once, keep it safe:",
+                    record.id
+                );
+                println!("{raw}");
+            }
+            Err(AppError::Store(StoreError::NotFound)) => return Err(missing(&name)),
             Err(e) => return Err(e.into()),
         },
     }

@@ -6,6 +6,7 @@
 
 pub mod analytics;
 pub mod app;
+pub mod auth;
 pub mod cli;
 pub mod demo;
 pub mod domain;

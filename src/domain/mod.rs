@@ -5,11 +5,13 @@
 //! the same constructors, so neither a CSV row, a query string nor a JSON body can smuggle in an
 //! invalid value.
 
+mod account;
 mod date;
 mod dimension;
 mod escalation;
 mod severity;
 
+pub use account::{InvalidPassword, InvalidRole, InvalidUserName, Password, Role, User, UserName};
 pub use date::{InvalidDate, Month, parse_flexible_date};
 pub use dimension::{
     Dimension, InvalidDimension, InvalidMeasure, InvalidSortColumn, InvalidView, Measure,

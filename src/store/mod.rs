@@ -13,7 +13,7 @@ mod sqlite;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
-use crate::domain::{Escalation, NewEscalation, Severity};
+use crate::domain::{Escalation, NewEscalation, Role, Severity, User, UserName};
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +89,63 @@ pub trait Store: Send {
     fn escalations(&self, ids: &[i64]) -> Result<Vec<Escalation>, StoreError>;
     /// Number of stored escalations.
     fn count(&self) -> Result<u64, StoreError>;
+
+    // ----- accounts, sessions, API tokens -----
+    fn user_count(&self) -> Result<u64, StoreError>;
+    /// `Conflict` when the name is taken (names compare case-insensitively).
+    fn create_user(
+        &mut self,
+        name: &UserName,
+        role: Role,
+        password_hash: &str,
+    ) -> Result<User, StoreError>;
+    fn users(&self) -> Result<Vec<User>, StoreError>;
+    /// The account and its password hash.
+    fn user_by_name(&self, name: &str) -> Result<Option<(User, String)>, StoreError>;
+    /// `NotFound` when there is no such account. Its sessions and tokens go with it.
+    fn delete_user(&mut self, name: &str) -> Result<(), StoreError>;
+    /// Replaces the password hash and ends every session of the account.
+    fn set_password(&mut self, name: &str, password_hash: &str) -> Result<(), StoreError>;
+    fn set_role(&mut self, name: &str, role: Role) -> Result<(), StoreError>;
+    fn create_session(
+        &mut self,
+        id_hash: &str,
+        user_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// The session's account when it has been used within `idle`; refreshes its last use.
+    /// An expired session is deleted.
+    fn session_user(
+        &mut self,
+        id_hash: &str,
+        idle: chrono::Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Option<User>, StoreError>;
+    fn delete_session(&mut self, id_hash: &str) -> Result<(), StoreError>;
+    fn create_token(
+        &mut self,
+        user_id: i64,
+        label: &str,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<TokenRecord, StoreError>;
+    fn token_user(
+        &mut self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<User>, StoreError>;
+    fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
+    fn delete_token(&mut self, id: i64) -> Result<(), StoreError>;
+}
+
+/// An API token, without its value (which is shown once, at creation).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TokenRecord {
+    pub id: i64,
+    pub user: String,
+    pub label: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used: Option<DateTime<Utc>>,
 }
 
 /// Parses the store's `YYYY-MM-DD` without the generality (and cost) of a format string:

@@ -6,11 +6,16 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
-use super::{ImportRecord, ImportTx, IndexRow, NewImport, Store, StoreError, parse_iso_day};
-use crate::domain::{Escalation, Label, NewEscalation, Severity, Text};
+use super::{
+    ImportRecord, ImportTx, IndexRow, NewImport, Store, StoreError, TokenRecord, parse_iso_day,
+};
+use crate::domain::{Escalation, Label, NewEscalation, Role, Severity, Text, User, UserName};
 
 /// Migrations in order; the position is the schema version. Never edit one that has shipped.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/sqlite/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/sqlite/0001_init.sql"),
+    include_str!("../../migrations/sqlite/0002_accounts.sql"),
+];
 
 pub struct SqliteStore {
     conn: Connection,
@@ -332,4 +337,236 @@ impl Store for SqliteStore {
             .conn
             .query_row("SELECT COUNT(*) FROM escalations", [], |r| count_at(r, 0))?)
     }
+
+    fn user_count(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .conn
+            .query_row("SELECT COUNT(*) FROM users", [], |r| count_at(r, 0))?)
+    }
+
+    fn create_user(
+        &mut self,
+        name: &UserName,
+        role: Role,
+        password_hash: &str,
+    ) -> Result<User, StoreError> {
+        let now = Utc::now();
+        match self.conn.execute(
+            "INSERT INTO users (name, role, password_hash, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                name.as_str(),
+                role.as_str(),
+                password_hash,
+                now.to_rfc3339()
+            ],
+        ) {
+            Ok(_) => Ok(User {
+                id: self.conn.last_insert_rowid(),
+                name: name.to_string(),
+                role,
+                created_at: now,
+            }),
+            Err(e) if is_constraint(&e) => Err(StoreError::Conflict(format!(
+                "an account named {name} exists already"
+            ))),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn users(&self) -> Result<Vec<User>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!("{SELECT_USER} ORDER BY name COLLATE NOCASE"))?;
+        let rows = stmt.query_map([], user_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn user_by_name(&self, name: &str) -> Result<Option<(User, String)>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id, name, role, created_at, password_hash FROM users WHERE name = ?1",
+                [name],
+                |r| Ok((user_row(r)?, r.get(4)?)),
+            )
+            .optional()?)
+    }
+
+    fn delete_user(&mut self, name: &str) -> Result<(), StoreError> {
+        match self
+            .conn
+            .execute("DELETE FROM users WHERE name = ?1", [name])?
+        {
+            0 => Err(StoreError::NotFound),
+            _ => Ok(()),
+        }
+    }
+
+    fn set_password(&mut self, name: &str, password_hash: &str) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        let id: Option<i64> = tx
+            .query_row("SELECT id FROM users WHERE name = ?1", [name], |r| r.get(0))
+            .optional()?;
+        let id = id.ok_or(StoreError::NotFound)?;
+        tx.execute(
+            "UPDATE users SET password_hash = ?1 WHERE id = ?2",
+            params![password_hash, id],
+        )?;
+        tx.execute("DELETE FROM sessions WHERE user_id = ?1", [id])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn set_role(&mut self, name: &str, role: Role) -> Result<(), StoreError> {
+        match self.conn.execute(
+            "UPDATE users SET role = ?1 WHERE name = ?2",
+            params![role.as_str(), name],
+        )? {
+            0 => Err(StoreError::NotFound),
+            _ => Ok(()),
+        }
+    }
+
+    fn create_session(
+        &mut self,
+        id_hash: &str,
+        user_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO sessions (id_hash, user_id, created_at, last_seen) VALUES (?1, ?2, ?3, ?3)",
+            params![id_hash, user_id, now.to_rfc3339()],
+        )?;
+        Ok(())
+    }
+
+    fn session_user(
+        &mut self,
+        id_hash: &str,
+        idle: chrono::Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Option<User>, StoreError> {
+        let found: Option<(User, DateTime<Utc>)> = self
+            .conn
+            .query_row(
+                "SELECT u.id, u.name, u.role, u.created_at, s.last_seen FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = ?1",
+                [id_hash],
+                |r| Ok((user_row(r)?, time_at(r, 4)?)),
+            )
+            .optional()?;
+        let Some((user, last)) = found else {
+            return Ok(None);
+        };
+        if now - last > idle {
+            self.conn
+                .execute("DELETE FROM sessions WHERE id_hash = ?1", [id_hash])?;
+            return Ok(None);
+        }
+        // Refresh at most once a minute: a page view should not always be a write.
+        if now - last > chrono::Duration::seconds(60) {
+            self.conn.execute(
+                "UPDATE sessions SET last_seen = ?1 WHERE id_hash = ?2",
+                params![now.to_rfc3339(), id_hash],
+            )?;
+        }
+        Ok(Some(user))
+    }
+
+    fn delete_session(&mut self, id_hash: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute("DELETE FROM sessions WHERE id_hash = ?1", [id_hash])?;
+        Ok(())
+    }
+
+    fn create_token(
+        &mut self,
+        user_id: i64,
+        label: &str,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<TokenRecord, StoreError> {
+        self.conn.execute(
+            "INSERT INTO api_tokens (user_id, label, token_hash, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![user_id, label, token_hash, now.to_rfc3339()],
+        )?;
+        let id = self.conn.last_insert_rowid();
+        self.tokens()?
+            .into_iter()
+            .find(|t| t.id == id)
+            .ok_or(StoreError::NotFound)
+    }
+
+    fn token_user(
+        &mut self,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<User>, StoreError> {
+        let user = self
+            .conn
+            .query_row(
+                "SELECT u.id, u.name, u.role, u.created_at FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.token_hash = ?1",
+                [token_hash],
+                user_row,
+            )
+            .optional()?;
+        if user.is_some() {
+            self.conn.execute(
+                "UPDATE api_tokens SET last_used = ?1 WHERE token_hash = ?2",
+                params![now.to_rfc3339(), token_hash],
+            )?;
+        }
+        Ok(user)
+    }
+
+    fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT t.id, u.name, t.label, t.created_at, t.last_used FROM api_tokens t JOIN users u ON u.id = t.user_id ORDER BY t.id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(TokenRecord {
+                id: r.get(0)?,
+                user: r.get(1)?,
+                label: r.get(2)?,
+                created_at: time_at(r, 3)?,
+                last_used: match r.get_ref(4)?.as_str_or_null()? {
+                    None => None,
+                    Some(_) => Some(time_at(r, 4)?),
+                },
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn delete_token(&mut self, id: i64) -> Result<(), StoreError> {
+        match self
+            .conn
+            .execute("DELETE FROM api_tokens WHERE id = ?1", [id])?
+        {
+            0 => Err(StoreError::NotFound),
+            _ => Ok(()),
+        }
+    }
+}
+
+const SELECT_USER: &str = "SELECT id, name, role, created_at FROM users";
+
+fn is_constraint(e: &rusqlite::Error) -> bool {
+    e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation)
+}
+
+fn time_at(r: &rusqlite::Row<'_>, col: usize) -> rusqlite::Result<DateTime<Utc>> {
+    let s = r.get_ref(col)?.as_str()?;
+    DateTime::parse_from_rfc3339(s)
+        .map(|d| d.with_timezone(&Utc))
+        .map_err(|_| conversion(col, "time"))
+}
+
+fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
+    let role: String = r.get(2)?;
+    Ok(User {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        role: role.parse().map_err(|_| conversion(2, "role"))?,
+        created_at: time_at(r, 3)?,
+    })
 }

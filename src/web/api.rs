@@ -2,15 +2,16 @@
 //! filter parameters as the command line: `from`, `to`, and repeatable `client`, `product`,
 //! `region`, `severity`. Errors are [`ApiError`] JSON with the offending `parameter`.
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Multipart, Path, RawQuery, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use serde::Serialize;
 use serde_json::json;
 
 use super::error::{ApiError, WebError};
+use super::gate::{Caller, CsrfPending};
 use super::pages::import::{import_bytes, read_upload};
 use super::params::Params;
 use super::state::AppState;
@@ -156,6 +157,7 @@ pub async fn list_escalations(
 /// (`text/csv`, `text/tab-separated-values`, `text/plain`), named by `?filename=`.
 pub async fn create_import(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     RawQuery(raw): RawQuery,
     req: Request,
 ) -> Result<Response, ApiError> {
@@ -164,11 +166,12 @@ pub async fn create_import(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
+    let csrf = req.extensions().get::<CsrfPending>().cloned();
     let (name, bytes) = if is_multipart {
         let mp = Multipart::from_request(req, &state).await.map_err(|e| {
             WebError::BadRequest(super::params::ParamError::new("file", e.body_text()))
         })?;
-        read_upload(mp).await?
+        read_upload(mp, csrf.as_ref()).await?
     } else {
         let body = Bytes::from_request(req, &state).await.map_err(|e| {
             if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
@@ -183,7 +186,7 @@ pub async fn create_import(
             .to_owned();
         (name, body.to_vec())
     };
-    let report: ImportReport = import_bytes(&state, name, bytes).await?;
+    let report: ImportReport = import_bytes(&state, &caller, name, bytes).await?;
     Ok((StatusCode::CREATED, Json(report)).into_response())
 }
 

@@ -16,6 +16,14 @@ use crate::store::StoreError;
 pub enum WebError {
     #[error("not found")]
     NotFound,
+    /// Not signed in (or a bad API token).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Signed in, but the role does not allow it; or a failed CSRF check.
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Conflict(String),
     #[error(transparent)]
     BadRequest(#[from] ParamError),
     /// A request that is well-formed but cannot be processed, e.g. a file refused whole.
@@ -39,6 +47,7 @@ impl From<AppError> for WebError {
             AppError::TooManyRows { .. } => Self::Unprocessable(e.to_string()),
             AppError::Query(q) => Self::BadRequest(ParamError::new("query", q.to_string())),
             AppError::Store(StoreError::NotFound) => Self::NotFound,
+            AppError::Store(StoreError::Conflict(m)) => Self::Conflict(m),
             AppError::Store(StoreError::Unavailable(cause)) => {
                 tracing::error!(error = %cause, "store unavailable");
                 Self::Unavailable
@@ -58,6 +67,9 @@ impl WebError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Conflict(_) => StatusCode::CONFLICT,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -70,6 +82,9 @@ impl WebError {
     fn code(&self) -> &'static str {
         match self {
             Self::NotFound => "not_found",
+            Self::Unauthorized(_) => "unauthorized",
+            Self::Forbidden(_) => "forbidden",
+            Self::Conflict(_) => "conflict",
             Self::BadRequest(_) => "invalid_parameter",
             Self::Unprocessable(_) => "unprocessable",
             Self::PayloadTooLarge => "payload_too_large",

@@ -49,6 +49,7 @@ impl Drop for Driver {
 }
 
 async fn start_driver() -> Driver {
+    crate::helpers::crypto();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")

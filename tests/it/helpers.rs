@@ -74,6 +74,11 @@ pub fn read(path: impl AsRef<Path>) -> Vec<u8> {
     std::fs::read(path).expect("read output file")
 }
 
+/// reqwest is built without a default TLS provider; install ring's once (also used by the TLS test).
+pub fn crypto() {
+    let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
+}
+
 /// A running server: the real router on a random port over a temp-dir SQLite store.
 pub struct TestApp {
     pub base: String,
@@ -89,9 +94,11 @@ impl TestApp {
     }
 
     pub async fn spawn_with(config: escamap::web::ServerConfig) -> Self {
+        crypto();
         let dir = tempfile::tempdir().expect("tempdir");
         let app = escamap::app::App::open_sqlite(&dir.path().join("web.db")).expect("open store");
-        let state = escamap::web::AppState::new(app, config);
+        let secret = escamap::auth::SecretKey::from_bytes(escamap::auth::random_token().as_bytes());
+        let state = escamap::web::AppState::new(app, config, secret);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -130,6 +137,43 @@ impl TestApp {
             )
             .expect("fixture imports");
         t
+    }
+
+    /// The CSRF token this client's forms carry (read from a page, as a browser would).
+    pub async fn csrf(&self) -> String {
+        let (_, doc) = self.html("/import").await;
+        let token = attrs(&doc, "input[name=csrf]", "value").into_iter().next();
+        token
+            .or_else(|| attrs(&doc, "meta[name=csrf]", "content").into_iter().next())
+            .unwrap_or_default()
+    }
+
+    /// A multipart upload of `content` as `name`, with the CSRF field first, as the page's form sends it.
+    pub async fn upload(&self, path: &str, name: &str, content: &[u8]) -> reqwest::Response {
+        let csrf = self.csrf().await;
+        let part = reqwest::multipart::Part::bytes(content.to_vec()).file_name(name.to_owned());
+        let form = reqwest::multipart::Form::new()
+            .text("csrf", csrf)
+            .part("file", part);
+        self.client
+            .post(self.url(path))
+            .multipart(form)
+            .send()
+            .await
+            .expect("upload")
+    }
+
+    /// A URL-encoded form POST with the CSRF token added.
+    pub async fn post_form(&self, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        let csrf = self.csrf().await;
+        let mut all: Vec<(&str, &str)> = vec![("csrf", csrf.as_str())];
+        all.extend_from_slice(fields);
+        self.client
+            .post(self.url(path))
+            .form(&all)
+            .send()
+            .await
+            .expect("post")
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -290,14 +290,7 @@ async fn data_pages_sort_and_download() {
 }
 
 async fn upload(t: &TestApp, path: &str, name: &str, content: &[u8]) -> reqwest::Response {
-    let part = reqwest::multipart::Part::bytes(content.to_vec()).file_name(name.to_owned());
-    let form = reqwest::multipart::Form::new().part("file", part);
-    t.client
-        .post(t.url(path))
-        .multipart(form)
-        .send()
-        .await
-        .expect("upload")
+    t.upload(path, name, content).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -343,7 +336,7 @@ async fn uploads_from_the_browser_form() {
     assert_eq!(status, 200);
     assert!(texts(&confirm, "h1")[0].starts_with("Delete import"));
     let action = attrs(&confirm, "form.confirm", "action")[0].clone();
-    let resp = t.client.post(t.url(&action)).send().await.expect("post");
+    let resp = t.post_form(&action, &[]).await;
     assert_eq!(resp.status().as_u16(), 303);
     assert_eq!(resp.headers()["location"], "/import?deleted=60");
     let (_, doc) = t.html("/import?deleted=60").await;
@@ -420,9 +413,11 @@ async fn api_routes() {
         (num(&report["imported"]), num(&report["rejected_count"])),
         (1, 0)
     );
+    let csrf = t.csrf().await;
     let resp = t
         .client
         .post(t.url("/api/v1/imports?filename=raw.tsv"))
+        .header("x-csrf-token", &csrf)
         .header("content-type", "text/csv")
         .body("client\tseverity\topened\nRaw\tlow\t2024-03-30\nBad\tnope\t2024-03-30\n")
         .send()
@@ -438,6 +433,7 @@ async fn api_routes() {
     let resp = t
         .client
         .post(t.url("/api/v1/imports"))
+        .header("x-csrf-token", &csrf)
         .header("content-type", "text/csv")
         .body("a,b\n1,2\n")
         .send()
@@ -458,6 +454,7 @@ async fn api_routes() {
     let resp = t
         .client
         .delete(t.url(&format!("/api/v1/imports/{id}")))
+        .header("x-csrf-token", &csrf)
         .send()
         .await
         .expect("delete");
@@ -469,6 +466,7 @@ async fn api_routes() {
     let resp = t
         .client
         .delete(t.url(&format!("/api/v1/imports/{id}")))
+        .header("x-csrf-token", &csrf)
         .send()
         .await
         .expect("delete");
@@ -568,6 +566,7 @@ async fn uploads_over_the_limit_are_413() {
     let resp = t
         .client
         .post(t.url("/api/v1/imports"))
+        .header("x-csrf-token", t.csrf().await)
         .header("content-type", "text/csv")
         .body(big)
         .send()

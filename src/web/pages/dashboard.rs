@@ -2,6 +2,7 @@
 //! plus a custom one, drill-down links on every cell, downloads.
 
 use askama::Template;
+use axum::Extension;
 use axum::extract::{RawQuery, State};
 use axum::response::Html;
 
@@ -10,6 +11,7 @@ use crate::analytics::{Filter, Heatmap, HeatmapQuery, Stats, cell_filter};
 use crate::domain::{Dimension, Measure, View};
 use crate::render::{SvgOptions, heatmap_svg};
 use crate::web::error::WebError;
+use crate::web::gate::Caller;
 use crate::web::params::{ParamError, Params, filter_pairs};
 use crate::web::state::AppState;
 
@@ -161,6 +163,7 @@ fn drill_down(map: &Heatmap, i: usize, j: usize, base: &Filter) -> String {
 
 pub async fn show_dashboard(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     RawQuery(raw): RawQuery,
 ) -> Result<Html<String>, WebError> {
     let p = Params::parse(raw.as_deref());
@@ -295,7 +298,7 @@ pub async fn show_dashboard(
         .collect();
     let dims: Vec<&str> = Dimension::NAMES.to_vec();
     let page = DashboardPage {
-        layout: Layout::new("Dashboard", "dashboard"),
+        layout: Layout::new("Dashboard", "dashboard", Some(&caller)),
         filters: FilterBar::new("/", &filter, &index, state_now.clone()),
         empty: index.is_empty(),
         cards: cards(&now, before.as_ref()),

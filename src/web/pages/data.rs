@@ -2,6 +2,7 @@
 //! `/data.csv`: the full filtered set as CSV.
 
 use askama::Template;
+use axum::Extension;
 use axum::extract::{RawQuery, State};
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
@@ -9,6 +10,7 @@ use axum::response::{Html, IntoResponse, Response};
 use super::{FilterBar, Layout, render_html};
 use crate::domain::{Escalation, SortColumn};
 use crate::web::error::WebError;
+use crate::web::gate::Caller;
 use crate::web::params::{Params, filter_pairs};
 use crate::web::state::AppState;
 
@@ -88,6 +90,7 @@ const COLUMNS: [(&str, Option<SortColumn>); 11] = [
 
 pub async fn list_escalations(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     RawQuery(raw): RawQuery,
 ) -> Result<Html<String>, WebError> {
     let p = Params::parse(raw.as_deref());
@@ -153,7 +156,7 @@ pub async fn list_escalations(
     let pages = total.div_ceil(per_page).max(1);
     let first = (page - 1) * per_page + 1;
     let page_view = DataPage {
-        layout: Layout::new("Escalations", "data"),
+        layout: Layout::new("Escalations", "data", Some(&caller)),
         filters: FilterBar::new(
             "/data",
             &filter,

@@ -2,9 +2,11 @@
 //! `base.html`. Every page works without JavaScript: tabs, filters, sorting, paging and
 //! drill-down are links and GET forms.
 
+pub mod admin;
 mod dashboard;
 mod data;
 pub mod import;
+mod login;
 
 use askama::Template;
 use axum::http::StatusCode;
@@ -12,11 +14,13 @@ use axum::response::Html;
 pub use dashboard::show_dashboard;
 pub use data::{download_data_csv, list_escalations};
 pub use import::{confirm_delete_import, create_import, delete_import, show_import};
+pub use login::{login, logout, show_login};
 
 use super::assets::assets;
 use super::params::{Params, filter_pairs};
 use crate::analytics::{Filter, Index};
-use crate::domain::{Dimension, Severity};
+use crate::domain::{Dimension, Role, Severity};
+use crate::web::gate::{Caller, Via};
 
 /// What every page's layout needs.
 pub struct Layout {
@@ -25,10 +29,18 @@ pub struct Layout {
     pub css: &'static str,
     pub js: &'static str,
     pub icon: &'static str,
+    /// The CSRF token every form carries.
+    pub csrf: String,
+    /// "name (role)" when signed in.
+    pub account: Option<String>,
+    pub signed_in: bool,
+    pub is_admin: bool,
+    /// No accounts: say so, so nobody mistakes an open server for a protected one.
+    pub open: bool,
 }
 
 impl Layout {
-    pub fn new(title: impl Into<String>, nav: &'static str) -> Self {
+    pub fn new(title: impl Into<String>, nav: &'static str, caller: Option<&Caller>) -> Self {
         let a = assets();
         Self {
             title: title.into(),
@@ -36,6 +48,13 @@ impl Layout {
             css: &a.css.url,
             js: &a.js.url,
             icon: &a.icon.url,
+            csrf: caller.map(|c| c.csrf.clone()).unwrap_or_default(),
+            account: caller
+                .and_then(|c| c.user.as_ref())
+                .map(|u| format!("{} ({})", u.name, u.role)),
+            signed_in: caller.is_some_and(|c| matches!(c.via, Via::Session(_))),
+            is_admin: caller.and_then(Caller::role) == Some(Role::Admin),
+            open: caller.is_some_and(|c| c.via == Via::Open),
         }
     }
 }
@@ -60,7 +79,7 @@ pub struct ErrorPage {
 impl ErrorPage {
     pub fn new(status: StatusCode, message: String, _error_id: Option<String>) -> Self {
         Self {
-            layout: Layout::new(status.canonical_reason().unwrap_or("Error"), ""),
+            layout: Layout::new(status.canonical_reason().unwrap_or("Error"), "", None),
             status: status.as_u16(),
             reason: status.canonical_reason().unwrap_or("Error"),
             message,
