@@ -95,19 +95,19 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// The layers every route runs behind, outermost last: security headers on every answer (errors,
-/// 429s and panics included), tracing by route template, timeouts, panics as 500s, the gate
-/// (caller, rate limits, roles, CSRF), no-store, and the body limit.
+/// 429s and panics included), tracing by route template, timeouts, no-store, panics as 500s, the
+/// gate (caller, rate limits, roles, CSRF), and the body limit.
 pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
     let max_body = state.config.max_body_bytes;
     let timeout = state.config.request_timeout;
     routes
         .layer(DefaultBodyLimit::max(max_body))
-        .layer(axum::middleware::from_fn(no_store))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             gate::gate,
         ))
         .layer(CatchPanicLayer::custom(on_panic))
+        .layer(axum::middleware::from_fn(no_store))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             timeout,

@@ -79,13 +79,36 @@ pub fn crypto() {
     let _ = tokio_rustls::rustls::crypto::ring::default_provider().install_default();
 }
 
-/// A running server: the real router on a random port over a temp-dir SQLite store.
+/// Keeps a test server alive: its store directory and its shutdown signal.
+struct Server {
+    _dir: tempfile::TempDir,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A running server (the real router on a random port over a temp-dir SQLite store) and an HTTP
+/// client with its own cookie jar. [`TestApp::with_new_client`] is a second browser.
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     pub state: escamap::web::AppState,
-    _dir: tempfile::TempDir,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: std::sync::Arc<Server>,
+}
+
+fn new_client() -> reqwest::Client {
+    crypto();
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .build()
+        .expect("client")
 }
 
 impl TestApp {
@@ -94,6 +117,14 @@ impl TestApp {
     }
 
     pub async fn spawn_with(config: escamap::web::ServerConfig) -> Self {
+        Self::spawn_router(config, escamap::web::router).await
+    }
+
+    /// Serves the router `make` builds from the state (tests may add routes to the real ones).
+    pub async fn spawn_router(
+        config: escamap::web::ServerConfig,
+        make: impl FnOnce(escamap::web::AppState) -> axum::Router,
+    ) -> Self {
         crypto();
         let dir = tempfile::tempdir().expect("tempdir");
         let app = escamap::app::App::open_sqlite(&dir.path().join("web.db")).expect("open store");
@@ -104,23 +135,33 @@ impl TestApp {
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let router = make(state.clone());
         let served = state.clone();
         tokio::spawn(async move {
-            let _ = escamap::web::serve(listener, served, async {
+            let _ = escamap::web::serve_with(listener, None, router, served, async {
                 let _ = rx.await;
             })
             .await;
         });
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("client");
-        Self {
-            base: format!("http://{addr}"),
-            client,
-            state,
+        let server = std::sync::Arc::new(Server {
             _dir: dir,
             shutdown: Some(tx),
+        });
+        Self {
+            base: format!("http://{addr}"),
+            client: new_client(),
+            state,
+            server,
+        }
+    }
+
+    /// Another client (a second browser, with its own cookies) on the same server.
+    pub fn with_new_client(&self) -> Self {
+        Self {
+            base: self.base.clone(),
+            client: new_client(),
+            state: self.state.clone(),
+            server: self.server.clone(),
         }
     }
 
@@ -141,7 +182,7 @@ impl TestApp {
 
     /// The CSRF token this client's forms carry (read from a page, as a browser would).
     pub async fn csrf(&self) -> String {
-        let (_, doc) = self.html("/import").await;
+        let (_, doc) = self.html("/login").await;
         let token = attrs(&doc, "input[name=csrf]", "value").into_iter().next();
         token
             .or_else(|| attrs(&doc, "meta[name=csrf]", "content").into_iter().next())
@@ -201,14 +242,6 @@ impl TestApp {
         let r = self.get(path).await;
         let status = r.status().as_u16();
         (status, r.json().await.expect("JSON body"))
-    }
-}
-
-impl Drop for TestApp {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
     }
 }
 

@@ -1,0 +1,680 @@
+//! Security behaviour over real HTTP: headers on every kind of response, roles against routes,
+//! CSRF, login, logout, expiry, throttling, rate limits, panics, start-up policy, TLS.
+
+use std::time::Duration;
+
+use axum::routing::get;
+use escamap::domain::{Password, Role, UserName};
+use escamap::web::{AppState, ServerConfig};
+use serde_json::Value;
+
+use crate::helpers::{TestApp, TestCli, attrs, fixture_csv, texts};
+
+const PASSWORD: &str = "a long enough password";
+
+fn add_user(t: &TestApp, name: &str, role: Role) {
+    let name: UserName = name.parse().expect("valid name");
+    t.state
+        .app
+        .add_user(&name, role, &Password::new(PASSWORD).expect("valid"))
+        .expect("account created");
+}
+
+/// A fresh client (its own cookies) signed in as `name`.
+async fn signed_in(t: &TestApp, name: &str) -> TestApp {
+    let c = t.with_new_client();
+    let resp = c
+        .post_form(
+            "/login",
+            &[("name", name), ("password", PASSWORD), ("next", "/")],
+        )
+        .await;
+    assert_eq!(resp.status().as_u16(), 303, "login as {name}");
+    c
+}
+
+fn check_security_headers(resp: &reqwest::Response, what: &str) {
+    let h = resp.headers();
+    let csp = h
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_else(|| panic!("{what}: no CSP"));
+    for d in [
+        "default-src 'self'",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "frame-ancestors 'none'",
+        "form-action 'self'",
+    ] {
+        assert!(csp.contains(d), "{what}: CSP lacks {d}: {csp}");
+    }
+    assert!(
+        !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
+        "{what}: {csp}"
+    );
+    let want = [
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "strict-origin-when-cross-origin"),
+        ("cross-origin-opener-policy", "same-origin"),
+        ("cross-origin-resource-policy", "same-origin"),
+        ("x-frame-options", "DENY"),
+    ];
+    for (k, v) in want {
+        assert_eq!(
+            h.get(k).and_then(|x| x.to_str().ok()),
+            Some(v),
+            "{what}: {k}"
+        );
+    }
+    assert!(
+        h.get("permissions-policy")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|p| p.contains("camera=()")),
+        "{what}"
+    );
+    assert!(h.get("server").is_none(), "{what}: a Server header");
+}
+
+async fn boom() -> &'static str {
+    panic!("forced panic for the test")
+}
+
+async fn panicking_app(config: ServerConfig) -> TestApp {
+    // The real routes and layers, plus one route that panics.
+    TestApp::spawn_router(config, |state: AppState| {
+        escamap::web::with_layers(escamap::web::routes().route("/boom", get(boom)), state)
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_kind_of_response_carries_the_security_headers() {
+    let mut limits = escamap::web::limits::RateLimits::default();
+    limits.set("api=30/minute").expect("valid");
+    let t = panicking_app(ServerConfig {
+        max_body_bytes: 1 << 16,
+        rate_limits: limits,
+        ..Default::default()
+    })
+    .await;
+    let (_, doc) = t.html("/").await;
+    let css = attrs(&doc, "link[rel=stylesheet]", "href")[0].clone();
+    let mut cases: Vec<(String, u16)> = vec![
+        ("/".into(), 200),
+        ("/data".into(), 200),
+        ("/api/v1/stats".into(), 200),
+        (css, 200),
+        ("/nothing".into(), 404),
+        ("/api/v1/nothing".into(), 404),
+        ("/api/v1/heatmap?rows=day".into(), 400),
+        ("/boom".into(), 500),
+        ("/import/1/delete".into(), 404),
+    ];
+    for (path, status) in cases.drain(..) {
+        let resp = t.get(&path).await;
+        assert_eq!(resp.status().as_u16(), status, "{path}");
+        check_security_headers(&resp, &path);
+        let cache = resp
+            .headers()
+            .get("cache-control")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        if path.starts_with("/assets/") {
+            assert!(cache.contains("immutable"), "{path}: {cache}");
+        } else {
+            assert_eq!(cache, "no-store", "{path}");
+        }
+        assert!(
+            resp.headers().get("strict-transport-security").is_none(),
+            "no HSTS over plain HTTP"
+        );
+    }
+    // The panic became a 500 with an error id, and the server keeps serving.
+    let resp = t.get("/boom").await;
+    let doc = scraper::Html::parse_document(&resp.text().await.expect("html"));
+    assert!(texts(&doc, ".error-page p")[0].contains("Error id:"));
+    assert_eq!(t.get("/healthz").await.status().as_u16(), 200);
+    // 413, a redirect and a 429.
+    let resp = t.upload("/import", "big.csv", &vec![b'x'; 1 << 17]).await;
+    assert_eq!(resp.status().as_u16(), 413);
+    check_security_headers(&resp, "413");
+    add_user(&t, "viewer", Role::Viewer);
+    let anon = t.with_new_client();
+    let resp = anon.get("/data").await;
+    assert_eq!(resp.status().as_u16(), 303);
+    assert_eq!(resp.headers()["location"], "/login?next=%2Fdata");
+    check_security_headers(&resp, "redirect");
+    let v = signed_in(&t, "viewer").await;
+    let mut last = None;
+    for _ in 0..40 {
+        let r = v.get("/api/v1/stats").await;
+        if r.status().as_u16() == 429 {
+            last = Some(r);
+            break;
+        }
+    }
+    let r = last.expect("the API limit of 30/minute is reached within 40 requests");
+    check_security_headers(&r, "429");
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .expect("header")
+        .parse()
+        .expect("seconds");
+    assert!((1..=60).contains(&retry), "{retry}");
+    assert_eq!(
+        r.json::<Value>().await.expect("json")["error"]["code"],
+        "rate_limited"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hsts_is_sent_behind_a_trusted_proxy_that_says_https() {
+    let config = ServerConfig {
+        trusted_proxies: vec!["127.0.0.1".parse().expect("ip")],
+        ..Default::default()
+    };
+    let t = TestApp::spawn_with(config).await;
+    let resp = t
+        .client
+        .get(t.url("/"))
+        .header("x-forwarded-proto", "https")
+        .send()
+        .await
+        .expect("get");
+    assert!(
+        resp.headers()["strict-transport-security"]
+            .to_str()
+            .expect("hsts")
+            .contains("max-age=")
+    );
+    let cookies: Vec<&str> = resp
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    assert!(
+        cookies
+            .iter()
+            .any(|c| c.starts_with("__Host-escamap_csrf=") && c.contains("Secure")),
+        "{cookies:?}"
+    );
+    let untrusted = TestApp::spawn().await;
+    let resp = untrusted
+        .client
+        .get(untrusted.url("/"))
+        .header("x-forwarded-proto", "https")
+        .send()
+        .await
+        .expect("get");
+    assert!(
+        resp.headers().get("strict-transport-security").is_none(),
+        "an untrusted peer cannot claim HTTPS"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_role_against_each_route() {
+    let t = TestApp::with_csv(&fixture_csv()).await;
+    for (name, role) in [
+        ("vera", Role::Viewer),
+        ("ed", Role::Editor),
+        ("ada", Role::Admin),
+    ] {
+        add_user(&t, name, role);
+    }
+    // Anonymous: pages redirect to the login, the API answers 401 with a Bearer challenge.
+    let anon = t.with_new_client();
+    for path in ["/", "/data", "/import", "/admin", "/data.csv"] {
+        let r = anon.get(path).await;
+        assert_eq!(r.status().as_u16(), 303, "{path}");
+        assert!(
+            r.headers()["location"]
+                .to_str()
+                .expect("loc")
+                .starts_with("/login?next=")
+        );
+    }
+    for path in [
+        "/api/v1/stats",
+        "/api/v1/heatmap?view=regional",
+        "/api/v1/escalations",
+        "/api/v1/imports",
+    ] {
+        let r = anon.get(path).await;
+        assert_eq!(r.status().as_u16(), 401, "{path}");
+        assert_eq!(r.headers()["www-authenticate"], "Bearer");
+    }
+    assert_eq!(anon.get("/login").await.status().as_u16(), 200);
+    assert_eq!(anon.get("/healthz").await.status().as_u16(), 200);
+    let r = anon
+        .upload(
+            "/api/v1/imports",
+            "x.csv",
+            b"client,severity,opened\nA,low,2024-01-01\n",
+        )
+        .await;
+    assert!(
+        [401, 403].contains(&r.status().as_u16()),
+        "anonymous import refused: {}",
+        r.status()
+    );
+
+    let csv = b"client,severity,opened\nRoleTest,low,2024-01-01\n";
+    let expect = [
+        ("vera", 403u16, 403u16),
+        ("ed", 201, 403),
+        ("ada", 201, 200),
+    ];
+    for (name, import_status, admin_status) in expect {
+        let c = signed_in(&t, name).await;
+        assert_eq!(c.get("/").await.status().as_u16(), 200, "{name}: dashboard");
+        assert_eq!(
+            c.get("/api/v1/stats").await.status().as_u16(),
+            200,
+            "{name}: read API"
+        );
+        assert_eq!(
+            c.upload("/import", "r.csv", csv).await.status().as_u16(),
+            import_status,
+            "{name}: page import"
+        );
+        assert_eq!(
+            c.upload("/api/v1/imports", "r.csv", csv)
+                .await
+                .status()
+                .as_u16(),
+            import_status,
+            "{name}: API import"
+        );
+        assert_eq!(
+            c.get("/admin").await.status().as_u16(),
+            admin_status,
+            "{name}: admin page"
+        );
+        // The same change without the CSRF token is refused for everyone.
+        let form = reqwest::multipart::Form::new().part(
+            "file",
+            reqwest::multipart::Part::bytes(csv.to_vec()).file_name("r.csv"),
+        );
+        let r = c
+            .client
+            .post(c.url("/import"))
+            .multipart(form)
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(r.status().as_u16(), 403, "{name}: import without CSRF");
+        let r = c
+            .client
+            .delete(c.url("/api/v1/imports/1"))
+            .send()
+            .await
+            .expect("delete");
+        assert_eq!(r.status().as_u16(), 403, "{name}: API delete without CSRF");
+        let r = c
+            .client
+            .post(c.url("/api/v1/imports"))
+            .header("content-type", "text/csv")
+            .header("x-csrf-token", "forged")
+            .body(csv.to_vec())
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(r.status().as_u16(), 403, "{name}: forged CSRF token");
+    }
+
+    // API tokens: no CSRF needed, the role applies, a bad token is 401.
+    for (name, status) in [("vera", 403u16), ("ed", 201)] {
+        let (_, token) = t.state.app.create_token(name, "test").expect("token");
+        let client = reqwest::Client::new();
+        let r = client
+            .post(t.url("/api/v1/imports?filename=t.csv"))
+            .bearer_auth(&token)
+            .header("content-type", "text/csv")
+            .body(csv.to_vec())
+            .send()
+            .await
+            .expect("post");
+        assert_eq!(r.status().as_u16(), status, "{name} with a token");
+        let r = client
+            .get(t.url("/api/v1/stats"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(r.status().as_u16(), 200);
+    }
+    let r = reqwest::Client::new()
+        .get(t.url("/api/v1/stats"))
+        .bearer_auth("not-a-token")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status().as_u16(), 401);
+
+    // The admin page manages accounts; a viewer cannot post to it even with a valid token.
+    let admin = signed_in(&t, "ada").await;
+    let r = admin
+        .post_form(
+            "/admin/users",
+            &[
+                ("name", "newbie"),
+                ("role", "viewer"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(r.status().as_u16(), 303);
+    let r = admin
+        .post_form(
+            "/admin/users",
+            &[
+                ("name", "newbie"),
+                ("role", "viewer"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(r.status().as_u16(), 409, "a taken name");
+    let r = admin
+        .post_form(
+            "/admin/users",
+            &[
+                ("name", "shorty"),
+                ("role", "viewer"),
+                ("password", "short"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status().as_u16(), 400, "a short password");
+    let r = admin
+        .post_form("/admin/tokens", &[("user", "newbie"), ("label", "script")])
+        .await;
+    assert_eq!(r.status().as_u16(), 201);
+    let doc = scraper::Html::parse_document(&r.text().await.expect("html"));
+    assert_eq!(
+        texts(&doc, "#new-token")[0].len(),
+        64,
+        "the new token is shown once"
+    );
+    let viewer = signed_in(&t, "vera").await;
+    let r = viewer
+        .post_form(
+            "/admin/users",
+            &[("name", "evil"), ("role", "admin"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(r.status().as_u16(), 403);
+    assert!(
+        t.state
+            .app
+            .users()
+            .expect("users")
+            .iter()
+            .all(|u| u.name != "evil")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn login_logout_expiry_and_throttling() {
+    // The per-address login rate limit is raised so that the per-account throttle is what trips.
+    let mut rate_limits = escamap::web::limits::RateLimits::default();
+    rate_limits.set("login=100/minute").expect("valid");
+    let config = ServerConfig {
+        session_idle: Duration::from_secs(2),
+        rate_limits,
+        ..Default::default()
+    };
+    let t = TestApp::spawn_with(config).await;
+    add_user(&t, "ada", Role::Admin);
+
+    // A login form without its CSRF token is refused.
+    let r = t
+        .with_new_client()
+        .client
+        .post(t.url("/login"))
+        .form(&[("name", "ada"), ("password", "x")])
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status().as_u16(), 403);
+
+    // The same answer for a wrong name and a wrong password.
+    let c = t.with_new_client();
+    let wrong_pw = c
+        .post_form(
+            "/login",
+            &[("name", "ada"), ("password", "not the password")],
+        )
+        .await;
+    let wrong_user = c
+        .post_form(
+            "/login",
+            &[("name", "nobody"), ("password", "not the password")],
+        )
+        .await;
+    assert_eq!(
+        (wrong_pw.status().as_u16(), wrong_user.status().as_u16()),
+        (401, 401)
+    );
+    let msg = |body: String| texts(&scraper::Html::parse_document(&body), ".login .error");
+    assert_eq!(
+        msg(wrong_pw.text().await.expect("html")),
+        msg(wrong_user.text().await.expect("html"))
+    );
+
+    // A login sets an HttpOnly, SameSite cookie, and each login gets a new session.
+    let session_of = |r: &reqwest::Response| {
+        r.headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|c| c.starts_with("escamap_session="))
+            .map(str::to_owned)
+    };
+    let r = c
+        .post_form(
+            "/login",
+            &[
+                ("name", "ada"),
+                ("password", PASSWORD),
+                ("next", "/data?page=1"),
+            ],
+        )
+        .await;
+    assert_eq!(r.headers()["location"], "/data?page=1");
+    let first = session_of(&r).expect("a session cookie");
+    assert!(
+        first.contains("HttpOnly") && first.contains("SameSite=Lax"),
+        "{first}"
+    );
+    let r = c
+        .post_form(
+            "/login",
+            &[
+                ("name", "ada"),
+                ("password", PASSWORD),
+                ("next", "//evil.example/"),
+            ],
+        )
+        .await;
+    assert_eq!(r.headers()["location"], "/", "no open redirect");
+    assert_ne!(session_of(&r).expect("renewed"), first, "renewed on login");
+    assert_eq!(c.get("/").await.status().as_u16(), 200);
+
+    // Logout ends the session.
+    let r = c.post_form("/logout", &[]).await;
+    assert_eq!(r.status().as_u16(), 303);
+    assert_eq!(c.get("/").await.status().as_u16(), 303, "signed out");
+
+    // Idle expiry (2 s here).
+    let c = t.with_new_client();
+    c.post_form("/login", &[("name", "ada"), ("password", PASSWORD)])
+        .await;
+    assert_eq!(c.get("/").await.status().as_u16(), 200);
+    tokio::time::sleep(Duration::from_millis(2_600)).await;
+    assert_eq!(
+        c.get("/").await.status().as_u16(),
+        303,
+        "expired after being idle"
+    );
+
+    // A password change ends the account's sessions.
+    let c = t.with_new_client();
+    c.post_form("/login", &[("name", "ada"), ("password", PASSWORD)])
+        .await;
+    t.state
+        .app
+        .set_password(
+            "ada",
+            &Password::new("another long password").expect("valid"),
+        )
+        .expect("changed");
+    assert_eq!(c.get("/").await.status().as_u16(), 303);
+
+    // Five failures lock the account for a while, whatever the address; right password included.
+    let c = t.with_new_client();
+    for _ in 0..5 {
+        assert_eq!(
+            c.post_form(
+                "/login",
+                &[("name", "ada"), ("password", "wrong password!")]
+            )
+            .await
+            .status()
+            .as_u16(),
+            401
+        );
+    }
+    let r = c
+        .post_form(
+            "/login",
+            &[("name", "ada"), ("password", "another long password")],
+        )
+        .await;
+    assert_eq!(r.status().as_u16(), 429);
+    assert!(r.headers().contains_key("retry-after"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn anonymous_clients_get_the_originals_limits_and_assets_are_free() {
+    // Remote anonymous clients, seen through a trusted proxy's X-Forwarded-For.
+    let config = ServerConfig {
+        auth: escamap::web::AuthMode::Accounts,
+        trusted_proxies: vec!["127.0.0.1".parse().expect("ip")],
+        rate_limits: {
+            let mut l = escamap::web::limits::RateLimits::default();
+            l.set("anonymous-dashboard=3/minute").expect("valid");
+            l
+        },
+        ..Default::default()
+    };
+    let t = TestApp::spawn_with(config).await;
+    add_user(&t, "someone", Role::Viewer);
+    let (_, doc) = t.html("/login").await;
+    let css = attrs(&doc, "link[rel=stylesheet]", "href")[0].clone();
+    let from = |ip: &'static str| t.client.get(t.url("/")).header("x-forwarded-for", ip);
+    for _ in 0..3 {
+        assert_eq!(
+            from("203.0.113.7")
+                .send()
+                .await
+                .expect("get")
+                .status()
+                .as_u16(),
+            303
+        );
+    }
+    let r = from("203.0.113.7").send().await.expect("get");
+    assert_eq!(
+        r.status().as_u16(),
+        429,
+        "the fourth dashboard hit in a minute"
+    );
+    assert!(r.headers().contains_key("retry-after"));
+    assert_eq!(
+        from("203.0.113.8")
+            .send()
+            .await
+            .expect("get")
+            .status()
+            .as_u16(),
+        303,
+        "another client is not limited"
+    );
+    for _ in 0..20 {
+        let r = t
+            .client
+            .get(t.url(&css))
+            .header("x-forwarded-for", "203.0.113.7")
+            .send()
+            .await
+            .expect("get");
+        assert_eq!(r.status().as_u16(), 200, "assets are not counted");
+    }
+}
+
+#[test]
+fn serve_refuses_a_public_address_without_accounts() {
+    let t = TestCli::new();
+    let out = t
+        .cmd()
+        .args(["serve", "--host", "0.0.0.0", "--port", "0", "--no-sample"])
+        .output()
+        .expect("runs");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("refusing to serve on 0.0.0.0 without accounts"),
+        "{err}"
+    );
+    assert!(err.contains("--no-auth"), "{err}");
+}
+
+#[test]
+fn user_commands_manage_accounts() {
+    use std::io::Write;
+    let t = TestCli::new();
+    let mut child = t
+        .cmd()
+        .args(["user", "add", "ada", "--role", "admin"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"a long enough password\n")
+        .expect("write");
+    assert!(child.wait_with_output().expect("wait").status.success());
+    let list = t.json(&["user", "list", "--json"]);
+    assert_eq!(list[0]["name"], "ada");
+    assert_eq!(list[0]["role"], "admin");
+    let token = t.ok(&["user", "token", "ada", "--label", "ci"]);
+    assert_eq!(token.trim().len(), 64);
+    let mut child = t
+        .cmd()
+        .args(["user", "set-password", "ada"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"short\n")
+        .expect("write");
+    assert!(
+        !child.wait().expect("wait").success(),
+        "a short password is refused"
+    );
+    assert!(
+        t.fails(&["user", "remove", "nobody"])
+            .contains("no account")
+    );
+    t.ok(&["user", "remove", "ada"]);
+    assert_eq!(t.json(&["user", "list", "--json"]), serde_json::json!([]));
+}
