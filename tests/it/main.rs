@@ -4,6 +4,8 @@
 mod browser;
 mod cli;
 mod helpers;
+mod hostile;
 mod properties;
 mod security;
+mod soak;
 mod web;

@@ -157,3 +157,22 @@ proptest! {
         prop_assert!(roxmltree::Document::parse(&svg).is_ok(), "not well-formed: {svg}");
     }
 }
+
+proptest! {
+    /// The query-string parser answers every string with values or a 400-worthy error naming a
+    /// parameter, never a panic.
+    #[test]
+    fn query_strings_never_panic(raw in "(?s).{0,300}", pairs in proptest::collection::vec(
+        (prop_oneof![Just("from"), Just("to"), Just("client"), Just("product"), Just("region"), Just("severity"),
+            Just("rows"), Just("cols"), Just("measure"), Just("top"), Just("view"), Just("page"), Just("per_page"),
+            Just("sort"), Just("order"), Just("palette"), Just("q"), Just("tab")], "\\PC{0,20}"), 0..8)) {
+        use escamap::web::params::Params;
+        let structured: String = pairs.iter().map(|(k, v)| format!("{k}={}&", form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>())).collect();
+        for q in [raw.as_str(), structured.as_str()] {
+            let p = Params::parse(Some(q));
+            for e in [p.filter().err(), p.heatmap().err(), p.paging().err(), p.palette().err(), p.top().err()].into_iter().flatten() {
+                prop_assert!(!e.parameter.is_empty());
+            }
+        }
+    }
+}

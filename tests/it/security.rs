@@ -678,3 +678,136 @@ fn user_commands_manage_accounts() {
     t.ok(&["user", "remove", "ada"]);
     assert_eq!(t.json(&["user", "list", "--json"]), serde_json::json!([]));
 }
+
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+fn start(t: &TestCli, args: &[&str], port: u16) -> Running {
+    let child = t
+        .cmd()
+        .args(["serve", "--port", &port.to_string(), "--no-sample"])
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("serve starts");
+    let running = Running(child);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server never listened"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    running
+}
+
+/// SIGTERM during an import: the request in flight finishes, the import commits whole, and the
+/// server exits cleanly.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_during_an_import_lets_it_commit_whole() {
+    crate::helpers::crypto();
+    let t = TestCli::new();
+    let big = t.path("big.csv");
+    t.ok(&["demo-data", "--rows", "150000", "--out", &big]);
+    let body = std::fs::read(&big).expect("read");
+    let port = free_port();
+    let mut server = start(&t, &["--max-upload-mb", "64"], port);
+    let url = format!("http://127.0.0.1:{port}/api/v1/imports?filename=big.csv");
+    // A script on an open server: no cookie, no Origin, so no CSRF token is needed.
+    let request = tokio::spawn(async move {
+        reqwest::Client::new()
+            .post(url)
+            .header("content-type", "text/csv")
+            .body(body)
+            .send()
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let pid = server.0.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    let resp = request
+        .await
+        .expect("task")
+        .expect("the in-flight request is answered");
+    assert_eq!(resp.status().as_u16(), 201);
+    let report: Value = resp.json().await.expect("report");
+    assert_eq!(report["imported"], 150_000);
+    let status = server.0.wait().expect("exits");
+    assert!(status.success(), "a clean exit after SIGTERM: {status}");
+    assert_eq!(
+        t.json(&["stats", "--json"])["total_escalations"],
+        150_000,
+        "committed whole"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn https_is_served_directly_with_secure_cookies_and_hsts() {
+    crate::helpers::crypto();
+    let t = TestCli::new();
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).expect("a certificate");
+    let cert_path = t.write("cert.pem", cert.cert.pem());
+    let key_path = t.write("key.pem", cert.signing_key.serialize_pem());
+    let port = free_port();
+    let _server = start(
+        &t,
+        &["--tls-cert", &cert_path, "--tls-key", &key_path],
+        port,
+    );
+    let client = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .expect("client");
+    let resp = client
+        .get(format!("https://localhost:{port}/"))
+        .send()
+        .await
+        .expect("an HTTPS answer");
+    assert_eq!(resp.status().as_u16(), 200);
+    assert!(
+        resp.headers()["strict-transport-security"]
+            .to_str()
+            .expect("hsts")
+            .contains("max-age=31536000")
+    );
+    let cookies: Vec<&str> = resp
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    assert!(
+        cookies.iter().any(|c| c.starts_with("__Host-escamap_csrf=")
+            && c.contains("; Secure")
+            && c.contains("HttpOnly")),
+        "{cookies:?}"
+    );
+    // Plain HTTP on the TLS port gets no page.
+    let plain = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{port}/"))
+        .send()
+        .await;
+    assert!(plain.is_err() || plain.is_ok_and(|r| !r.status().is_success()));
+}
