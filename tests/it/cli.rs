@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::helpers::{TestCli, read};
+use crate::helpers::{TestCli, free_port, read};
 
 const EXPORT: &str = "Ticket ID,Customer,Product,Region,Priority,Created,Resolved,Status,Subject\n\
     ESC-1,Acme,API,Europe,P1,2024-01-15T10:00:00Z,2024-01-16,Closed,Outage\n\
@@ -552,54 +552,6 @@ fn help_exists_for_every_command() {
     assert!(out.contains("--db"));
 }
 
-/// Starts `escamap serve` with `envs` and waits until it answers on `port`.
-struct Served(std::process::Child);
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
-fn serve(t: &TestCli, args: &[&str], envs: &[(&str, String)], port: u16) -> Served {
-    let mut cmd = t.cmd();
-    cmd.arg("serve")
-        .args(args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null());
-    for k in [
-        "ESCAMAP_HOST",
-        "ESCAMAP_PORT",
-        "FLASK_HOST",
-        "FLASK_PORT",
-        "ESCAMAP_LOG_FILE",
-        "LOG_FILE",
-        "LOG_LEVEL",
-        "ESCAMAP_LOG_LEVEL",
-    ] {
-        cmd.env_remove(k);
-    }
-    cmd.envs(envs.iter().map(|(k, v)| (*k, v.as_str())));
-    let served = Served(cmd.spawn().expect("serve starts"));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "the server never listened on {port}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    served
-}
-
 fn get(port: u16, path: &str) -> String {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
@@ -620,8 +572,7 @@ fn serve_loads_sample_data_once_and_honours_the_originals_env() {
     let log = t.path("server.log");
     {
         // FLASK_PORT alone is honoured; ESCAMAP_PORT wins when both are set. LOG_FILE gets the log.
-        let _s = serve(
-            &t,
+        let _s = t.serve(
             &[],
             &[
                 ("FLASK_PORT", flask.to_string()),
@@ -647,7 +598,7 @@ fn serve_loads_sample_data_once_and_honours_the_originals_env() {
         "{logged}"
     );
     {
-        let _s = serve(&t, &[], &[("FLASK_PORT", flask.to_string())], flask);
+        let _s = t.serve(&[], &[("FLASK_PORT", flask.to_string())], flask);
         let stats = get(flask, "/api/v1/stats");
         assert!(
             stats.contains("\"total_escalations\":2000"),
@@ -657,12 +608,7 @@ fn serve_loads_sample_data_once_and_honours_the_originals_env() {
     // --no-sample on a fresh store starts empty; the dashboard shows the empty state.
     let empty = TestCli::new();
     let port = free_port();
-    let _s = serve(
-        &empty,
-        &["--no-sample", "--port", &port.to_string()],
-        &[],
-        port,
-    );
+    let _s = empty.serve(&["--no-sample", "--port", &port.to_string()], &[], port);
     assert!(get(port, "/api/v1/stats").contains("\"total_escalations\":0"));
     assert!(get(port, "/").contains("No escalations yet"));
 }

@@ -70,6 +70,58 @@ impl TestCli {
     }
 }
 
+/// A running `escamap serve`, killed and reaped when dropped.
+pub struct Served(pub std::process::Child);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+impl TestCli {
+    /// Starts `escamap serve ARGS` with only `envs` of the server's variables set, and waits until
+    /// it listens on `port`.
+    pub fn serve(&self, args: &[&str], envs: &[(&str, String)], port: u16) -> Served {
+        let mut cmd = self.cmd();
+        cmd.arg("serve")
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        for k in [
+            "ESCAMAP_HOST",
+            "ESCAMAP_PORT",
+            "FLASK_HOST",
+            "FLASK_PORT",
+            "ESCAMAP_LOG_FILE",
+            "LOG_FILE",
+            "LOG_LEVEL",
+            "ESCAMAP_LOG_LEVEL",
+        ] {
+            cmd.env_remove(k);
+        }
+        cmd.envs(envs.iter().map(|(k, v)| (*k, v.as_str())));
+        let served = Served(cmd.spawn().expect("serve starts"));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the server never listened on {port}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        served
+    }
+}
+
 pub fn read(path: impl AsRef<Path>) -> Vec<u8> {
     std::fs::read(path).expect("read output file")
 }

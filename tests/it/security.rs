@@ -8,7 +8,7 @@ use escamap::domain::{Password, Role, UserName};
 use escamap::web::{AppState, ServerConfig};
 use serde_json::Value;
 
-use crate::helpers::{TestApp, TestCli, attrs, fixture_csv, texts};
+use crate::helpers::{TestApp, TestCli, attrs, fixture_csv, free_port, texts};
 
 const PASSWORD: &str = "a long enough password";
 
@@ -679,43 +679,6 @@ fn user_commands_manage_accounts() {
     assert_eq!(t.json(&["user", "list", "--json"]), serde_json::json!([]));
 }
 
-struct Running(std::process::Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
-fn start(t: &TestCli, args: &[&str], port: u16) -> Running {
-    let child = t
-        .cmd()
-        .args(["serve", "--port", &port.to_string(), "--no-sample"])
-        .args(args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("serve starts");
-    let running = Running(child);
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the server never listened"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    running
-}
-
 /// SIGTERM during an import: the request in flight finishes, the import commits whole, and the
 /// server exits cleanly.
 #[tokio::test(flavor = "multi_thread")]
@@ -726,7 +689,17 @@ async fn sigterm_during_an_import_lets_it_commit_whole() {
     t.ok(&["demo-data", "--rows", "150000", "--out", &big]);
     let body = std::fs::read(&big).expect("read");
     let port = free_port();
-    let mut server = start(&t, &["--max-upload-mb", "64"], port);
+    let mut server = t.serve(
+        &[
+            "--port",
+            &port.to_string(),
+            "--no-sample",
+            "--max-upload-mb",
+            "64",
+        ],
+        &[],
+        port,
+    );
     let url = format!("http://127.0.0.1:{port}/api/v1/imports?filename=big.csv");
     // A script on an open server: no cookie, no Origin, so no CSRF token is needed.
     let request = tokio::spawn(async move {
@@ -771,9 +744,17 @@ async fn https_is_served_directly_with_secure_cookies_and_hsts() {
     let cert_path = t.write("cert.pem", cert.cert.pem());
     let key_path = t.write("key.pem", cert.signing_key.serialize_pem());
     let port = free_port();
-    let _server = start(
-        &t,
-        &["--tls-cert", &cert_path, "--tls-key", &key_path],
+    let _server = t.serve(
+        &[
+            "--port",
+            &port.to_string(),
+            "--no-sample",
+            "--tls-cert",
+            &cert_path,
+            "--tls-key",
+            &key_path,
+        ],
+        &[],
         port,
     );
     let client = reqwest::Client::builder()
