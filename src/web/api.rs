@@ -205,6 +205,8 @@ pub async fn delete_import(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let app = state.app.clone();
     let n = tokio::task::spawn_blocking(move || app.delete_import(id)).await??;
+    // The gate's span carries the account, client address and request id.
+    tracing::info!(target: "security", event = "delete", import.id = id, rows_deleted = n, "import deleted");
     Ok(Json(json!({"id": id, "deleted_escalations": n})))
 }
 
