@@ -33,6 +33,15 @@ async fn signed_in(t: &TestApp, name: &str) -> TestApp {
     c
 }
 
+/// The `Set-Cookie` headers of a response.
+fn set_cookies(resp: &reqwest::Response) -> Vec<&str> {
+    resp.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect()
+}
+
 fn check_security_headers(resp: &reqwest::Response, what: &str) {
     let h = resp.headers();
     let csp = h
@@ -187,12 +196,7 @@ async fn hsts_is_sent_behind_a_trusted_proxy_that_says_https() {
             .expect("hsts")
             .contains("max-age=")
     );
-    let cookies: Vec<&str> = resp
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect();
+    let cookies = set_cookies(&resp);
     assert!(
         cookies
             .iter()
@@ -773,12 +777,7 @@ async fn https_is_served_directly_with_secure_cookies_and_hsts() {
             .expect("hsts")
             .contains("max-age=31536000")
     );
-    let cookies: Vec<&str> = resp
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect();
+    let cookies = set_cookies(&resp);
     assert!(
         cookies.iter().any(|c| c.starts_with("__Host-escamap_csrf=")
             && c.contains("; Secure")
