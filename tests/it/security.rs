@@ -791,3 +791,96 @@ async fn https_is_served_directly_with_secure_cookies_and_hsts() {
         .await;
     assert!(plain.is_err() || plain.is_ok_and(|r| !r.status().is_success()));
 }
+
+/// Sessions live in the store and the key in `escamap.secret`: a restart signs nobody out.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restart_keeps_people_signed_in() {
+    use std::io::Write;
+    crate::helpers::crypto();
+    let t = TestCli::new();
+    let mut child = t
+        .cmd()
+        .args(["user", "add", "ada", "--role", "admin"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(PASSWORD.as_bytes())
+        .expect("write");
+    assert!(child.wait().expect("wait").success());
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let port = free_port();
+    {
+        let _server = t.serve(&["--port", &port.to_string(), "--no-sample"], &[], port);
+        let base = format!("http://127.0.0.1:{port}");
+        let login = client
+            .get(format!("{base}/login"))
+            .send()
+            .await
+            .expect("login page")
+            .text()
+            .await
+            .expect("html");
+        let csrf = attrs(
+            &scraper::Html::parse_document(&login),
+            "input[name=csrf]",
+            "value",
+        )[0]
+        .clone();
+        let r = client
+            .post(format!("{base}/login"))
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("name", "ada"),
+                ("password", PASSWORD),
+            ])
+            .send()
+            .await
+            .expect("login");
+        assert_eq!(r.status().as_u16(), 303);
+        assert_eq!(
+            client
+                .get(format!("{base}/"))
+                .send()
+                .await
+                .expect("get")
+                .status()
+                .as_u16(),
+            200
+        );
+    }
+    let port2 = free_port();
+    let _server = t.serve(&["--port", &port2.to_string(), "--no-sample"], &[], port2);
+    let r = client
+        .get(format!("http://127.0.0.1:{port2}/"))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(
+        r.status().as_u16(),
+        200,
+        "still signed in after the restart"
+    );
+    let fresh = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    assert_eq!(
+        fresh
+            .get(format!("http://127.0.0.1:{port2}/"))
+            .send()
+            .await
+            .expect("get")
+            .status()
+            .as_u16(),
+        303,
+        "others still are not"
+    );
+}
