@@ -4,6 +4,11 @@
 //! committed import or delete and swapped in whole, so readers see either the old or the new
 //! data, never half of it. The command line and the web server only translate their requests
 //! into calls here, so both behave the same.
+//!
+//! A store connection does one thing at a time, so the application keeps one per kind of work
+//! ([`Conn`]): requests (sessions, pages of rows), writes (imports, deletes) and index scans. A
+//! long import then holds up neither a login nor a page, and an index rebuild after another
+//! instance's import (PostgreSQL, [`App::watch_changes`]) runs beside both.
 
 use std::io::Write;
 use std::path::Path;
@@ -16,7 +21,7 @@ use crate::domain::{Escalation, SortColumn};
 use crate::domain::{Password, Role, User, UserName};
 use crate::ingest::{FileError, ImportReport, Source};
 use crate::render::csv_safe;
-use crate::store::{ImportRecord, NewImport, SqliteStore, Store, StoreError, TokenRecord};
+use crate::store::{ImportRecord, Location, NewImport, Store, StoreError, TokenRecord};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -51,9 +56,35 @@ impl Default for ImportLimits {
 }
 
 pub struct App {
-    store: Mutex<Box<dyn Store>>,
+    /// One connection per [`Conn`] or, for a store that cannot be opened twice, a single one.
+    conns: Vec<Mutex<Box<dyn Store>>>,
     index: RwLock<Arc<Index>>,
     limits: ImportLimits,
+    location: Option<Location>,
+}
+
+/// The kinds of work that each get a store connection of their own.
+#[derive(Debug, Clone, Copy)]
+enum Conn {
+    Requests = 0,
+    Writes = 1,
+    Scans = 2,
+}
+
+/// Failed logins are counted per account and per address over this window...
+const THROTTLE_WINDOW: chrono::Duration = chrono::Duration::minutes(15);
+/// ...and a login is refused once either has this many.
+const MAX_FAILURES_ACCOUNT: u64 = 5;
+const MAX_FAILURES_ADDRESS: u64 = 20;
+
+fn throttle_keys(account: &str, ip: std::net::IpAddr) -> [(String, u64); 2] {
+    [
+        (
+            format!("account:{}", account.trim().to_lowercase()),
+            MAX_FAILURES_ACCOUNT,
+        ),
+        (format!("ip:{ip}"), MAX_FAILURES_ADDRESS),
+    ]
 }
 
 /// Escalations are fetched from the store in chunks of this many ids.
@@ -62,17 +93,71 @@ const FETCH_CHUNK: usize = 1_000;
 impl App {
     /// Opens (creating if needed) the SQLite store at `path` and loads the index.
     pub fn open_sqlite(path: &Path) -> Result<Self, AppError> {
-        Self::new(Box::new(SqliteStore::open(path)?))
+        Self::open(&Location::Sqlite(path.to_owned()))
     }
 
+    /// Opens the store (a connection per kind of work), migrates it and loads the index.
+    pub fn open(location: &Location) -> Result<Self, AppError> {
+        let conns = [Conn::Requests, Conn::Writes, Conn::Scans]
+            .iter()
+            .map(|_| location.open().map(Mutex::new))
+            .collect::<Result<Vec<_>, _>>()?;
+        Self::with_connections(conns, Some(location.clone()))
+    }
+
+    /// An application on one connection (an in-memory store, a test double).
     pub fn new(store: Box<dyn Store>) -> Result<Self, AppError> {
+        Self::with_connections(vec![Mutex::new(store)], None)
+    }
+
+    fn with_connections(
+        conns: Vec<Mutex<Box<dyn Store>>>,
+        location: Option<Location>,
+    ) -> Result<Self, AppError> {
         let app = Self {
-            store: Mutex::new(store),
+            conns,
             index: RwLock::default(),
             limits: ImportLimits::default(),
+            location,
         };
         app.refresh()?;
         Ok(app)
+    }
+
+    /// Where the store is, when it was opened from a location.
+    pub fn location(&self) -> Option<&Location> {
+        self.location.as_ref()
+    }
+
+    /// On PostgreSQL, follows the imports and deletes other instances commit and rebuilds the
+    /// index after each burst of them, on a thread of its own: requests keep being answered from
+    /// the previous index until the new one is swapped in whole. Does nothing on SQLite, which
+    /// one process serves.
+    pub fn watch_changes(self: &Arc<Self>) -> Result<(), AppError> {
+        let Some(Location::Postgres(url)) = &self.location else {
+            return Ok(());
+        };
+        let app = Arc::downgrade(self);
+        crate::store::watch_changes(url, move |change| {
+            let Some(app) = app.upgrade() else {
+                return true;
+            };
+            match app.refresh() {
+                Ok(()) => {
+                    tracing::info!(
+                        ?change,
+                        rows = app.index().len(),
+                        "index caught up with the store"
+                    );
+                    true
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot refresh the index yet; retrying");
+                    false
+                }
+            }
+        })?;
+        Ok(())
     }
 
     pub fn with_limits(mut self, limits: ImportLimits) -> Self {
@@ -80,10 +165,16 @@ impl App {
         self
     }
 
+    /// The connection for requests.
     fn store(&self) -> MutexGuard<'_, Box<dyn Store>> {
+        self.conn(Conn::Requests)
+    }
+
+    fn conn(&self, kind: Conn) -> MutexGuard<'_, Box<dyn Store>> {
+        let i = (kind as usize).min(self.conns.len().saturating_sub(1));
         // A panic while holding the lock cannot leave the store half-written (transactions roll
         // back on drop), so a poisoned lock is safe to reuse.
-        self.store.lock().unwrap_or_else(|p| p.into_inner())
+        self.conns[i].lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The current index. Cheap: an `Arc` clone; queries run without holding any lock.
@@ -91,21 +182,22 @@ impl App {
         self.index.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Rebuilds the index from the store and swaps it in.
+    /// Rebuilds the index from the store and swaps it in. A scan that fails midway changes
+    /// nothing: the previous index stays. Refreshes run one at a time, in order, so an older
+    /// scan never replaces a newer one.
     pub fn refresh(&self) -> Result<(), AppError> {
         let started = std::time::Instant::now();
-        let index = {
-            let store = self.store();
-            let mut b = IndexBuilder::with_capacity(usize::try_from(store.count()?).unwrap_or(0));
-            store.scan(&mut |row| b.push(row))?;
-            b.finish()
-        };
+        let mut store = self.conn(Conn::Scans);
+        let mut b = IndexBuilder::with_capacity(usize::try_from(store.count()?).unwrap_or(0));
+        store.scan(&mut |row| b.push(row))?;
+        let index = b.finish();
         tracing::debug!(
             rows = index.len(),
             duration_ms = started.elapsed().as_millis() as u64,
             "index refreshed"
         );
         *self.index.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(index);
+        drop(store);
         Ok(())
     }
 
@@ -124,7 +216,7 @@ impl App {
         let name = display_name(source_name);
         let mut rejected = Vec::new();
         let record = {
-            let mut store = self.store();
+            let mut store = self.conn(Conn::Writes);
             let mut tx = store.begin_import(&NewImport {
                 source: &name,
                 format: source.format.name(),
@@ -273,6 +365,42 @@ impl App {
         Ok((record, raw))
     }
 
+    /// Seconds to wait before the next login attempt for this account from this address, when
+    /// either has failed too often lately. Counted in the store, so every instance on it agrees.
+    pub fn login_wait(&self, account: &str, ip: std::net::IpAddr) -> Result<Option<u64>, AppError> {
+        let now = chrono::Utc::now();
+        let mut store = self.store();
+        for (key, max) in throttle_keys(account, ip) {
+            let (n, oldest) = store.login_failures(&key, now - THROTTLE_WINDOW)?;
+            if n >= max {
+                let waited = oldest.map_or(chrono::Duration::zero(), |t| now - t);
+                let left = (THROTTLE_WINDOW - waited).num_seconds();
+                return Ok(Some(u64::try_from(left).unwrap_or(0).max(1)));
+            }
+        }
+        Ok(None)
+    }
+
+    pub fn login_failed(&self, account: &str, ip: std::net::IpAddr) -> Result<(), AppError> {
+        let keys = throttle_keys(account, ip);
+        let keys: Vec<&str> = keys.iter().map(|(k, _)| k.as_str()).collect();
+        Ok(self
+            .store()
+            .record_login_failure(&keys, chrono::Utc::now())?)
+    }
+
+    /// A good password clears the account's failures (not the address's).
+    pub fn login_succeeded(&self, account: &str, ip: std::net::IpAddr) -> Result<(), AppError> {
+        let [(account_key, _), _] = throttle_keys(account, ip);
+        Ok(self.store().clear_login_failures(&account_key)?)
+    }
+
+    /// The value shared by every instance on the store under `key`, set to `default` the first
+    /// time it is asked for.
+    pub fn shared_setting(&self, key: &str, default: &str) -> Result<String, AppError> {
+        Ok(self.store().setting_or_insert(key, default)?)
+    }
+
     pub fn token_user(&self, raw: &str) -> Result<Option<User>, AppError> {
         Ok(self
             .store()
@@ -300,7 +428,7 @@ impl App {
 
     /// Deletes an import and the escalations it last wrote; returns how many escalations went.
     pub fn delete_import(&self, id: i64) -> Result<u64, AppError> {
-        let n = self.store().delete_import(id)?;
+        let n = self.conn(Conn::Writes).delete_import(id)?;
         self.refresh()?;
         tracing::info!(import.id = id, rows_deleted = n, "import deleted");
         Ok(n)
@@ -357,7 +485,7 @@ impl App {
     /// The escalations behind a filter, in opened-date order.
     pub fn escalations(&self, filter: &Filter) -> Result<Vec<Escalation>, AppError> {
         let ids = self.index().select(filter);
-        let store = self.store();
+        let mut store = self.store();
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(FETCH_CHUNK) {
             out.extend(store.escalations(chunk)?);

@@ -91,14 +91,20 @@ impl SecretKey {
         Self(bytes.to_vec())
     }
 
+    /// From `ESCAMAP_SECRET_KEY` or the original's `SECRET_KEY`, when one is set.
+    pub fn from_env() -> Option<Self> {
+        ["ESCAMAP_SECRET_KEY", "SECRET_KEY"].iter().find_map(|var| {
+            std::env::var(var)
+                .ok()
+                .filter(|v| !v.trim().is_empty())
+                .map(|v| Self(v.trim().as_bytes().to_vec()))
+        })
+    }
+
     /// From `ESCAMAP_SECRET_KEY`/`SECRET_KEY`, else from (or into) `escamap.secret` in `dir`.
     pub fn load(dir: &Path) -> Result<Self, SecretError> {
-        for var in ["ESCAMAP_SECRET_KEY", "SECRET_KEY"] {
-            if let Ok(v) = std::env::var(var)
-                && !v.trim().is_empty()
-            {
-                return Ok(Self(v.trim().as_bytes().to_vec()));
-            }
+        if let Some(key) = Self::from_env() {
+            return Ok(key);
         }
         let path = dir.join("escamap.secret");
         let io = |source| SecretError::Io {

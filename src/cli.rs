@@ -16,6 +16,7 @@ use crate::domain::{
     Dimension, Measure, Password, Role, Severity, UserName, View, parse_flexible_date,
 };
 use crate::render::{Palette, SvgOptions, heatmap_csv, heatmap_svg, svg_to_png};
+use crate::store::Location;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -24,9 +25,16 @@ use crate::render::{Palette, SvgOptions, heatmap_csv, heatmap_svg, svg_to_png};
     about = "Where client escalations concentrate: heatmaps, stats and drill-down"
 )]
 pub struct Cli {
-    /// The SQLite store (created on first use).
-    #[arg(long, global = true, env = "ESCAMAP_DB", default_value = "escamap.db")]
-    pub db: PathBuf,
+    /// The store: a SQLite file (created on first use) or a PostgreSQL URL,
+    /// postgres://user:password@host:port/database (migrated on first use).
+    #[arg(
+        long,
+        global = true,
+        env = "ESCAMAP_DB",
+        default_value = "escamap.db",
+        value_name = "PATH|URL"
+    )]
+    pub db: Location,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -55,6 +63,22 @@ pub enum Command {
         #[command(subcommand)]
         action: UserAction,
     },
+    /// Copy a whole store into a new, empty one (SQLite to PostgreSQL, or back), in one
+    /// transaction: all or nothing. Sessions are not copied.
+    MigrateStore(MigrateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// The store to copy: a SQLite file or a PostgreSQL URL.
+    #[arg(long, value_name = "PATH|URL")]
+    pub from: Location,
+    /// The store to copy into; it must hold no data yet.
+    #[arg(long, value_name = "PATH|URL")]
+    pub to: Location,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -319,7 +343,53 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export(a) => export(&open(&cli.db)?, &a),
         Command::Imports { action } => imports(&open(&cli.db)?, action),
         Command::User { action } => user(&open(&cli.db)?, action),
+        Command::MigrateStore(a) => migrate_store(&a),
     }
+}
+
+fn migrate_store(a: &MigrateArgs) -> anyhow::Result<ExitCode> {
+    if a.from == a.to {
+        bail!("--from and --to are the same store");
+    }
+    if let Location::Sqlite(p) = &a.from
+        && !p.exists()
+    {
+        bail!("there is no store at {}", p.display());
+    }
+    let mut from = a
+        .from
+        .open()
+        .with_context(|| format!("opening {}", a.from))?;
+    let mut to = a.to.open().with_context(|| format!("opening {}", a.to))?;
+    let started = std::time::Instant::now();
+    let bar = std::io::stderr()
+        .is_terminal()
+        .then(indicatif::ProgressBar::new_spinner);
+    let summary = crate::store::copy_store(from.as_mut(), to.as_mut(), &mut |s| {
+        if let Some(b) = &bar {
+            b.set_message(format!("{} escalations copied", s.escalations));
+            b.tick();
+        }
+    })
+    .with_context(|| format!("copying {} into {} (nothing was written)", a.from, a.to))?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    if a.json {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        println!(
+            "copied {} imports, {} escalations, {} accounts and {} API tokens from {} into {} in {:.1} s",
+            summary.imports,
+            summary.escalations,
+            summary.users,
+            summary.tokens,
+            a.from,
+            a.to,
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The first set variable among `names`.
@@ -332,7 +402,7 @@ fn env_first(names: &[&str]) -> Option<String> {
 /// Rows of sample data loaded on a first start with an empty store.
 pub const SAMPLE_ROWS: u64 = 2_000;
 
-fn serve(db: &Path, a: &ServeArgs) -> anyhow::Result<ExitCode> {
+fn serve(db: &Location, a: &ServeArgs) -> anyhow::Result<ExitCode> {
     let host = a
         .host
         .clone()
@@ -416,12 +486,23 @@ fn serve(db: &Path, a: &ServeArgs) -> anyhow::Result<ExitCode> {
         rate_limits,
         max_connections: a.max_connections.max(1),
     };
-    let secret_dir = db
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let secret = crate::auth::SecretKey::load(secret_dir)?;
+    // The key that signs cookies and forms: instances on one PostgreSQL database share theirs
+    // through it (a session started on one is valid on all); a SQLite server keeps it in a file
+    // beside its store.
+    let secret = match (crate::auth::SecretKey::from_env(), db) {
+        (Some(key), _) => key,
+        (None, Location::Sqlite(path)) => crate::auth::SecretKey::load(
+            path.parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new(".")),
+        )?,
+        (None, Location::Postgres(_)) => crate::auth::SecretKey::from_bytes(
+            app.shared_setting("signing_key", &crate::auth::random_token())?
+                .as_bytes(),
+        ),
+    };
     let state = crate::web::AppState::new(app, config, secret);
+    state.app.watch_changes()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -430,11 +511,8 @@ fn serve(db: &Path, a: &ServeArgs) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("cannot listen on {host}:{port}"))?;
         let addr = listener.local_addr()?;
-        tracing::info!(%addr, db = %db.display(), "EscaMap is serving on http://{addr}/");
-        eprintln!(
-            "EscaMap is serving on http://{addr}/ (store: {})",
-            db.display()
-        );
+        tracing::info!(%addr, db = %db, "EscaMap is serving on http://{addr}/");
+        eprintln!("EscaMap is serving on http://{addr}/ (store: {db})");
         let scheme = if tls.is_some() { "https" } else { "http" };
         tracing::info!("accepting {scheme} connections");
         let router = crate::web::router(state.clone());
@@ -444,8 +522,8 @@ fn serve(db: &Path, a: &ServeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn open(db: &Path) -> anyhow::Result<App> {
-    App::open_sqlite(db).with_context(|| format!("opening the store {}", db.display()))
+fn open(db: &Location) -> anyhow::Result<App> {
+    App::open(db).with_context(|| format!("opening the store {db}"))
 }
 
 fn is_stdio(p: &Path) -> bool {

@@ -3,12 +3,25 @@
 //! [`Store`] is deliberately narrow: write an import in one transaction, list and delete imports,
 //! scan the columns the analytics index needs, and fetch whole escalations by id. Everything the
 //! dashboard computes comes from the in-memory index (`analytics`), never from SQL per request.
-//! SQLite ([`SqliteStore`]) is the embedded default; a PostgreSQL implementation plugs in behind
-//! the same trait.
+//! Two backends implement it: SQLite ([`SqliteStore`], the embedded default) and PostgreSQL
+//! ([`PgStore`], for several instances on one database). [`Location`] picks one from `--db`.
 //!
-//! Database errors are mapped to [`StoreError`] once, here.
+//! A `Store` is one connection: every method takes `&mut self`, and the application keeps a few
+//! of them for different jobs (requests, writes, index scans) so that one never waits on another.
+//! Database errors are mapped to [`StoreError`] once, in each backend.
+//!
+//! The same checks pin both backends: `contract::run_all` takes a factory for fresh, empty stores.
 
+mod copy;
+mod location;
+mod pg;
 mod sqlite;
+#[doc(hidden)]
+pub mod testing;
+
+pub use copy::{CopySummary, copy_store};
+pub use location::Location;
+pub use pg::{Change, PgStore, watch_changes};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
@@ -66,9 +79,12 @@ pub struct IndexRow<'a> {
 }
 
 /// An import being written. Dropping it without [`ImportTx::commit`] rolls everything back.
+/// Whether it replaced a stored escalation is only known at commit (a backend may write in bulk),
+/// so the counts come back in the committed [`ImportRecord`].
 pub trait ImportTx {
-    /// Writes one escalation; returns `true` when it replaced an existing one with the same ticket.
-    fn write(&mut self, row: &NewEscalation) -> Result<bool, StoreError>;
+    /// Writes one escalation. A row whose ticket was seen before (stored, or earlier in the same
+    /// import) replaces that escalation and counts as replaced.
+    fn write(&mut self, row: &NewEscalation) -> Result<(), StoreError>;
     /// Records the final counts and commits the import atomically.
     fn commit(self: Box<Self>, rejected: u64) -> Result<ImportRecord, StoreError>;
 }
@@ -80,18 +96,18 @@ pub trait Store: Send {
         import: &NewImport<'_>,
     ) -> Result<Box<dyn ImportTx + 's>, StoreError>;
     /// All imports, newest first.
-    fn imports(&self) -> Result<Vec<ImportRecord>, StoreError>;
+    fn imports(&mut self) -> Result<Vec<ImportRecord>, StoreError>;
     /// Deletes an import and the escalations it last wrote; returns how many escalations went.
     fn delete_import(&mut self, id: i64) -> Result<u64, StoreError>;
     /// Calls `f` for every stored escalation, in no particular order.
-    fn scan(&self, f: &mut dyn FnMut(IndexRow<'_>)) -> Result<(), StoreError>;
+    fn scan(&mut self, f: &mut dyn FnMut(IndexRow<'_>)) -> Result<(), StoreError>;
     /// The escalations with these ids, in the order of `ids` (missing ids are skipped).
-    fn escalations(&self, ids: &[i64]) -> Result<Vec<Escalation>, StoreError>;
+    fn escalations(&mut self, ids: &[i64]) -> Result<Vec<Escalation>, StoreError>;
     /// Number of stored escalations.
-    fn count(&self) -> Result<u64, StoreError>;
+    fn count(&mut self) -> Result<u64, StoreError>;
 
     // ----- accounts, sessions, API tokens -----
-    fn user_count(&self) -> Result<u64, StoreError>;
+    fn user_count(&mut self) -> Result<u64, StoreError>;
     /// `Conflict` when the name is taken (names compare case-insensitively).
     fn create_user(
         &mut self,
@@ -99,9 +115,9 @@ pub trait Store: Send {
         role: Role,
         password_hash: &str,
     ) -> Result<User, StoreError>;
-    fn users(&self) -> Result<Vec<User>, StoreError>;
+    fn users(&mut self) -> Result<Vec<User>, StoreError>;
     /// The account and its password hash.
-    fn user_by_name(&self, name: &str) -> Result<Option<(User, String)>, StoreError>;
+    fn user_by_name(&mut self, name: &str) -> Result<Option<(User, String)>, StoreError>;
     /// `NotFound` when there is no such account. Its sessions and tokens go with it.
     fn delete_user(&mut self, name: &str) -> Result<(), StoreError>;
     /// Replaces the password hash and ends every session of the account.
@@ -134,8 +150,62 @@ pub trait Store: Send {
         token_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<User>, StoreError>;
-    fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
+    fn tokens(&mut self) -> Result<Vec<TokenRecord>, StoreError>;
     fn delete_token(&mut self, id: i64) -> Result<(), StoreError>;
+
+    // ----- state shared by every instance on the store -----
+    /// The value stored under `key`, storing `default` first when there is none. Two instances
+    /// racing to set it both get the one that won.
+    fn setting_or_insert(&mut self, key: &str, default: &str) -> Result<String, StoreError>;
+    /// Records a failed login under each key (an account, an address).
+    fn record_login_failure(&mut self, keys: &[&str], at: DateTime<Utc>) -> Result<(), StoreError>;
+    /// How many failures `key` has since `since`, and when the oldest of them was.
+    fn login_failures(
+        &mut self,
+        key: &str,
+        since: DateTime<Utc>,
+    ) -> Result<(u64, Option<DateTime<Utc>>), StoreError>;
+    fn clear_login_failures(&mut self, key: &str) -> Result<(), StoreError>;
+
+    // ----- whole-store copy (`escamap migrate-store`) -----
+    /// True when the store holds no import, escalation, account or token.
+    fn is_blank(&mut self) -> Result<bool, StoreError>;
+    /// Feeds every import, escalation, account and API token to `sink`, in that order.
+    fn dump(&mut self, sink: &mut dyn DumpSink) -> Result<(), StoreError>;
+    /// Starts writing a dump into this (blank) store, ids kept, in one transaction.
+    fn restore<'s>(&'s mut self) -> Result<Box<dyn RestoreTx + 's>, StoreError>;
+}
+
+/// An account as stored, with its password hash (for copying a store).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredUser {
+    pub user: User,
+    pub password_hash: String,
+}
+
+/// An API token as stored, with its digest (for copying a store).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredToken {
+    pub id: i64,
+    pub user_id: i64,
+    pub label: String,
+    pub token_hash: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used: Option<DateTime<Utc>>,
+}
+
+/// Receives a store's contents, in dependency order (imports before their escalations, accounts
+/// before their tokens).
+pub trait DumpSink {
+    fn import(&mut self, record: &ImportRecord) -> Result<(), StoreError>;
+    fn escalation(&mut self, e: &Escalation) -> Result<(), StoreError>;
+    fn user(&mut self, u: &StoredUser) -> Result<(), StoreError>;
+    fn token(&mut self, t: &StoredToken) -> Result<(), StoreError>;
+}
+
+/// A restore in progress; dropped without [`RestoreTx::commit`] it leaves the store blank.
+pub trait RestoreTx: DumpSink {
+    fn commit(self: Box<Self>) -> Result<(), StoreError>;
 }
 
 /// An API token, without its value (which is shown once, at creation).
@@ -146,6 +216,12 @@ pub struct TokenRecord {
     pub label: String,
     pub created_at: DateTime<Utc>,
     pub last_used: Option<DateTime<Utc>>,
+}
+
+/// Times are kept to the microsecond (PostgreSQL's precision) by every backend, so a store copied
+/// across backends reads back exactly the same.
+pub(crate) fn to_micros(t: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
 }
 
 /// Parses the store's `YYYY-MM-DD` without the generality (and cost) of a format string:

@@ -7,7 +7,8 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::{
-    ImportRecord, ImportTx, IndexRow, NewImport, Store, StoreError, TokenRecord, parse_iso_day,
+    DumpSink, ImportRecord, ImportTx, IndexRow, NewImport, RestoreTx, Store, StoreError,
+    StoredToken, StoredUser, TokenRecord, parse_iso_day, to_micros,
 };
 use crate::domain::{Escalation, Label, NewEscalation, Role, Severity, Text, User, UserName};
 
@@ -15,6 +16,7 @@ use crate::domain::{Escalation, Label, NewEscalation, Role, Severity, Text, User
 const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_init.sql"),
     include_str!("../../migrations/sqlite/0002_accounts.sql"),
+    include_str!("../../migrations/sqlite/0003_shared_state.sql"),
 ];
 
 pub struct SqliteStore {
@@ -112,7 +114,7 @@ fn day(d: NaiveDate) -> String {
 }
 
 impl ImportTx for SqliteImport<'_> {
-    fn write(&mut self, r: &NewEscalation) -> Result<bool, StoreError> {
+    fn write(&mut self, r: &NewEscalation) -> Result<(), StoreError> {
         let existing: Option<i64> = match &r.ticket {
             Some(t) => self
                 .tx
@@ -144,13 +146,12 @@ impl ImportTx for SqliteImport<'_> {
                 all.push(&id);
                 stmt.execute(all.as_slice())?;
                 self.replaced += 1;
-                Ok(true)
             }
             None => {
                 self.tx.prepare_cached(INSERT)?.execute(values)?;
-                Ok(false)
             }
         }
+        Ok(())
     }
 
     fn commit(self: Box<Self>, rejected: u64) -> Result<ImportRecord, StoreError> {
@@ -237,7 +238,7 @@ impl Store for SqliteStore {
         tx.execute(
             "INSERT INTO imports (source, format, encoding, imported_at, rows_imported, rows_replaced, rows_rejected)
              VALUES (?1, ?2, ?3, ?4, 0, 0, 0)",
-            params![import.source, import.format, import.encoding, Utc::now().to_rfc3339()],
+            params![import.source, import.format, import.encoding, to_micros(Utc::now()).to_rfc3339()],
         )?;
         let import_id = tx.last_insert_rowid();
         Ok(Box::new(SqliteImport {
@@ -248,7 +249,7 @@ impl Store for SqliteStore {
         }))
     }
 
-    fn imports(&self) -> Result<Vec<ImportRecord>, StoreError> {
+    fn imports(&mut self) -> Result<Vec<ImportRecord>, StoreError> {
         let mut stmt = self.conn.prepare(&format!(
             "{SELECT_IMPORTS} GROUP BY i.id ORDER BY i.id DESC"
         ))?;
@@ -268,7 +269,7 @@ impl Store for SqliteStore {
         Ok(rows as u64)
     }
 
-    fn scan(&self, f: &mut dyn FnMut(IndexRow<'_>)) -> Result<(), StoreError> {
+    fn scan(&mut self, f: &mut dyn FnMut(IndexRow<'_>)) -> Result<(), StoreError> {
         let mut stmt = self
             .conn
             .prepare("SELECT id, client, product, region, severity, opened, closed, ticket, status FROM escalations")?;
@@ -281,10 +282,7 @@ impl Store for SqliteStore {
                 region: r.get_ref(3)?.as_str()?,
                 severity: severity_at(r, 4)?,
                 opened: date_at(r, 5)?,
-                closed: match r.get_ref(6)?.as_str_or_null()? {
-                    None => None,
-                    Some(_) => Some(date_at(r, 6)?),
-                },
+                closed: optional_date_at(r, 6)?,
                 ticket: r.get_ref(7)?.as_str_or_null()?,
                 status: r.get_ref(8)?.as_str_or_null()?,
             });
@@ -292,53 +290,25 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn escalations(&self, ids: &[i64]) -> Result<Vec<Escalation>, StoreError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT id, import_id, ticket, client, product, region, severity, opened, closed, status,
-                    summary, email, phone
-             FROM escalations WHERE id = ?1",
-        )?;
+    fn escalations(&mut self, ids: &[i64]) -> Result<Vec<Escalation>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!("{SELECT_ESCALATION} WHERE id = ?1"))?;
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
-            let found = stmt
-                .query_row([id], |r| {
-                    let label = |col| -> rusqlite::Result<Label> {
-                        Label::new(r.get_ref(col)?.as_str()?).map_err(|_| conversion(col, "label"))
-                    };
-                    Ok(Escalation {
-                        id: r.get(0)?,
-                        import_id: r.get(1)?,
-                        fields: NewEscalation {
-                            ticket: text_at(r, 2)?,
-                            client: text_at(r, 3)?.ok_or_else(|| conversion(3, "client"))?,
-                            product: label(4)?,
-                            region: label(5)?,
-                            severity: severity_at(r, 6)?,
-                            opened: date_at(r, 7)?,
-                            closed: match r.get_ref(8)?.as_str_or_null()? {
-                                None => None,
-                                Some(_) => Some(date_at(r, 8)?),
-                            },
-                            status: text_at(r, 9)?,
-                            summary: text_at(r, 10)?,
-                            email: text_at(r, 11)?,
-                            phone: text_at(r, 12)?,
-                        },
-                    })
-                })
-                .optional()?;
+            let found = stmt.query_row([id], escalation_row).optional()?;
             out.extend(found);
         }
         Ok(out)
     }
 
-    fn count(&self) -> Result<u64, StoreError> {
+    fn count(&mut self) -> Result<u64, StoreError> {
         Ok(self
             .conn
             .query_row("SELECT COUNT(*) FROM escalations", [], |r| count_at(r, 0))?)
     }
 
-    fn user_count(&self) -> Result<u64, StoreError> {
+    fn user_count(&mut self) -> Result<u64, StoreError> {
         Ok(self
             .conn
             .query_row("SELECT COUNT(*) FROM users", [], |r| count_at(r, 0))?)
@@ -350,14 +320,14 @@ impl Store for SqliteStore {
         role: Role,
         password_hash: &str,
     ) -> Result<User, StoreError> {
-        let now = Utc::now();
+        let now = to_micros(Utc::now());
         match self.conn.execute(
             "INSERT INTO users (name, role, password_hash, created_at) VALUES (?1, ?2, ?3, ?4)",
             params![
                 name.as_str(),
                 role.as_str(),
                 password_hash,
-                now.to_rfc3339()
+                to_micros(now).to_rfc3339()
             ],
         ) {
             Ok(_) => Ok(User {
@@ -373,7 +343,7 @@ impl Store for SqliteStore {
         }
     }
 
-    fn users(&self) -> Result<Vec<User>, StoreError> {
+    fn users(&mut self) -> Result<Vec<User>, StoreError> {
         let mut stmt = self
             .conn
             .prepare(&format!("{SELECT_USER} ORDER BY name COLLATE NOCASE"))?;
@@ -381,7 +351,7 @@ impl Store for SqliteStore {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn user_by_name(&self, name: &str) -> Result<Option<(User, String)>, StoreError> {
+    fn user_by_name(&mut self, name: &str) -> Result<Option<(User, String)>, StoreError> {
         Ok(self
             .conn
             .query_row(
@@ -435,7 +405,7 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         self.conn.execute(
             "INSERT INTO sessions (id_hash, user_id, created_at, last_seen) VALUES (?1, ?2, ?3, ?3)",
-            params![id_hash, user_id, now.to_rfc3339()],
+            params![id_hash, user_id, to_micros(now).to_rfc3339()],
         )?;
         Ok(())
     }
@@ -466,7 +436,7 @@ impl Store for SqliteStore {
         if now - last > chrono::Duration::seconds(60) {
             self.conn.execute(
                 "UPDATE sessions SET last_seen = ?1 WHERE id_hash = ?2",
-                params![now.to_rfc3339(), id_hash],
+                params![to_micros(now).to_rfc3339(), id_hash],
             )?;
         }
         Ok(Some(user))
@@ -487,7 +457,7 @@ impl Store for SqliteStore {
     ) -> Result<TokenRecord, StoreError> {
         self.conn.execute(
             "INSERT INTO api_tokens (user_id, label, token_hash, created_at) VALUES (?1, ?2, ?3, ?4)",
-            params![user_id, label, token_hash, now.to_rfc3339()],
+            params![user_id, label, token_hash, to_micros(now).to_rfc3339()],
         )?;
         let id = self.conn.last_insert_rowid();
         self.tokens()?
@@ -512,13 +482,13 @@ impl Store for SqliteStore {
         if user.is_some() {
             self.conn.execute(
                 "UPDATE api_tokens SET last_used = ?1 WHERE token_hash = ?2",
-                params![now.to_rfc3339(), token_hash],
+                params![to_micros(now).to_rfc3339(), token_hash],
             )?;
         }
         Ok(user)
     }
 
-    fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+    fn tokens(&mut self) -> Result<Vec<TokenRecord>, StoreError> {
         let mut stmt = self.conn.prepare(
             "SELECT t.id, u.name, t.label, t.created_at, t.last_used FROM api_tokens t JOIN users u ON u.id = t.user_id ORDER BY t.id",
         )?;
@@ -528,10 +498,7 @@ impl Store for SqliteStore {
                 user: r.get(1)?,
                 label: r.get(2)?,
                 created_at: time_at(r, 3)?,
-                last_used: match r.get_ref(4)?.as_str_or_null()? {
-                    None => None,
-                    Some(_) => Some(time_at(r, 4)?),
-                },
+                last_used: optional_time_at(r, 4)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -546,9 +513,252 @@ impl Store for SqliteStore {
             _ => Ok(()),
         }
     }
+
+    fn setting_or_insert(&mut self, key: &str, default: &str) -> Result<String, StoreError> {
+        self.conn.execute(
+            "INSERT OR IGNORE INTO settings (key, value) VALUES (?1, ?2)",
+            [key, default],
+        )?;
+        Ok(self
+            .conn
+            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })?)
+    }
+
+    fn record_login_failure(&mut self, keys: &[&str], at: DateTime<Utc>) -> Result<(), StoreError> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "DELETE FROM login_failures WHERE at < ?1",
+            [micros(at - chrono::Duration::days(1))],
+        )?;
+        for key in keys {
+            tx.execute(
+                "INSERT INTO login_failures (key, at) VALUES (?1, ?2)",
+                params![key, micros(at)],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn login_failures(
+        &mut self,
+        key: &str,
+        since: DateTime<Utc>,
+    ) -> Result<(u64, Option<DateTime<Utc>>), StoreError> {
+        let (n, oldest): (i64, Option<i64>) = self.conn.query_row(
+            "SELECT count(*), min(at) FROM login_failures WHERE key = ?1 AND at > ?2",
+            params![key, micros(since)],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok((u64::try_from(n).unwrap_or(0), oldest.and_then(from_micros)))
+    }
+
+    fn clear_login_failures(&mut self, key: &str) -> Result<(), StoreError> {
+        self.conn
+            .execute("DELETE FROM login_failures WHERE key = ?1", [key])?;
+        Ok(())
+    }
+
+    fn is_blank(&mut self) -> Result<bool, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT (SELECT count(*) FROM imports) + (SELECT count(*) FROM escalations)
+                  + (SELECT count(*) FROM users) + (SELECT count(*) FROM api_tokens)",
+            [],
+            |r| r.get::<_, i64>(0),
+        )? == 0)
+    }
+
+    fn dump(&mut self, sink: &mut dyn DumpSink) -> Result<(), StoreError> {
+        // One read transaction: a consistent snapshot even while another process writes.
+        let tx = self.conn.transaction()?;
+        {
+            let mut stmt = tx.prepare(&format!("{SELECT_IMPORTS} GROUP BY i.id ORDER BY i.id"))?;
+            let mut rows = stmt.query([])?;
+            while let Some(r) = rows.next()? {
+                sink.import(&import_record(r)?)?;
+            }
+            let mut stmt = tx.prepare(&format!("{SELECT_ESCALATION} ORDER BY id"))?;
+            let mut rows = stmt.query([])?;
+            while let Some(r) = rows.next()? {
+                sink.escalation(&escalation_row(r)?)?;
+            }
+            let mut stmt = tx.prepare(
+                "SELECT id, name, role, created_at, password_hash FROM users ORDER BY id",
+            )?;
+            let mut rows = stmt.query([])?;
+            while let Some(r) = rows.next()? {
+                sink.user(&StoredUser {
+                    user: user_row(r)?,
+                    password_hash: r.get(4)?,
+                })?;
+            }
+            let mut stmt = tx.prepare(
+                "SELECT id, user_id, label, token_hash, created_at, last_used FROM api_tokens ORDER BY id",
+            )?;
+            let mut rows = stmt.query([])?;
+            while let Some(r) = rows.next()? {
+                sink.token(&StoredToken {
+                    id: r.get(0)?,
+                    user_id: r.get(1)?,
+                    label: r.get(2)?,
+                    token_hash: r.get(3)?,
+                    created_at: time_at(r, 4)?,
+                    last_used: optional_time_at(r, 5)?,
+                })?;
+            }
+        }
+        tx.finish()?;
+        Ok(())
+    }
+
+    fn restore<'s>(&'s mut self) -> Result<Box<dyn RestoreTx + 's>, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        Ok(Box::new(SqliteRestore { tx }))
+    }
 }
 
 const SELECT_USER: &str = "SELECT id, name, role, created_at FROM users";
+
+const SELECT_ESCALATION: &str = "SELECT id, import_id, ticket, client, product, region, severity,
+    opened, closed, status, summary, email, phone FROM escalations";
+
+fn escalation_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Escalation> {
+    let label = |col| -> rusqlite::Result<Label> {
+        Label::new(r.get_ref(col)?.as_str()?).map_err(|_| conversion(col, "label"))
+    };
+    Ok(Escalation {
+        id: r.get(0)?,
+        import_id: r.get(1)?,
+        fields: NewEscalation {
+            ticket: text_at(r, 2)?,
+            client: text_at(r, 3)?.ok_or_else(|| conversion(3, "client"))?,
+            product: label(4)?,
+            region: label(5)?,
+            severity: severity_at(r, 6)?,
+            opened: date_at(r, 7)?,
+            closed: optional_date_at(r, 8)?,
+            status: text_at(r, 9)?,
+            summary: text_at(r, 10)?,
+            email: text_at(r, 11)?,
+            phone: text_at(r, 12)?,
+        },
+    })
+}
+
+fn optional_date_at(r: &rusqlite::Row<'_>, col: usize) -> rusqlite::Result<Option<NaiveDate>> {
+    match r.get_ref(col)?.as_str_or_null()? {
+        None => Ok(None),
+        Some(_) => date_at(r, col).map(Some),
+    }
+}
+
+fn optional_time_at(r: &rusqlite::Row<'_>, col: usize) -> rusqlite::Result<Option<DateTime<Utc>>> {
+    match r.get_ref(col)?.as_str_or_null()? {
+        None => Ok(None),
+        Some(_) => time_at(r, col).map(Some),
+    }
+}
+
+fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+fn from_micros(v: i64) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp_micros(v)
+}
+
+/// Writes a dump into a blank store; ids are kept so references survive.
+struct SqliteRestore<'c> {
+    tx: Transaction<'c>,
+}
+
+impl DumpSink for SqliteRestore<'_> {
+    fn import(&mut self, r: &ImportRecord) -> Result<(), StoreError> {
+        self.tx.execute(
+            "INSERT INTO imports (id, source, format, encoding, imported_at, rows_imported, rows_replaced, rows_rejected)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                r.id,
+                r.source,
+                r.format,
+                r.encoding,
+                r.imported_at.to_rfc3339(),
+                sql_count(r.rows_imported),
+                sql_count(r.rows_replaced),
+                sql_count(r.rows_rejected)
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn escalation(&mut self, e: &Escalation) -> Result<(), StoreError> {
+        let r = &e.fields;
+        let opt = |t: &Option<Text>| t.as_ref().map(|t| t.as_str().to_owned());
+        self.tx
+            .prepare_cached(
+                "INSERT INTO escalations
+                 (id, import_id, ticket, client, product, region, severity, opened, closed, status, summary, email, phone)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            )?
+            .execute(params![
+                e.id,
+                e.import_id,
+                opt(&r.ticket),
+                r.client.as_str(),
+                r.product.as_str(),
+                r.region.as_str(),
+                r.severity.score(),
+                day(r.opened),
+                r.closed.map(day),
+                opt(&r.status),
+                opt(&r.summary),
+                opt(&r.email),
+                opt(&r.phone),
+            ])?;
+        Ok(())
+    }
+
+    fn user(&mut self, u: &StoredUser) -> Result<(), StoreError> {
+        self.tx.execute(
+            "INSERT INTO users (id, name, role, password_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                u.user.id,
+                u.user.name,
+                u.user.role.as_str(),
+                u.password_hash,
+                u.user.created_at.to_rfc3339()
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn token(&mut self, t: &StoredToken) -> Result<(), StoreError> {
+        self.tx.execute(
+            "INSERT INTO api_tokens (id, user_id, label, token_hash, created_at, last_used)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                t.id,
+                t.user_id,
+                t.label,
+                t.token_hash,
+                t.created_at.to_rfc3339(),
+                t.last_used.map(|d| d.to_rfc3339())
+            ],
+        )?;
+        Ok(())
+    }
+}
+
+impl RestoreTx for SqliteRestore<'_> {
+    fn commit(self: Box<Self>) -> Result<(), StoreError> {
+        self.tx.commit()?;
+        Ok(())
+    }
+}
 
 fn is_constraint(e: &rusqlite::Error) -> bool {
     e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation)

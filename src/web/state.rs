@@ -1,7 +1,6 @@
-use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use super::limits::{Limiters, RateLimits};
 use crate::app::App;
@@ -51,66 +50,6 @@ impl Default for ServerConfig {
     }
 }
 
-/// Failed logins per account and per address: 5 per account or 20 per address in 15 minutes,
-/// then the login answers 429 until the window has passed.
-#[derive(Default)]
-pub struct LoginThrottle {
-    failures: Mutex<HashMap<String, VecDeque<Instant>>>,
-}
-
-const THROTTLE_WINDOW: Duration = Duration::from_secs(15 * 60);
-const MAX_FAILURES_ACCOUNT: usize = 5;
-const MAX_FAILURES_ADDRESS: usize = 20;
-
-impl LoginThrottle {
-    fn keys(account: &str, ip: IpAddr) -> [(String, usize); 2] {
-        [
-            (
-                format!("account:{}", account.trim().to_lowercase()),
-                MAX_FAILURES_ACCOUNT,
-            ),
-            (format!("ip:{ip}"), MAX_FAILURES_ADDRESS),
-        ]
-    }
-
-    /// `Err(seconds to wait)` when the account or the address has failed too often.
-    pub fn check(&self, account: &str, ip: IpAddr) -> Result<(), u64> {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
-        for (key, max) in Self::keys(account, ip) {
-            if let Some(q) = map.get_mut(&key) {
-                while q
-                    .front()
-                    .is_some_and(|t| now.duration_since(*t) > THROTTLE_WINDOW)
-                {
-                    q.pop_front();
-                }
-                if q.len() >= max
-                    && let Some(first) = q.front()
-                {
-                    return Err(THROTTLE_WINDOW
-                        .saturating_sub(now.duration_since(*first))
-                        .as_secs()
-                        .max(1));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    pub fn failed(&self, account: &str, ip: IpAddr) {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        for (key, _) in Self::keys(account, ip) {
-            map.entry(key).or_default().push_back(Instant::now());
-        }
-    }
-
-    pub fn succeeded(&self, account: &str, ip: IpAddr) {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
-        map.remove(&Self::keys(account, ip)[0].0);
-    }
-}
-
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
@@ -118,7 +57,6 @@ pub struct AppState {
     pub config: Arc<ServerConfig>,
     pub secret: SecretKey,
     pub limiters: Arc<Limiters>,
-    pub throttle: Arc<LoginThrottle>,
 }
 
 impl AppState {
@@ -129,7 +67,6 @@ impl AppState {
             config: Arc::new(config),
             secret,
             limiters,
-            throttle: Arc::default(),
         }
     }
 }

@@ -32,7 +32,7 @@ pub fn browser_available(test: &str) -> bool {
     if std::env::var("ESCAMAP_CI").is_ok_and(|v| v == "1") {
         panic!("{why}; required because ESCAMAP_CI=1");
     }
-    eprintln!("SKIPPED {why}");
+    escamap::store::testing::skip_notice(&why);
     false
 }
 

@@ -122,6 +122,77 @@ impl TestCli {
     }
 }
 
+impl TestCli {
+    /// A test whose store is `db` (a PostgreSQL URL, say) rather than a file of its own.
+    pub fn on(db: &str) -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("tempdir"),
+            db: PathBuf::from(db),
+        }
+    }
+
+    /// `escamap user add NAME --role ROLE`, the password fed on standard input as a script would.
+    pub fn add_user(&self, name: &str, role: &str, password: &str) {
+        use std::io::Write;
+        let mut child = self
+            .cmd()
+            .args(["user", "add", name, "--role", role])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(format!("{password}\n").as_bytes())
+            .expect("write");
+        let out = child.wait_with_output().expect("wait");
+        assert!(out.status.success(), "user add {name} failed");
+    }
+}
+
+/// A client that keeps cookies and shows redirects instead of following them.
+pub fn cookie_client() -> reqwest::Client {
+    crypto();
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// Signs in through the login form at `base`; returns the status (303 on success). The client
+/// keeps the session cookie.
+pub async fn sign_in(client: &reqwest::Client, base: &str, name: &str, password: &str) -> u16 {
+    let login = client
+        .get(format!("{base}/login"))
+        .send()
+        .await
+        .expect("login page")
+        .text()
+        .await
+        .expect("html");
+    let csrf = attrs(
+        &scraper::Html::parse_document(&login),
+        "input[name=csrf]",
+        "value",
+    )[0]
+    .clone();
+    client
+        .post(format!("{base}/login"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("name", name),
+            ("password", password),
+        ])
+        .send()
+        .await
+        .expect("login")
+        .status()
+        .as_u16()
+}
+
 pub fn read(path: impl AsRef<Path>) -> Vec<u8> {
     std::fs::read(path).expect("read output file")
 }

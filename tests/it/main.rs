@@ -3,6 +3,7 @@
 
 mod browser;
 mod cli;
+mod cluster;
 mod helpers;
 mod hostile;
 mod properties;

@@ -8,7 +8,7 @@ use escamap::domain::{Password, Role, UserName};
 use escamap::web::{AppState, ServerConfig};
 use serde_json::Value;
 
-use crate::helpers::{TestApp, TestCli, attrs, fixture_csv, free_port, texts};
+use crate::helpers::{TestApp, TestCli, attrs, fixture_csv, free_port, sign_in, texts};
 
 const PASSWORD: &str = "a long enough password";
 
@@ -640,20 +640,7 @@ fn serve_refuses_a_public_address_without_accounts() {
 fn user_commands_manage_accounts() {
     use std::io::Write;
     let t = TestCli::new();
-    let mut child = t
-        .cmd()
-        .args(["user", "add", "ada", "--role", "admin"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(b"a long enough password\n")
-        .expect("write");
-    assert!(child.wait_with_output().expect("wait").status.success());
+    t.add_user("ada", "admin", PASSWORD);
     let list = t.json(&["user", "list", "--json"]);
     assert_eq!(list[0]["name"], "ada");
     assert_eq!(list[0]["role"], "admin");
@@ -795,56 +782,14 @@ async fn https_is_served_directly_with_secure_cookies_and_hsts() {
 /// Sessions live in the store and the key in `escamap.secret`: a restart signs nobody out.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_restart_keeps_people_signed_in() {
-    use std::io::Write;
-    crate::helpers::crypto();
     let t = TestCli::new();
-    let mut child = t
-        .cmd()
-        .args(["user", "add", "ada", "--role", "admin"])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(PASSWORD.as_bytes())
-        .expect("write");
-    assert!(child.wait().expect("wait").success());
-    let client = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
+    t.add_user("ada", "admin", PASSWORD);
+    let client = crate::helpers::cookie_client();
     let port = free_port();
     {
         let _server = t.serve(&["--port", &port.to_string(), "--no-sample"], &[], port);
         let base = format!("http://127.0.0.1:{port}");
-        let login = client
-            .get(format!("{base}/login"))
-            .send()
-            .await
-            .expect("login page")
-            .text()
-            .await
-            .expect("html");
-        let csrf = attrs(
-            &scraper::Html::parse_document(&login),
-            "input[name=csrf]",
-            "value",
-        )[0]
-        .clone();
-        let r = client
-            .post(format!("{base}/login"))
-            .form(&[
-                ("csrf", csrf.as_str()),
-                ("name", "ada"),
-                ("password", PASSWORD),
-            ])
-            .send()
-            .await
-            .expect("login");
-        assert_eq!(r.status().as_u16(), 303);
+        assert_eq!(sign_in(&client, &base, "ada", PASSWORD).await, 303);
         assert_eq!(
             client
                 .get(format!("{base}/"))

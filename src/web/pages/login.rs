@@ -67,7 +67,8 @@ pub async fn login(
 ) -> Result<Response, WebError> {
     let ip = caller.ip;
     let account: String = form.name.trim().chars().take(64).collect();
-    if let Err(wait) = state.throttle.check(&account, ip) {
+    let (app, who) = (state.app.clone(), account.clone());
+    if let Some(wait) = tokio::task::spawn_blocking(move || app.login_wait(&who, ip)).await?? {
         tracing::warn!(target: "security", event = "login_throttled", account = %account, client = %ip, request.id = %caller.request_id, "login throttled");
         return Err(WebError::TooManyRequests {
             retry_after_secs: wait,
@@ -77,7 +78,8 @@ pub async fn login(
     let (name, password) = (account.clone(), form.password);
     let user = tokio::task::spawn_blocking(move || app.check_password(&name, &password)).await??;
     let Some(user) = user else {
-        state.throttle.failed(&account, ip);
+        let (app, who) = (state.app.clone(), account.clone());
+        tokio::task::spawn_blocking(move || app.login_failed(&who, ip)).await??;
         tracing::warn!(target: "security", event = "login_failed", account = %account, client = %ip, request.id = %caller.request_id, "login failed");
         let page = LoginPage {
             layout: Layout::new("Sign in", "login", Some(&caller)),
@@ -87,7 +89,8 @@ pub async fn login(
         };
         return Ok((StatusCode::UNAUTHORIZED, render_html(&page)).into_response());
     };
-    state.throttle.succeeded(&account, ip);
+    let (app, who) = (state.app.clone(), account.clone());
+    tokio::task::spawn_blocking(move || app.login_succeeded(&who, ip)).await??;
     // A new session id at every login: a session fixed before login is worthless.
     if let Via::Session(old) = &caller.via {
         let (app, old) = (state.app.clone(), old.clone());
