@@ -5,6 +5,10 @@
 //! cargo bench --bench engine -- aggregate     # only the queries
 //! ESCAMAP_BENCH_ROWS=100000 cargo bench ...   # a smaller data set
 //! ```
+//!
+//! The PostgreSQL benchmarks (`postgres/...`) run against the server in `ESCAMAP_TEST_PG` (default:
+//! the local one, user postgres), each import into a new scratch database; without a server they
+//! are skipped with a notice.
 
 use std::hint::black_box;
 use std::sync::OnceLock;
@@ -95,6 +99,42 @@ fn index_load(c: &mut Criterion) {
     g.finish();
 }
 
+fn postgres(c: &mut Criterion) {
+    use escamap::store::Location;
+    use escamap::store::testing::ScratchDb;
+    let data = csv();
+    let Some(db) = ScratchDb::create("postgres benchmarks") else {
+        return;
+    };
+    let mut g = c.benchmark_group("postgres");
+    g.sample_size(10)
+        .measurement_time(Duration::from_secs(60))
+        .throughput(Throughput::Elements(rows()));
+    g.bench_function("import_into_fresh_database", |b| {
+        b.iter_batched(
+            || {
+                let db = ScratchDb::create("postgres import").expect("server");
+                let app = App::open(&Location::parse(db.url())).expect("open");
+                (db, app)
+            },
+            |(db, app)| {
+                let report = app
+                    .import("bench.csv", data, end(), &mut |_, _| {})
+                    .expect("import");
+                assert_eq!(report.imported, rows());
+                (db, app)
+            },
+            criterion::BatchSize::PerIteration,
+        );
+    });
+    let app = App::open(&Location::parse(db.url())).expect("open");
+    app.import("bench.csv", data, end(), &mut |_, _| {})
+        .expect("import");
+    g.measurement_time(Duration::from_secs(20));
+    g.bench_function("index_load", |b| b.iter(|| app.refresh().expect("refresh")));
+    g.finish();
+}
+
 fn filtered() -> Filter {
     Filter {
         from: NaiveDate::from_ymd_opt(2025, 11, 24),
@@ -144,5 +184,5 @@ fn aggregate(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, aggregate, index_load, import);
+criterion_group!(benches, aggregate, index_load, import, postgres);
 criterion_main!(benches);

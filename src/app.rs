@@ -190,9 +190,11 @@ impl App {
         let mut store = self.conn(Conn::Scans);
         let mut b = IndexBuilder::with_capacity(usize::try_from(store.count()?).unwrap_or(0));
         store.scan(&mut |row| b.push(row))?;
+        let scanned = started.elapsed();
         let index = b.finish();
         tracing::debug!(
             rows = index.len(),
+            scan_ms = scanned.as_millis() as u64,
             duration_ms = started.elapsed().as_millis() as u64,
             "index refreshed"
         );

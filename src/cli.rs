@@ -424,9 +424,15 @@ fn serve(db: &Location, a: &ServeArgs) -> anyhow::Result<ExitCode> {
             .map(Iterator::collect)
             .unwrap_or_default();
     let loopback = !resolved.is_empty() && resolved.iter().all(|a| a.ip().is_loopback());
+    let started = std::time::Instant::now();
     let app = open(db)?.with_limits(crate::app::ImportLimits {
         max_rows: a.max_import_rows.max(1),
     });
+    tracing::info!(
+        rows = app.index().len(),
+        duration_ms = started.elapsed().as_millis() as u64,
+        "index loaded"
+    );
     let accounts = app.user_count()?;
     if a.no_auth {
         tracing::warn!(
@@ -442,7 +448,14 @@ fn serve(db: &Location, a: &ServeArgs) -> anyhow::Result<ExitCode> {
             "no accounts yet: running open on the loopback address, as the original did; create one with `escamap user add NAME --role admin`"
         );
     }
-    if !a.no_sample && app.index().is_empty() && app.imports()?.is_empty() {
+    // Sample data goes into a store only once, ever: not again after someone deleted it, and
+    // not twice when several instances start together on one new PostgreSQL database.
+    let claim = crate::auth::random_token();
+    if !a.no_sample
+        && app.index().is_empty()
+        && app.imports()?.is_empty()
+        && app.shared_setting("sample_data_claimed_by", &claim)? == claim
+    {
         let mut buf = Vec::new();
         generate(
             &DemoSpec {

@@ -399,3 +399,112 @@ async fn instances_survive_a_database_restart() {
         "a login on B after the restart works on A"
     );
 }
+
+#[test]
+fn migrate_store_moves_a_sqlite_store_to_postgres_all_or_nothing() {
+    let Some(db) = ScratchDb::create("migrate_store_moves_a_sqlite_store_to_postgres") else {
+        return;
+    };
+    let local = TestCli::new();
+    let csv = local.path("demo.csv");
+    local.ok(&["demo-data", "--rows", "3000", "--out", &csv]);
+    local.ok(&["import", &csv]);
+    local.add_user("ada", "editor", PASSWORD);
+    let sqlite = local.db.to_string_lossy().into_owned();
+    let copy = |extra: &[&str]| {
+        let mut args = vec!["migrate-store", "--from", sqlite.as_str(), "--to", db.url()];
+        args.extend_from_slice(extra);
+        local.run(&args)
+    };
+    let out = copy(&["--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(
+        summary,
+        serde_json::json!({"imports": 1, "escalations": 3000, "users": 1, "tokens": 0})
+    );
+
+    // The PostgreSQL store answers exactly as the SQLite one did.
+    let remote = TestCli::on(db.url());
+    for args in [
+        &["stats", "--json"][..],
+        &[
+            "render",
+            "--view",
+            "client-overview",
+            "--out",
+            "-",
+            "--format",
+            "json",
+        ][..],
+        &[
+            "render", "--rows", "month", "--cols", "severity", "--out", "-", "--format", "json",
+        ][..],
+        &["imports", "list", "--json"][..],
+        &["user", "list", "--json"][..],
+    ] {
+        assert_eq!(remote.ok(args), local.ok(args), "escamap {args:?}");
+    }
+    assert_eq!(
+        remote.ok(&["export", "--out", "-"]),
+        local.ok(&["export", "--out", "-"]),
+        "every field of every escalation"
+    );
+
+    // A second copy would mix two stores: refused, and the target is untouched.
+    let again = copy(&[]);
+    assert!(!again.status.success());
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        err.contains("not empty") && err.contains("nothing was written"),
+        "{err}"
+    );
+    assert_eq!(remote.total(), 3000);
+    // A source that is not there is refused before anything is opened.
+    let err = local.fails(&[
+        "migrate-store",
+        "--from",
+        "/nonexistent/store.db",
+        "--to",
+        db.url(),
+    ]);
+    assert!(err.contains("no store at"), "{err}");
+}
+
+/// Instances started together on a new database load the sample data once between them.
+#[test]
+fn concurrent_first_starts_load_the_sample_once() {
+    let Some(db) = ScratchDb::create("concurrent_first_starts_load_the_sample_once") else {
+        return;
+    };
+    let t = TestCli::on(db.url());
+    let ports = [free_port(), free_port()];
+    let _servers: Vec<Served> = ports
+        .iter()
+        .map(|port| {
+            Served(
+                t.cmd()
+                    .args(["serve", "--port", &port.to_string()])
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+                    .expect("serve starts"),
+            )
+        })
+        .collect();
+    for port in ports {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "never listened on {port}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    let imports = t.json(&["imports", "list", "--json"]);
+    let imports = imports.as_array().expect("a list");
+    assert_eq!(imports.len(), 1, "{imports:?}");
+    assert_eq!(imports[0]["rows_current"], 2000);
+}

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# PostgreSQL benchmark: import 1,000,000 demo escalations into a new database, then measure the
+# index load at start, and how long an import on one instance takes to show on a second one.
+#   scripts/pg-bench.sh [rows]          (server: ESCAMAP_BENCH_PG, default the local one)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rows=${1:-1000000}
+server=${ESCAMAP_BENCH_PG:-postgres://postgres@127.0.0.1:5432}
+name=escamap_bench_$$
+url="$server/$name"
+cargo build --release --quiet
+bin=target/release/escamap
+dir=$(mktemp -d)
+cleanup() {
+    kill ${pids:-} 2>/dev/null || true
+    wait 2>/dev/null || true
+    psql "$server/postgres" -qc "DROP DATABASE IF EXISTS $name WITH (FORCE)" || true
+    rm -rf "$dir"
+}
+trap cleanup EXIT
+psql "$server/postgres" -qc "CREATE DATABASE $name"
+"$bin" demo-data --rows "$rows" --out "$dir/demo.csv" --end 2026-11-24
+echo "== import of $rows rows (one transaction, COPY into staging, merge)"
+/usr/bin/time -f "wall %e s, peak RSS %M KiB" "$bin" --db "$url" import "$dir/demo.csv"
+
+echo "== index load at start (three runs)"
+for _ in 1 2 3; do
+    ESCAMAP_LOG_LEVEL=info "$bin" --db "$url" serve --port 5098 --no-sample 2>"$dir/serve.log" &
+    pid=$!
+    for _ in $(seq 1 300); do curl -fs http://127.0.0.1:5098/readyz >/dev/null 2>&1 && break; sleep 0.05; done
+    grep -o 'index loaded.*' "$dir/serve.log" | sed 's/\x1b\[[0-9;]*m//g'
+    kill $pid; wait $pid 2>/dev/null || true
+done
+
+echo "== change feed: an import on A, polled on B"
+pids=""
+for port in 5096 5097; do
+    "$bin" --db "$url" serve --port $port --no-sample 2>>"$dir/serve.log" &
+    pids="$pids $!"
+done
+for port in 5096 5097; do
+    for _ in $(seq 1 300); do curl -fs http://127.0.0.1:$port/readyz >/dev/null 2>&1 && break; sleep 0.05; done
+done
+printf 'Ticket,Customer,Product,Region,Priority,Created\nBENCH-1,Bench Co,API,EMEA,P1,2026-11-20\n' >"$dir/one.csv"
+total() { curl -fs "http://127.0.0.1:$1/api/v1/stats" | sed 's/.*"total_escalations":\([0-9]*\).*/\1/'; }
+before=$(total 5097)
+start=$(date +%s%N)
+curl -fs -H 'content-type: text/csv' --data-binary @"$dir/one.csv" http://127.0.0.1:5096/api/v1/imports >/dev/null
+while [ "$(total 5097)" = "$before" ]; do sleep 0.01; done
+echo "visible on B $(( ($(date +%s%N) - start) / 1000000 )) ms after the import request on A ($rows rows in the index)"
