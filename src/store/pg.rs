@@ -14,8 +14,11 @@
 //!   arrives after the database is back. Transactions are never retried: they report
 //!   [`StoreError::Unavailable`] and change nothing.
 //!
-//! Connections are unencrypted (`NoTls`): run the database on the same host or a private
-//! network, or tunnel it. This is stated in the README's deployment section.
+//! - `sslmode=require` (or `verify-ca`/`verify-full`, read as the same) connects with TLS
+//!   (rustls) and always verifies the server's certificate against the system's CAs and the PEM
+//!   file in `ESCAMAP_DB_CA_FILE`: stricter than libpq's `require`, which would accept any
+//!   certificate. Without it (`disable`, or the default `prefer`) connections are plain, so a
+//!   local server with a self-signed certificate keeps working.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -23,9 +26,11 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use postgres::binary_copy::BinaryCopyInWriter;
+use postgres::config::SslMode;
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::{ToSql, Type};
 use postgres::{Client, Config, NoTls, Row, Transaction};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::{
     DumpSink, ImportRecord, ImportTx, IndexRow, NewImport, RestoreTx, Store, StoreError,
@@ -53,7 +58,86 @@ fn instance_id() -> &'static str {
 
 pub struct PgStore {
     config: Config,
+    tls: Tls,
     client: Option<Client>,
+}
+
+/// How connections are made.
+#[derive(Clone)]
+enum Tls {
+    Plain,
+    /// TLS, the server's certificate verified.
+    Verified(MakeRustlsConnect),
+}
+
+fn open_connection(config: &Config, tls: &Tls) -> Result<Client, postgres::Error> {
+    match tls {
+        Tls::Plain => config.connect(NoTls),
+        Tls::Verified(t) => config.connect(t.clone()),
+    }
+}
+
+/// Parses a `postgres://` URL into the connection settings EscaMap uses.
+fn parse_url(url: &str, application: &str) -> Result<(Config, Tls), StoreError> {
+    let url = url
+        .replace("sslmode=verify-full", "sslmode=require")
+        .replace("sslmode=verify-ca", "sslmode=require");
+    let mut config: Config = url
+        .parse()
+        .map_err(|e| StoreError::Other(format!("invalid PostgreSQL URL: {e}")))?;
+    let tls = if config.get_ssl_mode() == SslMode::Require {
+        Tls::Verified(tls_connector()?)
+    } else {
+        config.ssl_mode(SslMode::Disable);
+        Tls::Plain
+    };
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(Duration::from_secs(5));
+    }
+    if config.get_application_name().is_none() {
+        config.application_name(application);
+    }
+    config.keepalives(true);
+    config.keepalives_idle(Duration::from_secs(30));
+    Ok((config, tls))
+}
+
+/// A rustls connector trusting the system's CAs and those in `ESCAMAP_DB_CA_FILE`.
+fn tls_connector() -> Result<MakeRustlsConnect, StoreError> {
+    use tokio_rustls::rustls;
+    let setup = |what: String| StoreError::Other(format!("PostgreSQL TLS: {what}"));
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_native_certs::load_native_certs().certs {
+        // A system certificate rustls cannot use is skipped, as browsers do.
+        let _ = roots.add(cert);
+    }
+    if let Some(path) = std::env::var_os("ESCAMAP_DB_CA_FILE") {
+        let shown = std::path::Path::new(&path).display().to_string();
+        let pem = std::fs::read(&path).map_err(|e| setup(format!("cannot read {shown}: {e}")))?;
+        let mut added = 0;
+        for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+            let cert = cert.map_err(|e| setup(format!("{shown}: {e}")))?;
+            roots
+                .add(cert)
+                .map_err(|e| setup(format!("{shown}: {e}")))?;
+            added += 1;
+        }
+        if added == 0 {
+            return Err(setup(format!("no certificate in {shown}")));
+        }
+    }
+    if roots.is_empty() {
+        return Err(setup(
+            "sslmode=require, but no CA is trusted: install the system's CA certificates or set ESCAMAP_DB_CA_FILE".into(),
+        ));
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| setup(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(MakeRustlsConnect::new(config))
 }
 
 impl From<postgres::Error> for StoreError {
@@ -70,7 +154,13 @@ impl From<postgres::Error> for StoreError {
                 StoreError::Other(e.to_string())
             };
         }
-        let text = e.to_string();
+        // The error's own text is generic ("error performing TLS handshake"); its causes say why.
+        let mut text = e.to_string();
+        let mut cause = std::error::Error::source(&e);
+        while let Some(c) = cause {
+            text.push_str(&format!(": {c}"));
+            cause = c.source();
+        }
         let local = [
             "error serializing",
             "error deserializing",
@@ -109,19 +199,10 @@ fn count(v: i64) -> Result<u64, StoreError> {
 impl PgStore {
     /// Connects and brings the schema up to date.
     pub fn connect(url: &str) -> Result<Self, StoreError> {
-        let mut config: Config = url
-            .parse()
-            .map_err(|e| StoreError::Other(format!("invalid PostgreSQL URL: {e}")))?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(Duration::from_secs(5));
-        }
-        if config.get_application_name().is_none() {
-            config.application_name("escamap");
-        }
-        config.keepalives(true);
-        config.keepalives_idle(Duration::from_secs(30));
+        let (config, tls) = parse_url(url, "escamap")?;
         let mut store = Self {
             config,
+            tls,
             client: None,
         };
         migrate(store.client()?)?;
@@ -132,7 +213,7 @@ impl PgStore {
     fn client(&mut self) -> Result<&mut Client, StoreError> {
         if self.client.as_ref().is_none_or(Client::is_closed) {
             self.client = None;
-            let c = self.config.connect(NoTls)?;
+            let c = open_connection(&self.config, &self.tls)?;
             self.client = Some(c);
         }
         self.client
@@ -988,13 +1069,7 @@ pub fn watch_changes(
     url: &str,
     mut on_change: impl FnMut(Change) -> bool + Send + 'static,
 ) -> Result<std::thread::JoinHandle<()>, StoreError> {
-    let mut config: Config = url
-        .parse()
-        .map_err(|e| StoreError::Other(format!("invalid PostgreSQL URL: {e}")))?;
-    config.connect_timeout(Duration::from_secs(5));
-    config.application_name("escamap-watch");
-    config.keepalives(true);
-    config.keepalives_idle(Duration::from_secs(30));
+    let (config, tls) = parse_url(url, "escamap-watch")?;
     let own = format!("{} ", instance_id());
     std::thread::Builder::new()
         .name("escamap-watch".into())
@@ -1002,7 +1077,7 @@ pub fn watch_changes(
             let mut backoff = Duration::from_millis(200);
             let mut was_connected = true;
             loop {
-                let mut client = match config.connect(NoTls) {
+                let mut client = match open_connection(&config, &tls) {
                     Ok(c) => c,
                     Err(e) => {
                         if was_connected {

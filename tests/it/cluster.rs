@@ -191,12 +191,20 @@ struct Cluster {
     data: PathBuf,
     port: u16,
     as_postgres: bool,
+    /// Extra server settings (`-c name=value ...`).
+    settings: String,
     _dir: tempfile::TempDir,
 }
 
 impl Cluster {
     /// `None` after a notice when PostgreSQL's server programs are not installed.
     fn create(test: &str) -> Option<Self> {
+        Self::create_with(test, |_| String::new())
+    }
+
+    /// As [`Cluster::create`]; `setup` gets the data directory before the first start and returns
+    /// extra server settings.
+    fn create_with(test: &str, setup: impl FnOnce(&Path) -> String) -> Option<Self> {
         let Some(bin) = postgres_bin() else {
             let why = format!(
                 "{test}: needs PostgreSQL's server programs (initdb, pg_ctl) under /usr/lib/postgresql"
@@ -216,11 +224,12 @@ impl Cluster {
                 .args(["-R", "postgres:postgres"])
                 .arg(dir.path()));
         }
-        let cluster = Self {
+        let mut cluster = Self {
             bin,
             data,
             port: free_port(),
             as_postgres,
+            settings: String::new(),
             _dir: dir,
         };
         cluster.pg(
@@ -235,6 +244,12 @@ impl Cluster {
                 "--no-sync",
             ],
         );
+        cluster.settings = setup(&cluster.data);
+        if cluster.as_postgres {
+            run(Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(&cluster.data));
+        }
         cluster.start();
         Some(cluster)
     }
@@ -255,9 +270,10 @@ impl Cluster {
     fn start(&self) {
         let socket_dir = self.data.parent().unwrap_or(Path::new("/tmp"));
         let options = format!(
-            "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=off",
+            "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=off {}",
             self.port,
-            socket_dir.display()
+            socket_dir.display(),
+            self.settings
         );
         let log = socket_dir.join("server.log");
         self.pg(
@@ -507,4 +523,76 @@ fn concurrent_first_starts_load_the_sample_once() {
     let imports = imports.as_array().expect("a list");
     assert_eq!(imports.len(), 1, "{imports:?}");
     assert_eq!(imports[0]["rows_current"], 2000);
+}
+
+/// `sslmode=require` connects with TLS and verifies the server: trusted through
+/// `ESCAMAP_DB_CA_FILE` it works, and the server sees an encrypted connection; an unknown CA or a
+/// name the certificate does not carry is refused.
+#[test]
+fn tls_connections_verify_the_server() {
+    let ca_key = rcgen::KeyPair::generate().expect("key");
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "EscaMap test CA");
+    let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).expect("CA");
+    let server_key = rcgen::KeyPair::generate().expect("key");
+    let server_cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+        .expect("params")
+        .signed_by(&server_key, &ca)
+        .expect("server certificate");
+    let Some(cluster) = Cluster::create_with("tls_connections_verify_the_server", |data| {
+        std::fs::write(data.join("server.crt"), server_cert.pem()).expect("cert");
+        std::fs::write(data.join("server.key"), server_key.serialize_pem()).expect("key");
+        let key = data.join("server.key");
+        std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .expect("chmod");
+        "-c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key -c log_connections=on"
+            .to_owned()
+    }) else {
+        return;
+    };
+    let t = TestCli::new();
+    let ca_file = t.write("ca.pem", ca.pem());
+    let url = |host: &str| {
+        format!(
+            "postgres://postgres@{host}:{}/postgres?sslmode=require",
+            cluster.port
+        )
+    };
+    let escamap = |db: &str, ca: Option<&str>| {
+        let cli = TestCli::on(db);
+        let mut c = cli.cmd();
+        c.env_remove("ESCAMAP_DB_CA_FILE");
+        if let Some(ca) = ca {
+            c.env("ESCAMAP_DB_CA_FILE", ca);
+        }
+        c.args(["stats", "--json"]).output().expect("runs")
+    };
+
+    let trusted = escamap(&url("localhost"), Some(&ca_file));
+    assert!(
+        trusted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&trusted.stderr)
+    );
+    let log = std::fs::read_to_string(cluster.data.parent().expect("dir").join("server.log"))
+        .expect("server log");
+    assert!(
+        log.lines()
+            .any(|l| l.contains("application_name=escamap") && l.contains("SSL enabled")),
+        "the server saw no encrypted EscaMap connection:\n{log}"
+    );
+
+    let unknown_ca = escamap(&url("localhost"), None);
+    assert!(!unknown_ca.status.success());
+    let err = String::from_utf8_lossy(&unknown_ca.stderr);
+    assert!(err.to_lowercase().contains("certificate"), "{err}");
+
+    let wrong_name = escamap(&url("127.0.0.1"), Some(&ca_file));
+    assert!(
+        !wrong_name.status.success(),
+        "a certificate for localhost is not one for 127.0.0.1"
+    );
 }
