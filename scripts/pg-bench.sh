@@ -32,11 +32,15 @@ for _ in 1 2 3; do
     kill $pid; wait $pid 2>/dev/null || true
 done
 
-echo "== change feed: an import on A, polled on B"
+echo "== change feed: an import on A, polled on B (A on core 0, B on core 1, as if on two hosts)"
 pids=""
+core=0
 for port in 5096 5097; do
-    "$bin" --db "$url" serve --port $port --no-sample 2>>"$dir/serve.log" &
+    pin=""
+    command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ] && pin="taskset -c $core"
+    $pin "$bin" --db "$url" serve --port $port --no-sample 2>>"$dir/serve.log" &
     pids="$pids $!"
+    core=$((core + 1))
 done
 for port in 5096 5097; do
     for _ in $(seq 1 300); do curl -fs http://127.0.0.1:$port/readyz >/dev/null 2>&1 && break; sleep 0.05; done

@@ -98,27 +98,41 @@ impl App {
 
     /// Opens the store (a connection per kind of work), migrates it and loads the index.
     pub fn open(location: &Location) -> Result<Self, AppError> {
+        let app = Self::connect(location)?;
+        app.refresh()?;
+        Ok(app)
+    }
+
+    /// As [`App::open`] and, on PostgreSQL, follows the changes other instances commit: the
+    /// change feed is listening before the index is loaded, so nothing committed in between is
+    /// missed and the index is loaded once (see [`App::watch_changes`]).
+    pub fn open_watched(location: &Location, limits: ImportLimits) -> Result<Arc<Self>, AppError> {
+        let app = Arc::new(Self::connect(location)?.with_limits(limits));
+        app.watch_changes()?;
+        app.refresh()?;
+        Ok(app)
+    }
+
+    fn connect(location: &Location) -> Result<Self, AppError> {
         let conns = [Conn::Requests, Conn::Writes, Conn::Scans]
             .iter()
             .map(|_| location.open().map(Mutex::new))
             .collect::<Result<Vec<_>, _>>()?;
-        Self::with_connections(conns, Some(location.clone()))
+        Ok(Self {
+            conns,
+            index: RwLock::default(),
+            limits: ImportLimits::default(),
+            location: Some(location.clone()),
+        })
     }
 
     /// An application on one connection (an in-memory store, a test double).
     pub fn new(store: Box<dyn Store>) -> Result<Self, AppError> {
-        Self::with_connections(vec![Mutex::new(store)], None)
-    }
-
-    fn with_connections(
-        conns: Vec<Mutex<Box<dyn Store>>>,
-        location: Option<Location>,
-    ) -> Result<Self, AppError> {
         let app = Self {
-            conns,
+            conns: vec![Mutex::new(store)],
             index: RwLock::default(),
             limits: ImportLimits::default(),
-            location,
+            location: None,
         };
         app.refresh()?;
         Ok(app)

@@ -425,9 +425,13 @@ fn serve(db: &Location, a: &ServeArgs) -> anyhow::Result<ExitCode> {
             .unwrap_or_default();
     let loopback = !resolved.is_empty() && resolved.iter().all(|a| a.ip().is_loopback());
     let started = std::time::Instant::now();
-    let app = open(db)?.with_limits(crate::app::ImportLimits {
-        max_rows: a.max_import_rows.max(1),
-    });
+    let app = App::open_watched(
+        db,
+        crate::app::ImportLimits {
+            max_rows: a.max_import_rows.max(1),
+        },
+    )
+    .with_context(|| format!("opening the store {db}"))?;
     tracing::info!(
         rows = app.index().len(),
         duration_ms = started.elapsed().as_millis() as u64,
@@ -514,8 +518,7 @@ fn serve(db: &Location, a: &ServeArgs) -> anyhow::Result<ExitCode> {
                 .as_bytes(),
         ),
     };
-    let state = crate::web::AppState::new(app, config, secret);
-    state.app.watch_changes()?;
+    let state = crate::web::AppState::shared(app, config, secret);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

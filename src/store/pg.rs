@@ -1064,40 +1064,51 @@ pub enum Change {
 /// Watches the store for changes committed by other instances, on a thread of its own with its
 /// own connection, and calls `on_change` for each burst of them. `on_change` returns whether it
 /// caught up; when it did not (the database went away mid-refresh), it is called again a second
-/// later until it does. A lost connection is reopened with backoff, forever.
+/// later until it does. A lost connection is reopened with backoff, forever, and `on_change` is
+/// told ([`Change::Connected`]) since changes may have been missed meanwhile.
+///
+/// The first connection is made, and listening, before this returns: whatever the caller loads
+/// after that is at least as new as anything the feed will not report.
 pub fn watch_changes(
     url: &str,
     mut on_change: impl FnMut(Change) -> bool + Send + 'static,
 ) -> Result<std::thread::JoinHandle<()>, StoreError> {
     let (config, tls) = parse_url(url, "escamap-watch")?;
     let own = format!("{} ", instance_id());
+    let listen = move |config: &Config, tls: &Tls| -> Result<Client, StoreError> {
+        let mut c = open_connection(config, tls)?;
+        c.batch_execute(&format!("LISTEN {CHANNEL}"))?;
+        Ok(c)
+    };
+    let mut first = Some(listen(&config, &tls)?);
     std::thread::Builder::new()
         .name("escamap-watch".into())
         .spawn(move || {
             let mut backoff = Duration::from_millis(200);
             let mut was_connected = true;
             loop {
-                let mut client = match open_connection(&config, &tls) {
-                    Ok(c) => c,
-                    Err(e) => {
-                        if was_connected {
-                            tracing::warn!(error = %e, "lost the store's change feed; retrying");
-                            was_connected = false;
+                let (mut client, mut pending) = match first.take() {
+                    Some(c) => (c, false),
+                    None => match listen(&config, &tls) {
+                        Ok(c) => {
+                            if !was_connected {
+                                tracing::info!("the store's change feed is back");
+                            }
+                            was_connected = true;
+                            backoff = Duration::from_millis(200);
+                            (c, !on_change(Change::Connected))
                         }
-                        std::thread::sleep(backoff);
-                        backoff = (backoff * 2).min(Duration::from_secs(2));
-                        continue;
-                    }
+                        Err(e) => {
+                            if was_connected {
+                                tracing::warn!(error = %e, "lost the store's change feed; retrying");
+                                was_connected = false;
+                            }
+                            std::thread::sleep(backoff);
+                            backoff = (backoff * 2).min(Duration::from_secs(2));
+                            continue;
+                        }
+                    },
                 };
-                if client.batch_execute(&format!("LISTEN {CHANNEL}")).is_err() {
-                    continue;
-                }
-                if !was_connected {
-                    tracing::info!("the store's change feed is back");
-                }
-                was_connected = true;
-                backoff = Duration::from_millis(200);
-                let mut pending = !on_change(Change::Connected);
                 let mut last_check = Instant::now();
                 loop {
                     let mut changed = false;

@@ -61,9 +61,14 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(app: App, config: ServerConfig, secret: SecretKey) -> Self {
+        Self::shared(Arc::new(app), config, secret)
+    }
+
+    /// For an application that is shared already (one following a store's change feed).
+    pub fn shared(app: Arc<App>, config: ServerConfig, secret: SecretKey) -> Self {
         let limiters = Arc::new(Limiters::new(&config.rate_limits));
         Self {
-            app: Arc::new(app),
+            app,
             config: Arc::new(config),
             secret,
             limiters,
