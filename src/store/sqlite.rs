@@ -4,7 +4,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::types::Value;
+use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_iter};
 
 use super::{
     DumpSink, ImportRecord, ImportTx, IndexRow, NewImport, RestoreTx, Store, StoreError,
@@ -105,6 +106,24 @@ const UPDATE: &str = "UPDATE escalations SET
     closed = ?8, status = ?9, summary = ?10, email = ?11, phone = ?12
     WHERE id = ?13";
 
+/// An escalation's columns from `ticket` to `phone`, in the order of the statements above.
+fn escalation_values(r: &NewEscalation) -> [Value; 11] {
+    let opt = |t: &Option<Text>| t.as_ref().map(|t| t.as_str().to_owned()).into();
+    [
+        opt(&r.ticket),
+        r.client.as_str().to_owned().into(),
+        r.product.as_str().to_owned().into(),
+        r.region.as_str().to_owned().into(),
+        i64::from(r.severity.score()).into(),
+        day(r.opened).into(),
+        r.closed.map(day).into(),
+        opt(&r.status),
+        opt(&r.summary),
+        opt(&r.email),
+        opt(&r.phone),
+    ]
+}
+
 fn sql_count(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
@@ -123,32 +142,19 @@ impl ImportTx for SqliteImport<'_> {
                 .optional()?,
             None => None,
         };
-        let opt = |t: &Option<Text>| t.as_ref().map(|t| t.as_str().to_owned());
-        let values = params![
-            self.import_id,
-            opt(&r.ticket),
-            r.client.as_str(),
-            r.product.as_str(),
-            r.region.as_str(),
-            r.severity.score(),
-            day(r.opened),
-            r.closed.map(day),
-            opt(&r.status),
-            opt(&r.summary),
-            opt(&r.email),
-            opt(&r.phone),
-        ];
+        let values = std::iter::once(Value::from(self.import_id)).chain(escalation_values(r));
         self.imported += 1;
         match existing {
             Some(id) => {
-                let mut stmt = self.tx.prepare_cached(UPDATE)?;
-                let mut all: Vec<&dyn rusqlite::ToSql> = values.to_vec();
-                all.push(&id);
-                stmt.execute(all.as_slice())?;
+                self.tx
+                    .prepare_cached(UPDATE)?
+                    .execute(params_from_iter(values.chain([Value::from(id)])))?;
                 self.replaced += 1;
             }
             None => {
-                self.tx.prepare_cached(INSERT)?.execute(values)?;
+                self.tx
+                    .prepare_cached(INSERT)?
+                    .execute(params_from_iter(values))?;
             }
         }
         Ok(())
@@ -696,29 +702,14 @@ impl DumpSink for SqliteRestore<'_> {
     }
 
     fn escalation(&mut self, e: &Escalation) -> Result<(), StoreError> {
-        let r = &e.fields;
-        let opt = |t: &Option<Text>| t.as_ref().map(|t| t.as_str().to_owned());
+        let ids = [Value::from(e.id), Value::from(e.import_id)];
         self.tx
             .prepare_cached(
                 "INSERT INTO escalations
                  (id, import_id, ticket, client, product, region, severity, opened, closed, status, summary, email, phone)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             )?
-            .execute(params![
-                e.id,
-                e.import_id,
-                opt(&r.ticket),
-                r.client.as_str(),
-                r.product.as_str(),
-                r.region.as_str(),
-                r.severity.score(),
-                day(r.opened),
-                r.closed.map(day),
-                opt(&r.status),
-                opt(&r.summary),
-                opt(&r.email),
-                opt(&r.phone),
-            ])?;
+            .execute(params_from_iter(ids.into_iter().chain(escalation_values(&e.fields))))?;
         Ok(())
     }
 

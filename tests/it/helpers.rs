@@ -131,23 +131,32 @@ impl TestCli {
         }
     }
 
-    /// `escamap user add NAME --role ROLE`, the password fed on standard input as a script would.
-    pub fn add_user(&self, name: &str, role: &str, password: &str) {
+    /// Runs with `input` on standard input, as a script feeding a password would.
+    pub fn run_with_input(&self, args: &[&str], input: &str) -> Output {
         use std::io::Write;
         let mut child = self
             .cmd()
-            .args(["user", "add", name, "--role", role])
+            .args(args)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("spawn");
         child
             .stdin
             .take()
             .expect("stdin")
-            .write_all(format!("{password}\n").as_bytes())
+            .write_all(input.as_bytes())
             .expect("write");
-        let out = child.wait_with_output().expect("wait");
+        child.wait_with_output().expect("wait")
+    }
+
+    /// `escamap user add NAME --role ROLE`, the password fed on standard input.
+    pub fn add_user(&self, name: &str, role: &str, password: &str) {
+        let out = self.run_with_input(
+            &["user", "add", name, "--role", role],
+            &format!("{password}\n"),
+        );
         assert!(out.status.success(), "user add {name} failed");
     }
 }

@@ -638,7 +638,6 @@ fn serve_refuses_a_public_address_without_accounts() {
 
 #[test]
 fn user_commands_manage_accounts() {
-    use std::io::Write;
     let t = TestCli::new();
     t.add_user("ada", "admin", PASSWORD);
     let list = t.json(&["user", "list", "--json"]);
@@ -646,20 +645,10 @@ fn user_commands_manage_accounts() {
     assert_eq!(list[0]["role"], "admin");
     let token = t.ok(&["user", "token", "ada", "--label", "ci"]);
     assert_eq!(token.trim().len(), 64);
-    let mut child = t
-        .cmd()
-        .args(["user", "set-password", "ada"])
-        .stdin(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(b"short\n")
-        .expect("write");
     assert!(
-        !child.wait().expect("wait").success(),
+        !t.run_with_input(&["user", "set-password", "ada"], "short\n")
+            .status
+            .success(),
         "a short password is refused"
     );
     assert!(
