@@ -59,6 +59,8 @@ pub struct App {
     /// One connection per [`Conn`] or, for a store that cannot be opened twice, a single one.
     conns: Vec<Mutex<Box<dyn Store>>>,
     index: RwLock<Arc<Index>>,
+    /// The store's generation the index was built at.
+    index_generation: std::sync::atomic::AtomicU64,
     limits: ImportLimits,
     location: Option<Location>,
 }
@@ -103,9 +105,9 @@ impl App {
         Ok(app)
     }
 
-    /// As [`App::open`] and, on PostgreSQL, follows the changes other instances commit: the
-    /// change feed is listening before the index is loaded, so nothing committed in between is
-    /// missed and the index is loaded once (see [`App::watch_changes`]).
+    /// As [`App::open`], and follows the changes other processes commit (see
+    /// [`App::watch_changes`]). The watch starts before the index is loaded, so nothing committed
+    /// in between is missed and the index is loaded once.
     pub fn open_watched(location: &Location, limits: ImportLimits) -> Result<Arc<Self>, AppError> {
         let app = Arc::new(Self::connect(location)?.with_limits(limits));
         app.watch_changes()?;
@@ -121,6 +123,7 @@ impl App {
         Ok(Self {
             conns,
             index: RwLock::default(),
+            index_generation: Default::default(),
             limits: ImportLimits::default(),
             location: Some(location.clone()),
         })
@@ -131,6 +134,7 @@ impl App {
         let app = Self {
             conns: vec![Mutex::new(store)],
             index: RwLock::default(),
+            index_generation: Default::default(),
             limits: ImportLimits::default(),
             location: None,
         };
@@ -143,14 +147,49 @@ impl App {
         self.location.as_ref()
     }
 
-    /// On PostgreSQL, follows the imports and deletes other instances commit and rebuilds the
-    /// index after each burst of them, on a thread of its own: requests keep being answered from
-    /// the previous index until the new one is swapped in whole. Does nothing on SQLite, which
-    /// one process serves.
+    /// Follows the imports and deletes other processes commit (other instances on PostgreSQL,
+    /// `escamap import` run beside a SQLite server) and rebuilds the index after each burst of
+    /// them, on a thread of its own: requests keep being answered from the previous index until
+    /// the new one is swapped in whole. PostgreSQL announces changes (LISTEN/NOTIFY); a SQLite
+    /// file is asked for its generation once a second, one cheap query.
     pub fn watch_changes(self: &Arc<Self>) -> Result<(), AppError> {
-        let Some(Location::Postgres(url)) = &self.location else {
-            return Ok(());
-        };
+        match &self.location {
+            Some(Location::Postgres(url)) => self.follow_feed(url),
+            Some(Location::Sqlite(_)) => self.poll_generation(),
+            None => Ok(()),
+        }
+    }
+
+    fn poll_generation(self: &Arc<Self>) -> Result<(), AppError> {
+        let app = Arc::downgrade(self);
+        std::thread::Builder::new()
+            .name("escamap-poll".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(std::time::Duration::from_secs(1));
+                    let Some(app) = app.upgrade() else {
+                        return;
+                    };
+                    let seen = app
+                        .index_generation
+                        .load(std::sync::atomic::Ordering::SeqCst);
+                    let current = app.conn(Conn::Scans).generation();
+                    if current.is_ok_and(|g| g != seen) {
+                        match app.refresh() {
+                            Ok(()) => tracing::info!(
+                                rows = app.index().len(),
+                                "index caught up with a change made by another process"
+                            ),
+                            Err(e) => tracing::warn!(error = %e, "cannot refresh the index yet"),
+                        }
+                    }
+                }
+            })
+            .map_err(|e| StoreError::Other(format!("cannot start the change poller: {e}")))?;
+        Ok(())
+    }
+
+    fn follow_feed(self: &Arc<Self>, url: &str) -> Result<(), AppError> {
         let app = Arc::downgrade(self);
         crate::store::watch_changes(url, move |change| {
             let Some(app) = app.upgrade() else {
@@ -202,6 +241,9 @@ impl App {
     pub fn refresh(&self) -> Result<(), AppError> {
         let started = std::time::Instant::now();
         let mut store = self.conn(Conn::Scans);
+        // Read before the scan: a change committed in between makes the index look older than
+        // it is, which costs one more refresh, never a missed one.
+        let generation = store.generation()?;
         let mut b = IndexBuilder::with_capacity(usize::try_from(store.count()?).unwrap_or(0));
         store.scan(&mut |row| b.push(row))?;
         let scanned = started.elapsed();
@@ -213,6 +255,8 @@ impl App {
             "index refreshed"
         );
         *self.index.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(index);
+        self.index_generation
+            .store(generation, std::sync::atomic::Ordering::SeqCst);
         drop(store);
         Ok(())
     }

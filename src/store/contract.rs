@@ -190,6 +190,7 @@ fn uncommitted_import_leaves_nothing(store: &mut dyn Store) {
         "kept.csv",
         &[esc(Some("T-1"), "Acme", Severity::Low, "2024-01-01")],
     );
+    let generation = store.generation().expect("generation");
     {
         let mut tx = store
             .begin_import(&NewImport {
@@ -209,6 +210,7 @@ fn uncommitted_import_leaves_nothing(store: &mut dyn Store) {
         ["Acme"]
     );
     assert_eq!(store.imports().expect("list").len(), 1);
+    assert_eq!(store.generation().expect("generation"), generation);
 }
 
 fn delete_removes_the_import_and_its_rows(store: &mut dyn Store) {
@@ -225,7 +227,19 @@ fn delete_removes_the_import_and_its_rows(store: &mut dyn Store) {
         "b.csv",
         &[esc(None, "B", Severity::Low, "2024-01-01")],
     );
+    let before = store.generation().expect("generation");
     assert_eq!(store.delete_import(a.id).expect("delete"), 2);
+    let after = store.generation().expect("generation");
+    assert!(
+        after > before && before >= 2,
+        "imports and deletes count: {before} then {after}"
+    );
+    assert!(store.delete_import(a.id).is_err());
+    assert_eq!(
+        store.generation().expect("generation"),
+        after,
+        "a failed delete does not"
+    );
     assert_eq!(
         scan(store).iter().map(|r| r.1.as_str()).collect::<Vec<_>>(),
         ["B"]

@@ -167,6 +167,10 @@ pub trait Store: Send {
     ) -> Result<(u64, Option<DateTime<Utc>>), StoreError>;
     fn clear_login_failures(&mut self, key: &str) -> Result<(), StoreError>;
 
+    /// A number that changes with every committed import, delete or restore, whichever process
+    /// made it (0 before the first). Servers compare it with the one their index was built at.
+    fn generation(&mut self) -> Result<u64, StoreError>;
+
     // ----- whole-store copy (`escamap migrate-store`) -----
     /// True when the store holds no import, escalation, account or token.
     fn is_blank(&mut self) -> Result<bool, StoreError>;

@@ -291,9 +291,16 @@ fn migrate(c: &mut Client) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Announces a change to the other instances and counts it ([`Store::generation`]), inside the
+/// change's transaction: both happen at its commit or not at all.
 fn notify(tx: &mut Transaction<'_>, what: &str) -> Result<(), StoreError> {
     let payload = format!("{} {what}", instance_id());
     tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload])?;
+    tx.execute(
+        "INSERT INTO settings (key, value) VALUES ('generation', '1')
+         ON CONFLICT (key) DO UPDATE SET value = (settings.value::bigint + 1)::text",
+        &[],
+    )?;
     Ok(())
 }
 
@@ -879,6 +886,15 @@ impl Store for PgStore {
     fn clear_login_failures(&mut self, key: &str) -> Result<(), StoreError> {
         self.run(|c| c.execute("DELETE FROM login_failures WHERE key = $1", &[&key]))?;
         Ok(())
+    }
+
+    fn generation(&mut self) -> Result<u64, StoreError> {
+        let row =
+            self.run(|c| c.query_opt("SELECT value FROM settings WHERE key = 'generation'", &[]))?;
+        match row {
+            None => Ok(0),
+            Some(r) => col::<&str>(&r, 0)?.parse().map_err(|_| bad("generation")),
+        }
     }
 
     fn is_blank(&mut self) -> Result<bool, StoreError> {

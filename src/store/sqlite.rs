@@ -124,6 +124,20 @@ fn escalation_values(r: &NewEscalation) -> [Value; 11] {
     ]
 }
 
+/// Counts committed imports, deletes and restores, inside their transaction (see
+/// [`Store::generation`]).
+fn bump_generation(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    tx.execute("INSERT INTO settings (key, value) VALUES ('generation', '1') ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)", [])?;
+    Ok(())
+}
+
+fn read_generation(value: Option<String>) -> Result<u64, StoreError> {
+    value.map_or(Ok(0), |v| {
+        v.parse()
+            .map_err(|_| StoreError::Other("unexpected generation in the store".into()))
+    })
+}
+
 fn sql_count(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
@@ -171,6 +185,7 @@ impl ImportTx for SqliteImport<'_> {
             [this.import_id],
             import_record,
         )?;
+        bump_generation(&this.tx)?;
         this.tx.commit()?;
         Ok(record)
     }
@@ -271,6 +286,7 @@ impl Store for SqliteStore {
         if tx.execute("DELETE FROM imports WHERE id = ?1", [id])? == 0 {
             return Err(StoreError::NotFound);
         }
+        bump_generation(&tx)?;
         tx.commit()?;
         Ok(rows as u64)
     }
@@ -567,6 +583,18 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    fn generation(&mut self) -> Result<u64, StoreError> {
+        let value: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT value FROM settings WHERE key = 'generation'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        read_generation(value)
+    }
+
     fn is_blank(&mut self) -> Result<bool, StoreError> {
         Ok(self.conn.query_row(
             "SELECT (SELECT count(*) FROM imports) + (SELECT count(*) FROM escalations)
@@ -746,6 +774,7 @@ impl DumpSink for SqliteRestore<'_> {
 
 impl RestoreTx for SqliteRestore<'_> {
     fn commit(self: Box<Self>) -> Result<(), StoreError> {
+        bump_generation(&self.tx)?;
         self.tx.commit()?;
         Ok(())
     }

@@ -612,3 +612,38 @@ fn serve_loads_sample_data_once_and_honours_the_originals_env() {
     assert!(get(port, "/api/v1/stats").contains("\"total_escalations\":0"));
     assert!(get(port, "/").contains("No escalations yet"));
 }
+
+/// A script importing with the command line beside a running SQLite server: the dashboard shows
+/// the new rows (and a deletion) without a restart.
+#[test]
+fn the_server_picks_up_imports_made_from_the_command_line() {
+    let t = TestCli::new();
+    let port = free_port();
+    let _s = t.serve(&["--no-sample", "--port", &port.to_string()], &[], port);
+    let total = || {
+        let body = get(port, "/api/v1/stats");
+        let json = body.split("\r\n\r\n").nth(1).unwrap_or("").to_owned();
+        serde_json::from_str::<serde_json::Value>(&json).ok()?["total_escalations"].as_u64()
+    };
+    let wait_for = |want: u64| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while total() != Some(want) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the server still shows {:?}, not {want}",
+                total()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    assert_eq!(total(), Some(0));
+    let csv = t.write(
+        "nightly.csv",
+        "Ticket,Customer,Priority,Created\nN-1,Acme,P1,2026-11-01\nN-2,Globex,P3,2026-11-02\n",
+    );
+    let report = t.json(&["import", "--json", &csv]);
+    wait_for(2);
+    let id = report["import_id"].as_i64().expect("id").to_string();
+    t.ok(&["imports", "delete", &id]);
+    wait_for(0);
+}
