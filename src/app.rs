@@ -170,11 +170,7 @@ impl App {
                     let Some(app) = app.upgrade() else {
                         return;
                     };
-                    let seen = app
-                        .index_generation
-                        .load(std::sync::atomic::Ordering::SeqCst);
-                    let current = app.conn(Conn::Scans).generation();
-                    if current.is_ok_and(|g| g != seen) {
+                    if !app.index_is_current() {
                         match app.refresh() {
                             Ok(()) => tracing::info!(
                                 rows = app.index().len(),
@@ -189,12 +185,25 @@ impl App {
         Ok(())
     }
 
+    /// Whether the index was built at the store's current generation.
+    fn index_is_current(&self) -> bool {
+        let seen = self
+            .index_generation
+            .load(std::sync::atomic::Ordering::SeqCst);
+        self.conn(Conn::Scans).generation().is_ok_and(|g| g == seen)
+    }
+
     fn follow_feed(self: &Arc<Self>, url: &str) -> Result<(), AppError> {
         let app = Arc::downgrade(self);
         crate::store::watch_changes(url, move |change| {
             let Some(app) = app.upgrade() else {
                 return true;
             };
+            // Back after a lost connection: rebuild only if something was committed meanwhile.
+            if change == crate::store::Change::Connected && app.index_is_current() {
+                tracing::info!("the index is still current");
+                return true;
+            }
             match app.refresh() {
                 Ok(()) => {
                     tracing::info!(
