@@ -31,6 +31,7 @@ pub struct Cli {
         long,
         global = true,
         env = "ESCAMAP_DB",
+        hide_env_values = true,
         default_value = "escamap.db",
         value_name = "PATH|URL"
     )]

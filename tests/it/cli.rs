@@ -647,3 +647,29 @@ fn the_server_picks_up_imports_made_from_the_command_line() {
     t.ok(&["imports", "delete", &id]);
     wait_for(0);
 }
+
+#[test]
+fn help_never_shows_the_database_password() {
+    let t = TestCli::new();
+    for args in [
+        &["--help"][..],
+        &["serve", "--help"][..],
+        &["stats", "--help"][..],
+    ] {
+        let out = t
+            .cmd()
+            .env(
+                "ESCAMAP_DB",
+                "postgres://app:hunter2secret@db.internal/escamap",
+            )
+            .args(args)
+            .output()
+            .expect("runs");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("ESCAMAP_DB"), "{text}");
+        assert!(
+            !text.contains("hunter2secret"),
+            "escamap {args:?} printed the password"
+        );
+    }
+}
