@@ -52,6 +52,7 @@ pub(crate) fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
     last_ticket_wins(make().as_mut());
     uncommitted_import_leaves_nothing(make().as_mut());
     delete_removes_the_import_and_its_rows(make().as_mut());
+    ids_are_never_reused(make().as_mut());
     accounts_sessions_and_tokens(make().as_mut());
     shared_state(make().as_mut());
     copies_keep_everything(make().as_mut(), make().as_mut());
@@ -76,6 +77,63 @@ fn abandoned_restore_leaves_nothing(from: &mut dyn Store, to: &mut dyn Store) {
     }
     assert!(to.is_blank().expect("blank"));
     assert!(to.imports().expect("list").is_empty());
+}
+
+/// A deleted import's id, or a deleted token's, is never handed out again: a retried delete or a
+/// stale page holding it must not reach a newer one.
+fn ids_are_never_reused(store: &mut dyn Store) {
+    let a = import(
+        store,
+        "a.csv",
+        &[esc(Some("A"), "Acme", Severity::Low, "2024-01-01")],
+    );
+    let b = import(
+        store,
+        "b.csv",
+        &[esc(Some("B"), "Acme", Severity::Low, "2024-01-02")],
+    );
+    store.delete_import(b.id).expect("delete");
+    let c = import(
+        store,
+        "c.csv",
+        &[esc(Some("C"), "Acme", Severity::Low, "2024-01-03")],
+    );
+    assert!(c.id > b.id && b.id > a.id, "{} {} {}", a.id, b.id, c.id);
+    store.delete_import(c.id).expect("delete");
+    store.delete_import(a.id).expect("delete");
+    let d = import(
+        store,
+        "d.csv",
+        &[esc(Some("D"), "Acme", Severity::Low, "2024-01-04")],
+    );
+    assert!(
+        d.id > c.id,
+        "an emptied table starts over: {} after {}",
+        d.id,
+        c.id
+    );
+
+    let user = store
+        .create_user(&"tokens".parse().expect("valid"), Role::Viewer, "hash")
+        .expect("user");
+    let now = chrono::Utc::now();
+    let t1 = store
+        .create_token(user.id, "one", "h1", now)
+        .expect("token");
+    let t2 = store
+        .create_token(user.id, "two", "h2", now)
+        .expect("token");
+    store.delete_token(t2.id).expect("delete");
+    let t3 = store
+        .create_token(user.id, "three", "h3", now)
+        .expect("token");
+    assert!(
+        t3.id > t2.id && t2.id > t1.id,
+        "{} {} {}",
+        t1.id,
+        t2.id,
+        t3.id
+    );
 }
 
 fn round_trip(store: &mut dyn Store) {

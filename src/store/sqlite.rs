@@ -18,6 +18,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0001_init.sql"),
     include_str!("../../migrations/sqlite/0002_accounts.sql"),
     include_str!("../../migrations/sqlite/0003_shared_state.sql"),
+    include_str!("../../migrations/sqlite/0004_id_sequences.sql"),
 ];
 
 pub struct SqliteStore {
@@ -54,6 +55,7 @@ impl SqliteStore {
                 StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
             })?;
         }
+        owner_only(path)?;
         let conn = Connection::open(path)?;
         Self::setup(conn)
     }
@@ -73,6 +75,48 @@ impl SqliteStore {
     }
 }
 
+/// The store holds personal data: its file is created readable by its owner only (0600), and an
+/// existing one, with its WAL and shared-memory files, is narrowed to that. SQLite creates the
+/// WAL and `-shm` files with the database file's permissions.
+fn owner_only(path: &Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let unavailable =
+            |e: std::io::Error| StoreError::Unavailable(format!("{}: {e}", path.display()));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let mut files = vec![path.to_path_buf()];
+                for suffix in ["-wal", "-shm"] {
+                    let mut p = path.as_os_str().to_owned();
+                    p.push(suffix);
+                    files.push(p.into());
+                }
+                for file in files {
+                    if let Ok(meta) = std::fs::metadata(&file)
+                        && meta.permissions().mode() & 0o077 != 0
+                        && meta.is_file()
+                    {
+                        // Someone else's file we may not change: leave it, SQLite still opens it.
+                        let _ =
+                            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600));
+                    }
+                }
+            }
+            Err(e) => return Err(unavailable(e)),
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     let current = usize::try_from(current).unwrap_or(0);
@@ -89,6 +133,19 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         tx.commit()?;
     }
     Ok(())
+}
+
+/// The next id of `table` (`imports` or `api_tokens`), never handed out before: above the last one
+/// handed out and above any row restored with its own id (migration 0004).
+fn next_id(conn: &Connection, table: &'static str) -> Result<i64, StoreError> {
+    Ok(conn.query_row(
+        &format!(
+            "UPDATE id_sequences SET last = MAX(last, (SELECT COALESCE(MAX(id), 0) FROM {table})) + 1
+             WHERE name = ?1 RETURNING last"
+        ),
+        params![table],
+        |r| r.get(0),
+    )?)
 }
 
 struct SqliteImport<'c> {
@@ -256,12 +313,12 @@ impl Store for SqliteStore {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let import_id = next_id(&tx, "imports")?;
         tx.execute(
-            "INSERT INTO imports (source, format, encoding, imported_at, rows_imported, rows_replaced, rows_rejected)
-             VALUES (?1, ?2, ?3, ?4, 0, 0, 0)",
-            params![import.source, import.format, import.encoding, to_micros(Utc::now()).to_rfc3339()],
+            "INSERT INTO imports (id, source, format, encoding, imported_at, rows_imported, rows_replaced, rows_rejected)
+             VALUES (?1, ?2, ?3, ?4, ?5, 0, 0, 0)",
+            params![import_id, import.source, import.format, import.encoding, to_micros(Utc::now()).to_rfc3339()],
         )?;
-        let import_id = tx.last_insert_rowid();
         Ok(Box::new(SqliteImport {
             tx,
             import_id,
@@ -477,11 +534,13 @@ impl Store for SqliteStore {
         token_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<TokenRecord, StoreError> {
-        self.conn.execute(
-            "INSERT INTO api_tokens (user_id, label, token_hash, created_at) VALUES (?1, ?2, ?3, ?4)",
-            params![user_id, label, token_hash, to_micros(now).to_rfc3339()],
+        let tx = self.conn.transaction()?;
+        let id = next_id(&tx, "api_tokens")?;
+        tx.execute(
+            "INSERT INTO api_tokens (id, user_id, label, token_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![id, user_id, label, token_hash, to_micros(now).to_rfc3339()],
         )?;
-        let id = self.conn.last_insert_rowid();
+        tx.commit()?;
         self.tokens()?
             .into_iter()
             .find(|t| t.id == id)
