@@ -201,6 +201,18 @@ pub struct ServeArgs {
     /// Seconds a request may take, reading its body included.
     #[arg(long, env = "ESCAMAP_REQUEST_TIMEOUT_SECS", default_value_t = 60)]
     pub request_timeout_secs: u64,
+    /// Open connections from one client address at most; further ones are closed at once
+    /// (trusted proxies are exempt).
+    #[arg(long, env = "ESCAMAP_MAX_CONNECTIONS_PER_IP", default_value_t = 64)]
+    pub max_connections_per_ip: usize,
+    /// Seconds a connection may take to send a request's headers, from opening or from its
+    /// previous answer; then it is closed.
+    #[arg(long, env = "ESCAMAP_HEADER_READ_TIMEOUT_SECS", default_value_t = 30)]
+    pub header_read_timeout_secs: u64,
+    /// Seconds to let open connections finish after SIGTERM or Ctrl-C; then they are closed (an
+    /// import in flight still commits or rolls back whole).
+    #[arg(long, env = "ESCAMAP_SHUTDOWN_TIMEOUT_SECS", default_value_t = 10)]
+    pub shutdown_timeout_secs: u64,
 }
 
 #[derive(Debug, Args)]
@@ -503,6 +515,9 @@ fn serve(db: &Location, a: &ServeArgs) -> anyhow::Result<ExitCode> {
         trusted_proxies: a.trusted_proxies.clone(),
         rate_limits,
         max_connections: a.max_connections.max(1),
+        max_connections_per_ip: a.max_connections_per_ip.max(1),
+        header_read_timeout: std::time::Duration::from_secs(a.header_read_timeout_secs.max(1)),
+        shutdown_timeout: std::time::Duration::from_secs(a.shutdown_timeout_secs),
     };
     // The key that signs cookies and forms: instances on one PostgreSQL database share theirs
     // through it (a session started on one is valid on all); a SQLite server keeps it in a file
@@ -528,10 +543,9 @@ fn serve(db: &Location, a: &ServeArgs) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("cannot listen on {host}:{port}"))?;
         let addr = listener.local_addr()?;
-        tracing::info!(%addr, db = %db, "EscaMap is serving on http://{addr}/");
-        eprintln!("EscaMap is serving on http://{addr}/ (store: {db})");
         let scheme = if tls.is_some() { "https" } else { "http" };
-        tracing::info!("accepting {scheme} connections");
+        tracing::info!(%addr, db = %db, "EscaMap is serving on {scheme}://{addr}/");
+        eprintln!("EscaMap is serving on {scheme}://{addr}/ (store: {db})");
         let router = crate::web::router(state.clone());
         crate::web::serve_with(listener, tls, router, state, crate::web::shutdown_signal()).await?;
         anyhow::Ok(())

@@ -60,7 +60,10 @@ impl Severity {
     }
 
     /// Parses the spellings support tools use. Case-insensitive, surrounding spaces ignored.
-    pub fn parse_lenient(raw: &str) -> Result<Self, InvalidSeverity> {
+    /// A level by name or code: low/medium/high/critical and their common synonyms, P1-P4,
+    /// Sev1-Sev4, S1-S4 (1 is critical), case-insensitive. What a filter (`--severity`,
+    /// `severity=`) takes; the OpenAPI document's pattern says the same.
+    pub fn parse_level(raw: &str) -> Result<Self, InvalidSeverity> {
         let s = raw.trim().to_ascii_lowercase();
         let word = match s.as_str() {
             "low" | "minor" | "trivial" | "lowest" => Some(Self::Low),
@@ -86,10 +89,16 @@ impl Severity {
                 };
             }
         }
-        match s.parse::<f64>() {
+        Err(InvalidSeverity(raw.trim().to_owned()))
+    }
+
+    /// A level as a file may carry it: [`Severity::parse_level`], or a number from 0 to 10 read
+    /// with the original's ranges.
+    pub fn parse_lenient(raw: &str) -> Result<Self, InvalidSeverity> {
+        Self::parse_level(raw).or_else(|e| match raw.trim().parse::<f64>() {
             Ok(n) if n.is_finite() && (0.0..=10.0).contains(&n) => Ok(Self::from_number_range(n)),
-            _ => Err(InvalidSeverity(raw.trim().to_owned())),
-        }
+            _ => Err(e),
+        })
     }
 }
 
@@ -102,7 +111,7 @@ impl fmt::Display for Severity {
 impl FromStr for Severity {
     type Err = InvalidSeverity;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::parse_lenient(s)
+        Self::parse_level(s)
     }
 }
 
@@ -170,6 +179,15 @@ mod tests {
                 Severity::parse_lenient(raw).is_err(),
                 "{raw:?} should be refused"
             );
+        }
+    }
+
+    #[test]
+    fn a_filter_takes_levels_by_name_or_code_but_not_numbers() {
+        assert_eq!("P1".parse::<Severity>(), Ok(Severity::Critical));
+        assert_eq!(" High ".parse::<Severity>(), Ok(Severity::High));
+        for raw in ["5", "7.5", "0", "P0", ""] {
+            assert!(raw.parse::<Severity>().is_err(), "{raw:?}");
         }
     }
 

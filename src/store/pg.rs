@@ -104,6 +104,8 @@ fn parse_url(url: &str, application: &str) -> Result<(Config, Tls), StoreError> 
 
 /// A rustls connector trusting the system's CAs and those in `ESCAMAP_DB_CA_FILE`.
 fn tls_connector() -> Result<MakeRustlsConnect, StoreError> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
     use tokio_rustls::rustls;
     let setup = |what: String| StoreError::Other(format!("PostgreSQL TLS: {what}"));
     let mut roots = rustls::RootCertStore::empty();
@@ -115,7 +117,7 @@ fn tls_connector() -> Result<MakeRustlsConnect, StoreError> {
         let shown = std::path::Path::new(&path).display().to_string();
         let pem = std::fs::read(&path).map_err(|e| setup(format!("cannot read {shown}: {e}")))?;
         let mut added = 0;
-        for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+        for cert in CertificateDer::pem_slice_iter(&pem) {
             let cert = cert.map_err(|e| setup(format!("{shown}: {e}")))?;
             roots
                 .add(cert)

@@ -2,8 +2,7 @@
 //! filter parameters as the command line: `from`, `to`, and repeatable `client`, `product`,
 //! `region`, `severity`. Errors are [`ApiError`] JSON with the offending `parameter`.
 
-use axum::body::Bytes;
-use axum::extract::{FromRequest, Multipart, Path, RawQuery, Request, State};
+use axum::extract::{RawQuery, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -11,10 +10,11 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::error::{ApiError, WebError};
-use super::gate::{Caller, CsrfPending};
-use super::pages::import::{import_bytes, read_upload};
+use super::extract::Path;
+use super::gate::Caller;
 use super::params::Params;
 use super::state::AppState;
+use super::upload;
 use crate::analytics::{Heatmap, HeatmapQuery, Stats};
 use crate::domain::Escalation;
 use crate::ingest::ImportReport;
@@ -161,32 +161,12 @@ pub async fn create_import(
     RawQuery(raw): RawQuery,
     req: Request,
 ) -> Result<Response, ApiError> {
-    let is_multipart = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
-    let csrf = req.extensions().get::<CsrfPending>().cloned();
-    let (name, bytes) = if is_multipart {
-        let mp = Multipart::from_request(req, &state).await.map_err(|e| {
-            WebError::BadRequest(super::params::ParamError::new("file", e.body_text()))
-        })?;
-        read_upload(mp, csrf.as_ref()).await?
-    } else {
-        let body = Bytes::from_request(req, &state).await.map_err(|e| {
-            if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                WebError::PayloadTooLarge
-            } else {
-                WebError::BadRequest(super::params::ParamError::new("body", e.body_text()))
-            }
-        })?;
-        let name = Params::parse(raw.as_deref())
-            .get("filename")
-            .unwrap_or("upload.csv")
-            .to_owned();
-        (name, body.to_vec())
-    };
-    let report: ImportReport = import_bytes(&state, &caller, name, bytes).await?;
+    let name = Params::parse(raw.as_deref())
+        .get("filename")
+        .unwrap_or("upload.csv")
+        .to_owned();
+    let file = upload::read(&state, req, upload::Body::MultipartOrRaw { name }).await?;
+    let report: ImportReport = upload::import(&state, &caller, file).await?;
     Ok((StatusCode::CREATED, Json(report)).into_response())
 }
 
@@ -214,14 +194,12 @@ pub async fn healthz() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// Ready when the store answers and the index is loaded.
+/// Ready when the store answers and the index is loaded. Anyone may ask (a load balancer does),
+/// so the answer says ready or not and nothing about the data.
 pub async fn readyz(State(state): State<AppState>) -> Response {
     let app = state.app.clone();
     match tokio::task::spawn_blocking(move || app.store_count()).await {
-        Ok(Ok(n)) => {
-            Json(json!({"status": "ready", "escalations": n, "indexed": state.app.index().len()}))
-                .into_response()
-        }
+        Ok(Ok(_)) => Json(json!({"status": "ready"})).into_response(),
         _ => (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({"status": "unavailable"})),

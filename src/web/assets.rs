@@ -3,11 +3,11 @@
 
 use std::sync::OnceLock;
 
-use axum::extract::Path;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
 use super::error::WebError;
+use super::extract::Path;
 
 pub struct Asset {
     pub url: String,

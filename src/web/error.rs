@@ -24,6 +24,12 @@ pub enum WebError {
     Forbidden(String),
     #[error("{0}")]
     Conflict(String),
+    #[error("this address does not take that method")]
+    MethodNotAllowed,
+    #[error("the address is longer than the server accepts")]
+    UriTooLong,
+    #[error("the request's headers are larger than the server accepts")]
+    HeadersTooLarge,
     #[error(transparent)]
     BadRequest(#[from] ParamError),
     /// A request that is well-formed but cannot be processed, e.g. a file refused whole.
@@ -70,6 +76,9 @@ impl WebError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::UriTooLong => StatusCode::URI_TOO_LONG,
+            Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -85,6 +94,9 @@ impl WebError {
             Self::Unauthorized(_) => "unauthorized",
             Self::Forbidden(_) => "forbidden",
             Self::Conflict(_) => "conflict",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::UriTooLong => "uri_too_long",
+            Self::HeadersTooLarge => "headers_too_large",
             Self::BadRequest(_) => "invalid_parameter",
             Self::Unprocessable(_) => "unprocessable",
             Self::PayloadTooLarge => "payload_too_large",

@@ -1,19 +1,21 @@
-//! The listener the server runs on: plain TCP or TLS (rustls), with a cap on open connections.
+//! The listener the server runs on: plain TCP or TLS (rustls), with a cap on open connections and
+//! a cap per client address.
 //!
 //! An acceptor task takes a permit from a semaphore before each `accept`, so at the cap new
 //! clients wait in the kernel's backlog instead of consuming memory; the permit lives as long as
-//! the connection. TLS handshakes run in their own tasks with a timeout, so a slow or stalled
+//! the connection. An address that already holds its share of connections has further ones closed
+//! at once, so one address cannot take every slot (a trusted proxy's address is exempt: all its
+//! clients share it). TLS handshakes run in their own tasks with a timeout, so a slow or stalled
 //! client cannot hold up anyone else's connection.
 
+use std::collections::HashMap;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::extract::connect_info::Connected;
-use axum::serve::{IncomingStream, Listener};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
@@ -28,10 +30,63 @@ pub enum Stream {
     Tls(Box<TlsStream<TcpStream>>),
 }
 
-/// A connection and the permit it holds.
+/// A connection and the permits it holds (the global one and its address's share).
 pub struct Conn {
     stream: Stream,
     _permit: OwnedSemaphorePermit,
+    _share: Option<AddressShare>,
+}
+
+/// The caps the listener enforces.
+#[derive(Debug, Clone)]
+pub struct ConnLimits {
+    /// Open connections at most.
+    pub max: usize,
+    /// Open connections from one address at most.
+    pub per_address: usize,
+    /// Addresses exempt from the per-address cap (trusted reverse proxies).
+    pub exempt: Vec<IpAddr>,
+}
+
+type Counts = Arc<std::sync::Mutex<HashMap<IpAddr, usize>>>;
+
+/// One of an address's connections; gives its place back when the connection closes.
+struct AddressShare {
+    ip: IpAddr,
+    counts: Counts,
+}
+
+impl AddressShare {
+    /// A place for `ip`, or `None` when it holds `cap` connections already.
+    fn take(counts: &Counts, ip: IpAddr, cap: usize) -> Option<Self> {
+        let mut map = counts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = map.entry(ip).or_insert(0);
+        if *n >= cap {
+            return None;
+        }
+        *n += 1;
+        Some(Self {
+            ip,
+            counts: counts.clone(),
+        })
+    }
+}
+
+impl Drop for AddressShare {
+    fn drop(&mut self) {
+        let mut map = self
+            .counts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = map.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
 }
 
 /// The client's socket address, as seen by the server (before any trusted proxy header).
@@ -41,6 +96,14 @@ pub struct Peer(pub SocketAddr);
 pub struct EscaListener {
     rx: mpsc::Receiver<(Conn, SocketAddr)>,
     local: SocketAddr,
+    acceptor: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for EscaListener {
+    /// Stops accepting (and closes the socket) when the server stops.
+    fn drop(&mut self) {
+        self.acceptor.abort();
+    }
 }
 
 /// Loads a PEM certificate chain and private key for `--tls-cert`/`--tls-key`.
@@ -51,12 +114,15 @@ pub fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> io::Result
             format!("{what} {}: {e}", p.display()),
         )
     };
-    let certs = rustls_pemfile::certs(&mut io::BufReader::new(std::fs::File::open(cert)?))
-        .collect::<Result<Vec<_>, _>>()
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
         .map_err(|e| bad("unreadable certificate", cert, &e))?;
-    let key = rustls_pemfile::private_key(&mut io::BufReader::new(std::fs::File::open(key)?))
-        .map_err(|e| bad("unreadable key", key, &e))?
-        .ok_or_else(|| bad("no private key in", key, &"empty"))?;
+    if certs.is_empty() {
+        return Err(bad("no certificate in", cert, &"empty"));
+    }
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| bad("unreadable key", key, &e))?;
     let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
     let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -68,15 +134,12 @@ pub fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> io::Result
 }
 
 impl EscaListener {
-    pub fn new(
-        tcp: TcpListener,
-        tls: Option<TlsAcceptor>,
-        max_connections: usize,
-    ) -> io::Result<Self> {
+    pub fn new(tcp: TcpListener, tls: Option<TlsAcceptor>, limits: ConnLimits) -> io::Result<Self> {
         let local = tcp.local_addr()?;
         let (tx, rx) = mpsc::channel(64);
-        let permits = Arc::new(Semaphore::new(max_connections.max(1)));
-        tokio::spawn(async move {
+        let permits = Arc::new(Semaphore::new(limits.max.max(1)));
+        let counts: Counts = Arc::default();
+        let acceptor = tokio::spawn(async move {
             loop {
                 let Ok(permit) = permits.clone().acquire_owned().await else {
                     return;
@@ -89,6 +152,18 @@ impl EscaListener {
                         continue;
                     }
                 };
+                let share = if limits.exempt.contains(&addr.ip()) {
+                    None
+                } else {
+                    match AddressShare::take(&counts, addr.ip(), limits.per_address.max(1)) {
+                        Some(share) => Some(share),
+                        None => {
+                            // Closed at once: the permit goes back with it.
+                            tracing::debug!(client = %addr.ip(), "connection refused: this address holds its share");
+                            continue;
+                        }
+                    }
+                };
                 let _ = tcp_stream.set_nodelay(true);
                 let conn_tx = tx.clone();
                 match &tls {
@@ -98,6 +173,7 @@ impl EscaListener {
                                 Conn {
                                     stream: Stream::Plain(tcp_stream),
                                     _permit: permit,
+                                    _share: share,
                                 },
                                 addr,
                             ))
@@ -122,6 +198,7 @@ impl EscaListener {
                                             Conn {
                                                 stream: Stream::Tls(Box::new(s)),
                                                 _permit: permit,
+                                                _share: share,
                                             },
                                             addr,
                                         ))
@@ -138,30 +215,24 @@ impl EscaListener {
                 }
             }
         });
-        Ok(Self { rx, local })
+        Ok(Self {
+            rx,
+            local,
+            acceptor,
+        })
     }
-}
 
-impl Listener for EscaListener {
-    type Io = Conn;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+    /// The next connection, with the client's address.
+    pub async fn accept(&mut self) -> (Conn, SocketAddr) {
         match self.rx.recv().await {
             Some(x) => x,
-            // The acceptor task only ends with the runtime; wait for shutdown.
+            // The acceptor task only ends when this listener is dropped; wait for shutdown.
             None => std::future::pending().await,
         }
     }
 
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        Ok(self.local)
-    }
-}
-
-impl Connected<IncomingStream<'_, EscaListener>> for Peer {
-    fn connect_info(stream: IncomingStream<'_, EscaListener>) -> Self {
-        Peer(*stream.remote_addr())
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
     }
 }
 

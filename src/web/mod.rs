@@ -5,13 +5,17 @@
 
 pub mod api;
 pub mod assets;
+pub mod bounds;
 pub mod error;
+pub mod extract;
 pub mod gate;
 pub mod limits;
 pub mod listener;
 pub mod pages;
 pub mod params;
+pub mod routes;
 pub mod state;
+pub mod upload;
 
 use std::future::Future;
 use std::time::Duration;
@@ -21,12 +25,12 @@ use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use error::{ApiError, WebError};
+use error::WebError;
+pub use routes::routes;
 pub use state::{AppState, AuthMode, ServerConfig};
 
 /// The Content-Security-Policy: everything from this origin, nothing inline.
@@ -37,66 +41,10 @@ pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; 
 pub const PERMISSIONS_POLICY: &str = "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), \
     microphone=(), payment=(), usb=(), interest-cohort=()";
 
-/// Every route, in one table. Access rules: [`gate::required_role`].
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        // pages
-        .route("/", get(pages::show_dashboard))
-        .route("/data", get(pages::list_escalations))
-        .route("/data.csv", get(pages::download_data_csv))
-        .route(
-            "/import",
-            get(pages::show_import).post(pages::create_import),
-        )
-        .route(
-            "/import/{id}/delete",
-            get(pages::confirm_delete_import).post(pages::delete_import),
-        )
-        .route("/login", get(pages::show_login).post(pages::login))
-        .route("/logout", post(pages::logout))
-        .route("/admin", get(pages::admin::show_admin))
-        .route("/admin/users", post(pages::admin::create_user))
-        .route(
-            "/admin/users/{name}/delete",
-            post(pages::admin::remove_user),
-        )
-        .route(
-            "/admin/users/{name}/password",
-            post(pages::admin::set_password),
-        )
-        .route("/admin/users/{name}/role", post(pages::admin::set_role))
-        .route("/admin/tokens", post(pages::admin::create_token))
-        .route(
-            "/admin/tokens/{id}/delete",
-            post(pages::admin::delete_token),
-        )
-        // API
-        .route("/api/v1/stats", get(api::get_stats))
-        .route("/api/v1/heatmap", get(api::get_heatmap))
-        .route("/api/v1/heatmap.svg", get(api::get_heatmap_svg))
-        .route("/api/v1/heatmap.png", get(api::get_heatmap_png))
-        .route("/api/v1/heatmap.csv", get(api::get_heatmap_csv))
-        .route("/api/v1/escalations", get(api::list_escalations))
-        .route(
-            "/api/v1/imports",
-            post(api::create_import).get(api::list_imports),
-        )
-        .route(
-            "/api/v1/imports/{id}",
-            axum::routing::delete(api::delete_import),
-        )
-        .route("/api/openapi.json", get(api::openapi))
-        .route("/healthz", get(api::healthz))
-        .route("/readyz", get(api::readyz))
-        // assets
-        .route("/assets/{name}", get(assets::serve_asset))
-        .route("/favicon.ico", get(assets::favicon))
-        .fallback(not_found)
-}
-
 /// The layers every route runs behind, outermost last: security headers on every answer (errors,
-/// 429s and panics included), tracing by route template, timeouts, no-store, panics as 500s, the
-/// gate (caller, rate limits, roles, CSRF), and the body limit.
+/// 429s and panics included), the bounds on a request's head (414, 431), tracing by route
+/// template, timeouts, no-store, panics as 500s, the gate (caller, rate limits, roles, CSRF), and
+/// the body limit.
 pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
     let max_body = state.config.max_body_bytes;
     let timeout = state.config.request_timeout;
@@ -121,6 +69,7 @@ pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
                 .to_owned();
             tracing::info_span!("request", method = %req.method(), route)
         }))
+        .layer(axum::middleware::from_fn(bounds::request_bounds))
         .layer(axum::middleware::from_fn(security_headers))
         .with_state(state)
 }
@@ -175,12 +124,13 @@ fn on_panic(_: Box<dyn std::any::Any + Send + 'static>) -> Response<Body> {
     WebError::Internal("a handler panicked".into()).into_response()
 }
 
-async fn not_found(req: Request) -> Response {
-    if req.uri().path().starts_with("/api/") {
-        ApiError(WebError::NotFound).into_response()
-    } else {
-        WebError::NotFound.into_response()
-    }
+pub(crate) async fn not_found(req: Request) -> Response {
+    gate::respond(req.uri().path(), WebError::NotFound)
+}
+
+/// A route asked with a method it does not have: 405 in the house shape (axum adds `Allow`).
+pub(crate) async fn method_not_allowed(req: Request) -> Response {
+    gate::respond(req.uri().path(), WebError::MethodNotAllowed)
 }
 
 /// Serves plain HTTP until `shutdown` completes, then lets in-flight requests finish.
@@ -192,7 +142,13 @@ pub async fn serve(
     serve_with(listener, None, router(state.clone()), state, shutdown).await
 }
 
-/// Serves `app` over `listener`, with TLS when an acceptor is given.
+/// Serves `app` over `listener`, with TLS when an acceptor is given, until `shutdown` completes.
+///
+/// HTTP/1.1 through hyper, with its header-read timer: a connection that does not send a whole
+/// request head within `header_read_timeout` (of opening, or of its previous answer) is closed.
+/// After `shutdown`, open connections finish their request and close; those still open after
+/// `shutdown_timeout` are dropped. Imports run on blocking threads that a dropped connection does
+/// not stop, so an import in flight still commits or rolls back whole.
 pub async fn serve_with(
     listener: tokio::net::TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
@@ -200,7 +156,16 @@ pub async fn serve_with(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let listener = listener::EscaListener::new(listener, tls, state.config.max_connections)?;
+    let config = state.config.clone();
+    let mut listener = listener::EscaListener::new(
+        listener,
+        tls,
+        listener::ConnLimits {
+            max: config.max_connections,
+            per_address: config.max_connections_per_ip,
+            exempt: config.trusted_proxies.clone(),
+        },
+    )?;
     // Forget rate-limit state of quiet addresses now and then.
     let limiters = state.limiters.clone();
     let sweeper = tokio::spawn(async move {
@@ -210,14 +175,69 @@ pub async fn serve_with(
             limiters.shrink();
         }
     });
-    let result = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<listener::Peer>(),
-    )
-    .with_graceful_shutdown(shutdown)
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(config.header_read_timeout)
+        // Above the house limits (`request_limits`), so that the house answers first.
+        .max_headers(bounds::HYPER_MAX_HEADERS);
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let mut connections = tokio::task::JoinSet::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            (conn, addr) = listener.accept() => {
+                let service = connection_service(app.clone(), addr);
+                let conn = http.serve_connection(hyper_util::rt::TokioIo::new(conn), service);
+                let mut stopping = stopping.clone();
+                connections.spawn(async move {
+                    let mut conn = std::pin::pin!(conn);
+                    tokio::select! {
+                        _ = conn.as_mut() => {}
+                        _ = stopping.changed() => {
+                            conn.as_mut().graceful_shutdown();
+                            let _ = conn.await;
+                        }
+                    }
+                });
+            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    drop(listener);
+    let _ = stop.send(true);
+    let drained = tokio::time::timeout(config.shutdown_timeout, async {
+        while connections.join_next().await.is_some() {}
+    })
     .await;
+    if drained.is_err() {
+        tracing::warn!(
+            connections = connections.len(),
+            timeout_s = config.shutdown_timeout.as_secs(),
+            "shutdown deadline passed: closing the connections still open"
+        );
+        connections.abort_all();
+        while connections.join_next().await.is_some() {}
+    }
     sweeper.abort();
-    result
+    Ok(())
+}
+
+/// The router for one connection: every request carries the client's socket address.
+fn connection_service(
+    app: Router,
+    addr: std::net::SocketAddr,
+) -> impl hyper::service::Service<
+    Request<hyper::body::Incoming>,
+    Response = Response,
+    Error = std::convert::Infallible,
+    Future = impl Future<Output = Result<Response, std::convert::Infallible>> + Send,
+> + Clone {
+    hyper::service::service_fn(move |mut req: Request<hyper::body::Incoming>| {
+        req.extensions_mut()
+            .insert(axum::extract::ConnectInfo(listener::Peer(addr)));
+        tower::ServiceExt::oneshot(app.clone(), req.map(Body::new))
+    })
 }
 
 /// Ctrl-C or SIGTERM.

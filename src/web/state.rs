@@ -33,6 +33,15 @@ pub struct ServerConfig {
     pub rate_limits: RateLimits,
     /// Open connections at most; further clients wait in the listen backlog.
     pub max_connections: usize,
+    /// Open connections from one client address at most (a trusted proxy is exempt); further
+    /// ones are closed at once.
+    pub max_connections_per_ip: usize,
+    /// A connection must send a whole request head within this long of opening, or of its last
+    /// answer, or it is closed (a stalled or slow-loris client, an idle keep-alive connection).
+    pub header_read_timeout: Duration,
+    /// After a shutdown signal, connections still open this much later are closed (an import
+    /// in flight still commits or rolls back whole).
+    pub shutdown_timeout: Duration,
 }
 
 impl Default for ServerConfig {
@@ -46,6 +55,9 @@ impl Default for ServerConfig {
             trusted_proxies: Vec::new(),
             rate_limits: RateLimits::default(),
             max_connections: 1_024,
+            max_connections_per_ip: 64,
+            header_read_timeout: Duration::from_secs(30),
+            shutdown_timeout: Duration::from_secs(10),
         }
     }
 }

@@ -4,6 +4,7 @@
 mod browser;
 mod cli;
 mod cluster;
+mod hardening;
 mod helpers;
 mod hostile;
 mod properties;

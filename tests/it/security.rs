@@ -10,9 +10,9 @@ use serde_json::Value;
 
 use crate::helpers::{TestApp, TestCli, attrs, fixture_csv, free_port, sign_in, texts};
 
-const PASSWORD: &str = "a long enough password";
+pub(crate) const PASSWORD: &str = "a long enough password";
 
-fn add_user(t: &TestApp, name: &str, role: Role) {
+pub(crate) fn add_user(t: &TestApp, name: &str, role: Role) {
     let name: UserName = name.parse().expect("valid name");
     t.state
         .app
@@ -21,7 +21,7 @@ fn add_user(t: &TestApp, name: &str, role: Role) {
 }
 
 /// A fresh client (its own cookies) signed in as `name`.
-async fn signed_in(t: &TestApp, name: &str) -> TestApp {
+pub(crate) async fn signed_in(t: &TestApp, name: &str) -> TestApp {
     let c = t.with_new_client();
     let resp = c
         .post_form(
@@ -42,7 +42,7 @@ fn set_cookies(resp: &reqwest::Response) -> Vec<&str> {
         .collect()
 }
 
-fn check_security_headers(resp: &reqwest::Response, what: &str) {
+pub(crate) fn check_security_headers(resp: &reqwest::Response, what: &str) {
     let h = resp.headers();
     let csp = h
         .get("content-security-policy")
@@ -676,6 +676,9 @@ async fn sigterm_during_an_import_lets_it_commit_whole() {
             "--no-sample",
             "--max-upload-mb",
             "64",
+            // Longer than the import takes in a debug build: its answer is awaited.
+            "--shutdown-timeout-secs",
+            "300",
         ],
         &[],
         port,

@@ -2,10 +2,10 @@
 //! created it; only its digest is stored.
 
 use askama::Template;
-use axum::extract::{Path, Query, State};
+use axum::Extension;
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::{Extension, Form};
 use serde::Deserialize;
 
 use super::{Layout, render_html};
@@ -13,6 +13,7 @@ use crate::app::AppError;
 use crate::domain::{Password, Role, User, UserName};
 use crate::store::TokenRecord;
 use crate::web::error::WebError;
+use crate::web::extract::{Form, Path, Query};
 use crate::web::gate::Caller;
 use crate::web::params::ParamError;
 use crate::web::state::AppState;

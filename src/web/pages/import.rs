@@ -2,7 +2,7 @@
 
 use askama::Template;
 use axum::Extension;
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -12,9 +12,10 @@ use crate::app::AppError;
 use crate::ingest::ImportReport;
 use crate::store::ImportRecord;
 use crate::web::error::WebError;
-use crate::web::gate::{Caller, CsrfPending};
-use crate::web::params::ParamError;
+use crate::web::extract::{Path, Query};
+use crate::web::gate::Caller;
 use crate::web::state::AppState;
+use crate::web::upload;
 
 #[derive(Template)]
 #[template(path = "pages/import.html")]
@@ -68,76 +69,13 @@ pub async fn show_import(
     page(&state, &caller, None, None, q.deleted).await
 }
 
-/// Reads a multipart upload: (file name, bytes). When the gate left the CSRF check to us, the
-/// `csrf` field must come before the file and match, or nothing is read further.
-pub async fn read_upload(
-    mut multipart: Multipart,
-    csrf: Option<&CsrfPending>,
-) -> Result<(String, Vec<u8>), WebError> {
-    let mut csrf_ok = csrf.is_none();
-    while let Some(field) = multipart.next_field().await.map_err(upload_error)? {
-        match field.name() {
-            Some("csrf") => {
-                let value = field.text().await.map_err(upload_error)?;
-                csrf_ok = csrf.is_none_or(|c| c.0 == value.trim());
-            }
-            Some("file") => {
-                if !csrf_ok {
-                    return Err(WebError::Forbidden(
-                        "the form expired or came from another site: reload the page and try again"
-                            .into(),
-                    ));
-                }
-                // Only the base name is kept; it never touches the file system.
-                let name = field.file_name().unwrap_or("upload").to_owned();
-                let bytes = field.bytes().await.map_err(upload_error)?;
-                return Ok((name, bytes.to_vec()));
-            }
-            _ => {}
-        }
-    }
-    Err(WebError::BadRequest(ParamError::new(
-        "file",
-        "the upload has no `file` field",
-    )))
-}
-
-fn upload_error(e: axum::extract::multipart::MultipartError) -> WebError {
-    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        WebError::PayloadTooLarge
-    } else {
-        WebError::BadRequest(ParamError::new("file", e.body_text()))
-    }
-}
-
-/// Imports on a blocking thread (it is CPU and disk work) and returns the report.
-pub async fn import_bytes(
-    state: &AppState,
-    caller: &Caller,
-    name: String,
-    bytes: Vec<u8>,
-) -> Result<ImportReport, AppError> {
-    let app = state.app.clone();
-    let result = tokio::task::spawn_blocking(move || {
-        app.import(&name, &bytes, crate::cli::today(), &mut |_, _| {})
-    })
-    .await
-    .map_err(|e| AppError::Output(format!("import task failed: {e}")))?;
-    if let Ok(r) = &result {
-        tracing::info!(target: "security", event = "import", account = caller.account(), client = %caller.ip,
-            request.id = %caller.request_id, import.id = r.import_id, import.rows_imported = r.imported, "import");
-    }
-    result
-}
-
 pub async fn create_import(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
-    csrf: Option<Extension<CsrfPending>>,
-    multipart: Multipart,
+    req: Request,
 ) -> Result<Response, WebError> {
-    let (name, bytes) = read_upload(multipart, csrf.as_ref().map(|c| &c.0)).await?;
-    match import_bytes(&state, &caller, name, bytes).await {
+    let file = upload::read(&state, req, upload::Body::Multipart).await?;
+    match upload::import(&state, &caller, file).await {
         Ok(report) => Ok((
             StatusCode::CREATED,
             page(&state, &caller, Some(report), None, None).await?,

@@ -2,14 +2,15 @@
 //! same time); failures are throttled per account and per address.
 
 use askama::Template;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::Extension;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::{Extension, Form};
 use serde::Deserialize;
 
 use super::{Layout, render_html};
 use crate::web::error::WebError;
+use crate::web::extract::{Form, Query};
 use crate::web::gate::{Caller, Via, clear_session_cookie, is_https, session_cookie};
 use crate::web::listener::Peer;
 use crate::web::state::AppState;
