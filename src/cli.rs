@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::analytics::{Filter, HeatmapQuery};
 use crate::app::App;
+use crate::config::{ServeArgs, Settings};
 use crate::demo::{DemoSpec, generate};
 use crate::domain::{
     Dimension, Measure, Password, Role, Severity, UserName, View, parse_flexible_date,
@@ -151,71 +152,6 @@ impl FilterArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct ServeArgs {
-    /// Address to listen on [env: ESCAMAP_HOST, then FLASK_HOST; default 127.0.0.1]
-    #[arg(long)]
-    pub host: Option<String>,
-    /// Port [env: ESCAMAP_PORT, then FLASK_PORT; default 5000]
-    #[arg(long)]
-    pub port: Option<u16>,
-    /// Start with an empty store instead of loading sample data on first start.
-    #[arg(long)]
-    pub no_sample: bool,
-    /// Largest request body (uploads included), in MB.
-    #[arg(long, env = "ESCAMAP_MAX_UPLOAD_MB", default_value_t = 16)]
-    pub max_upload_mb: usize,
-    /// Rows (imported plus rejected) accepted in one import.
-    #[arg(long, env = "ESCAMAP_MAX_IMPORT_ROWS", default_value_t = 5_000_000)]
-    pub max_import_rows: u64,
-    /// Run without accounts even on a non-loopback address (everyone may do everything).
-    #[arg(long)]
-    pub no_auth: bool,
-    /// Serve HTTPS directly with this PEM certificate chain (needs --tls-key).
-    #[arg(long, requires = "tls_key", env = "ESCAMAP_TLS_CERT")]
-    pub tls_cert: Option<PathBuf>,
-    /// The PEM private key for --tls-cert.
-    #[arg(long, requires = "tls_cert", env = "ESCAMAP_TLS_KEY")]
-    pub tls_key: Option<PathBuf>,
-    /// A reverse proxy whose X-Forwarded-For/-Proto are believed (repeatable, or comma-separated
-    /// in ESCAMAP_TRUSTED_PROXIES).
-    #[arg(
-        long = "trusted-proxy",
-        value_name = "IP",
-        env = "ESCAMAP_TRUSTED_PROXIES",
-        value_delimiter = ','
-    )]
-    pub trusted_proxies: Vec<std::net::IpAddr>,
-    /// Minutes of inactivity after which a session ends.
-    #[arg(long, env = "ESCAMAP_SESSION_IDLE_MINUTES", default_value_t = 60)]
-    pub session_idle_minutes: u64,
-    /// Override a rate limit, e.g. `pages=600/minute` or `anonymous-day=1000/day` (repeatable).
-    /// Kinds: anonymous-day, anonymous-hour, anonymous-dashboard, anonymous-data, pages, api, login, import.
-    #[arg(long = "rate-limit", value_name = "KIND=RATE")]
-    pub rate_limits: Vec<String>,
-    /// Turn rate limiting off (e.g. behind a proxy that does it).
-    #[arg(long, env = "ESCAMAP_NO_RATE_LIMIT")]
-    pub no_rate_limit: bool,
-    /// Open connections at most.
-    #[arg(long, env = "ESCAMAP_MAX_CONNECTIONS", default_value_t = 1024)]
-    pub max_connections: usize,
-    /// Seconds a request may take, reading its body included.
-    #[arg(long, env = "ESCAMAP_REQUEST_TIMEOUT_SECS", default_value_t = 60)]
-    pub request_timeout_secs: u64,
-    /// Open connections from one client address at most; further ones are closed at once
-    /// (trusted proxies are exempt).
-    #[arg(long, env = "ESCAMAP_MAX_CONNECTIONS_PER_IP", default_value_t = 64)]
-    pub max_connections_per_ip: usize,
-    /// Seconds a connection may take to send a request's headers, from opening or from its
-    /// previous answer; then it is closed.
-    #[arg(long, env = "ESCAMAP_HEADER_READ_TIMEOUT_SECS", default_value_t = 30)]
-    pub header_read_timeout_secs: u64,
-    /// Seconds to let open connections finish after SIGTERM or Ctrl-C; then they are closed (an
-    /// import in flight still commits or rolls back whole).
-    #[arg(long, env = "ESCAMAP_SHUTDOWN_TIMEOUT_SECS", default_value_t = 10)]
-    pub shutdown_timeout_secs: u64,
-}
-
-#[derive(Debug, Args)]
 pub struct ImportArgs {
     /// Files to import; `-` reads standard input.
     #[arg(required = true)]
@@ -321,10 +257,6 @@ pub struct DemoArgs {
 /// Rows drawn in SVG/PNG when `--top` is not given.
 pub const DEFAULT_DRAWN_ROWS: usize = 50;
 
-pub fn today() -> NaiveDate {
-    chrono::Local::now().date_naive()
-}
-
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // The server logs its requests; one-shot commands only say what went wrong.
@@ -405,151 +337,8 @@ fn migrate_store(a: &MigrateArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The first set variable among `names`.
-fn env_first(names: &[&str]) -> Option<String> {
-    names
-        .iter()
-        .find_map(|n| std::env::var(n).ok().filter(|v| !v.trim().is_empty()))
-}
-
-/// Rows of sample data loaded on a first start with an empty store.
-pub const SAMPLE_ROWS: u64 = 2_000;
-
 fn serve(db: &Location, a: &ServeArgs) -> anyhow::Result<ExitCode> {
-    let host = a
-        .host
-        .clone()
-        .or_else(|| env_first(&["ESCAMAP_HOST", "FLASK_HOST"]))
-        .unwrap_or_else(|| "127.0.0.1".to_owned());
-    let port = match a.port {
-        Some(p) => p,
-        None => match env_first(&["ESCAMAP_PORT", "FLASK_PORT"]) {
-            Some(p) => p
-                .trim()
-                .parse()
-                .with_context(|| format!("invalid port {p:?} in ESCAMAP_PORT/FLASK_PORT"))?,
-            None => 5000,
-        },
-    };
-    // Loopback only when every address the host resolves to is.
-    let resolved: Vec<std::net::SocketAddr> =
-        std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
-            .map(Iterator::collect)
-            .unwrap_or_default();
-    let loopback = !resolved.is_empty() && resolved.iter().all(|a| a.ip().is_loopback());
-    let started = std::time::Instant::now();
-    let app = App::open_watched(
-        db,
-        crate::app::ImportLimits {
-            max_rows: a.max_import_rows.max(1),
-        },
-    )
-    .with_context(|| format!("opening the store {db}"))?;
-    tracing::info!(
-        rows = app.index().len(),
-        duration_ms = started.elapsed().as_millis() as u64,
-        "index loaded"
-    );
-    let accounts = app.user_count()?;
-    if a.no_auth {
-        tracing::warn!(
-            "--no-auth: no accounts are checked; anyone who reaches {host}:{port} can read and change the data"
-        );
-    } else if accounts == 0 && !loopback {
-        bail!(
-            "refusing to serve on {host} without accounts: the data is personal. Create an admin first \
-             (escamap user add NAME --role admin), or pass --no-auth to run open on purpose"
-        );
-    } else if accounts == 0 {
-        tracing::warn!(
-            "no accounts yet: running open on the loopback address, as the original did; create one with `escamap user add NAME --role admin`"
-        );
-    }
-    // Sample data goes into a store only once, ever: not again after someone deleted it, and
-    // not twice when several instances start together on one new PostgreSQL database.
-    let claim = crate::auth::random_token();
-    if !a.no_sample
-        && app.index().is_empty()
-        && app.imports()?.is_empty()
-        && app.shared_setting("sample_data_claimed_by", &claim)? == claim
-    {
-        let mut buf = Vec::new();
-        generate(
-            &DemoSpec {
-                rows: SAMPLE_ROWS,
-                seed: 42,
-                end: today(),
-                months: 18,
-            },
-            &mut buf,
-        )?;
-        let report = app.import("sample-data.csv", &buf, today(), &mut |_, _| {})?;
-        tracing::info!(
-            rows = report.imported,
-            "loaded sample data into the empty store (delete it on the Import page)"
-        );
-    }
-    let mut rate_limits = crate::web::limits::RateLimits {
-        enabled: !a.no_rate_limit,
-        ..Default::default()
-    };
-    for spec in &a.rate_limits {
-        rate_limits
-            .set(spec)
-            .map_err(|e| anyhow::anyhow!("--rate-limit {spec}: {e}"))?;
-    }
-    let tls = match (&a.tls_cert, &a.tls_key) {
-        (Some(cert), Some(key)) => Some(crate::web::listener::tls_acceptor(cert, key)?),
-        _ => None,
-    };
-    let config = crate::web::ServerConfig {
-        max_body_bytes: a.max_upload_mb.max(1) << 20,
-        request_timeout: std::time::Duration::from_secs(a.request_timeout_secs.max(1)),
-        auth: if a.no_auth {
-            crate::web::AuthMode::NoAuth
-        } else {
-            crate::web::AuthMode::Accounts
-        },
-        session_idle: std::time::Duration::from_secs(a.session_idle_minutes.max(1) * 60),
-        https: tls.is_some(),
-        trusted_proxies: a.trusted_proxies.clone(),
-        rate_limits,
-        max_connections: a.max_connections.max(1),
-        max_connections_per_ip: a.max_connections_per_ip.max(1),
-        header_read_timeout: std::time::Duration::from_secs(a.header_read_timeout_secs.max(1)),
-        shutdown_timeout: std::time::Duration::from_secs(a.shutdown_timeout_secs),
-    };
-    // The key that signs cookies and forms: instances on one PostgreSQL database share theirs
-    // through it (a session started on one is valid on all); a SQLite server keeps it in a file
-    // beside its store.
-    let secret = match (crate::auth::SecretKey::from_env(), db) {
-        (Some(key), _) => key,
-        (None, Location::Sqlite(path)) => crate::auth::SecretKey::load(
-            path.parent()
-                .filter(|d| !d.as_os_str().is_empty())
-                .unwrap_or(Path::new(".")),
-        )?,
-        (None, Location::Postgres(_)) => crate::auth::SecretKey::from_bytes(
-            app.shared_setting("signing_key", &crate::auth::random_token())?
-                .as_bytes(),
-        ),
-    };
-    let state = crate::web::AppState::shared(app, config, secret);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let listener = tokio::net::TcpListener::bind((host.as_str(), port))
-            .await
-            .with_context(|| format!("cannot listen on {host}:{port}"))?;
-        let addr = listener.local_addr()?;
-        let scheme = if tls.is_some() { "https" } else { "http" };
-        tracing::info!(%addr, db = %db, "EscaMap is serving on {scheme}://{addr}/");
-        eprintln!("EscaMap is serving on {scheme}://{addr}/ (store: {db})");
-        let router = crate::web::router(state.clone());
-        crate::web::serve_with(listener, tls, router, state, crate::web::shutdown_signal()).await?;
-        anyhow::Ok(())
-    })?;
+    crate::startup::serve(Settings::from_args(db, a)?)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -595,7 +384,7 @@ fn import(app: &App, a: &ImportArgs) -> anyhow::Result<ExitCode> {
             (path.display().to_string(), bytes)
         };
         let bar = progress_bar(bytes.len() as u64);
-        let result = app.import(&name, &bytes, today(), &mut |done, total| {
+        let result = app.import(&name, &bytes, app.today(), &mut |done, total| {
             bar.set_length(total);
             bar.set_position(done);
         });
@@ -769,6 +558,11 @@ fn read_password(prompt: &str) -> anyhow::Result<Password> {
     Ok(Password::new(&raw)?)
 }
 
+/// A security event from the command line: the actor is whoever runs it on this machine.
+fn audit(event: &'static str, target: &str) {
+    tracing::info!(target: "security", event, actor = "(command line)", target, "security event");
+}
+
 fn user(app: &App, action: UserAction) -> anyhow::Result<ExitCode> {
     use crate::app::AppError;
     use crate::store::StoreError;
@@ -777,6 +571,7 @@ fn user(app: &App, action: UserAction) -> anyhow::Result<ExitCode> {
         UserAction::Add { name, role } => {
             let password = read_password(&format!("password for {name}: "))?;
             let u = app.add_user(&name, role, &password)?;
+            audit("user_added", &u.name);
             println!("created {} ({})", u.name, u.role);
         }
         UserAction::List { json } => {
@@ -797,20 +592,27 @@ fn user(app: &App, action: UserAction) -> anyhow::Result<ExitCode> {
             }
         }
         UserAction::Remove { name } => match app.remove_user(&name) {
-            Ok(()) => println!("removed {name}"),
+            Ok(()) => {
+                audit("user_removed", &name);
+                println!("removed {name}");
+            }
             Err(AppError::Store(StoreError::NotFound)) => return Err(missing(&name)),
             Err(e) => return Err(e.into()),
         },
         UserAction::SetPassword { name } => {
             let password = read_password(&format!("new password for {name}: "))?;
             match app.set_password(&name, &password) {
-                Ok(()) => println!("password changed for {name}; their sessions were ended"),
+                Ok(()) => {
+                    audit("password_changed", &name);
+                    println!("password changed for {name}; their sessions were ended");
+                }
                 Err(AppError::Store(StoreError::NotFound)) => return Err(missing(&name)),
                 Err(e) => return Err(e.into()),
             }
         }
         UserAction::Token { name, label } => match app.create_token(&name, &label) {
             Ok((record, raw)) => {
+                audit("token_created", &name);
                 eprintln!(
                     "API token #{} for {name} ({label}); shown once, keep it safe:",
                     record.id
@@ -828,7 +630,7 @@ fn demo_data(a: &DemoArgs) -> anyhow::Result<ExitCode> {
     let spec = DemoSpec {
         rows: a.rows,
         seed: a.seed,
-        end: a.end.unwrap_or_else(today),
+        end: a.end.unwrap_or_else(crate::domain::local_today),
         months: a.months.max(1),
     };
     let mut buf = Vec::new();

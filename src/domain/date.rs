@@ -15,6 +15,11 @@ pub struct InvalidDate(pub String);
 /// Accepted: ISO 8601 dates and date-times (`T` or space separator, optional seconds and
 /// fraction, optional `Z` or `±HH[:MM]` offset), `YYYY/MM/DD` and US `M/D/YYYY`, the last two
 /// optionally followed by a time.
+/// Today's date on this machine's clock (local time).
+pub fn local_today() -> NaiveDate {
+    chrono::Local::now().date_naive()
+}
+
 pub fn parse_flexible_date(raw: &str) -> Result<NaiveDate, InvalidDate> {
     let s = raw.trim();
     let err = || InvalidDate(s.chars().take(64).collect());

@@ -12,7 +12,7 @@ mod escalation;
 mod severity;
 
 pub use account::{InvalidPassword, InvalidRole, InvalidUserName, Password, Role, User, UserName};
-pub use date::{InvalidDate, Month, parse_flexible_date};
+pub use date::{InvalidDate, Month, local_today, parse_flexible_date};
 pub use dimension::{
     Dimension, InvalidDimension, InvalidMeasure, InvalidSortColumn, InvalidView, Measure,
     SortColumn, View,

@@ -1,12 +1,7 @@
 use chrono::NaiveDate;
 
+use super::header::header_key;
 use super::{FileError, RowResult, contact, export};
-
-/// Header names are compared ignoring case, surrounding spaces, and `_`/`-` vs space.
-pub fn header_key(raw: &str) -> String {
-    let lowered = raw.trim().to_lowercase().replace(['_', '-'], " ");
-    lowered.split_whitespace().collect::<Vec<_>>().join(" ")
-}
 
 /// Which of the two input formats a file is in, with the position of each known column.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,28 +45,6 @@ impl Format {
             Self::Export(c) => c.map_row(line, record),
         }
     }
-}
-
-/// A header cell: its position, its text as written (for messages) and its comparison key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HeaderCell {
-    pub index: usize,
-    pub written: String,
-}
-
-/// Finds the first header whose key is in `synonyms`, trying synonyms in priority order.
-pub(super) fn find(keys: &[String], header: &[String], synonyms: &[&str]) -> Option<HeaderCell> {
-    synonyms.iter().find_map(|syn| {
-        keys.iter().position(|k| k == syn).map(|index| HeaderCell {
-            index,
-            written: header[index].trim().to_owned(),
-        })
-    })
-}
-
-/// The cell of `record` under `col`, or "" when the row is short (Excel drops trailing empties).
-pub(super) fn cell<'r>(record: &'r csv::StringRecord, col: &HeaderCell) -> &'r str {
-    record.get(col.index).unwrap_or("")
 }
 
 pub(super) fn detect(text: &str) -> Result<(u8, Format), FileError> {

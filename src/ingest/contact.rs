@@ -7,8 +7,8 @@
 use chrono::{Days, NaiveDate};
 
 use super::RowError;
-use super::columns::{HeaderCell, cell, find};
-use crate::domain::{InvalidText, Label, NewEscalation, Severity, Text};
+use super::header::{HeaderCell, cell, find, short, text_reason};
+use crate::domain::{Label, NewEscalation, Severity, Text};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Columns {
@@ -84,19 +84,6 @@ impl Columns {
             email,
             phone,
         })
-    }
-}
-
-pub(super) fn text_reason(what: &str, e: InvalidText) -> String {
-    format!("{what} {e}")
-}
-
-pub(super) fn short(raw: &str) -> String {
-    let s = raw.trim();
-    if s.chars().count() > 40 {
-        format!("{}...", s.chars().take(40).collect::<String>())
-    } else {
-        s.to_owned()
     }
 }
 

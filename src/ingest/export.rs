@@ -1,12 +1,14 @@
-//! Escalation exports from support tools (Jira, Zendesk, Salesforce, ServiceNow, spreadsheets):
-//! columns are matched by name, in the priority order of each synonym list.
+//! The export format, both ways. Reading: escalation exports from support tools (Jira, Zendesk,
+//! Salesforce, ServiceNow, spreadsheets), columns matched by name in the priority order of each
+//! synonym list. Writing: [`HEADER`] and [`record`], what `escamap export` and `/data.csv` write,
+//! built from the same lists (each field's first synonym is its written name), so a column added
+//! to one side cannot be forgotten on the other.
 
 use chrono::NaiveDate;
 
 use super::RowError;
-use super::columns::{HeaderCell, cell, find};
-use super::contact::{short, text_reason};
-use crate::domain::{Label, NewEscalation, Severity, Text, parse_flexible_date};
+use super::header::{HeaderCell, cell, find, short, text_reason};
+use crate::domain::{Escalation, Label, NewEscalation, Severity, Text, parse_flexible_date};
 
 pub const CLIENT: &[&str] = &[
     "client",
@@ -54,6 +56,41 @@ pub const STATUS: &[&str] = &["status", "state"];
 pub const SUMMARY: &[&str] = &["summary", "subject", "title", "short description"];
 pub const EMAIL: &[&str] = &["email", "e mail", "contact email", "requester email"];
 pub const PHONE: &[&str] = &["phone", "contact phone", "requester phone"];
+
+/// The written header: each field's first synonym, in the order [`record`] writes the cells.
+pub const HEADER: [&str; 11] = [
+    ID[0],
+    CLIENT[0],
+    PRODUCT[0],
+    REGION[0],
+    SEVERITY[0],
+    OPENED[0],
+    CLOSED[0],
+    STATUS[0],
+    SUMMARY[0],
+    EMAIL[0],
+    PHONE[0],
+];
+
+/// One escalation as the cells of [`HEADER`] (not yet neutralised for spreadsheets: the writer
+/// does that).
+pub fn record(e: &Escalation) -> [String; 11] {
+    let f = &e.fields;
+    let opt = |t: &Option<Text>| t.as_ref().map(|t| t.to_string()).unwrap_or_default();
+    [
+        opt(&f.ticket),
+        f.client.to_string(),
+        f.product.to_string(),
+        f.region.to_string(),
+        f.severity.to_string(),
+        f.opened.to_string(),
+        f.closed.map(|d| d.to_string()).unwrap_or_default(),
+        opt(&f.status),
+        opt(&f.summary),
+        opt(&f.email),
+        opt(&f.phone),
+    ]
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Columns {

@@ -11,7 +11,8 @@
 mod columns;
 mod contact;
 mod decode;
-mod export;
+pub mod export;
+mod header;
 mod report;
 
 use std::borrow::Cow;
@@ -19,8 +20,9 @@ use std::borrow::Cow;
 use chrono::NaiveDate;
 
 use crate::domain::NewEscalation;
-pub use columns::{Format, header_key};
+pub use columns::Format;
 pub use decode::TextEncoding;
+pub use header::header_key;
 pub use report::{ImportReport, RowError};
 
 /// Longest physical record accepted, in bytes. A longer one is rejected as a row.

@@ -108,13 +108,29 @@ pub trait Store: Send {
 
     // ----- accounts, sessions, API tokens -----
     fn user_count(&mut self) -> Result<u64, StoreError>;
-    /// `Conflict` when the name is taken (names compare case-insensitively).
-    fn create_user(
+    /// Stores a new account. `Conflict` (with the database's words) when the name is taken;
+    /// names compare case-insensitively.
+    fn insert_user(
         &mut self,
         name: &UserName,
         role: Role,
         password_hash: &str,
     ) -> Result<User, StoreError>;
+    /// [`Store::insert_user`], with the conflict worded for people.
+    fn create_user(
+        &mut self,
+        name: &UserName,
+        role: Role,
+        password_hash: &str,
+    ) -> Result<User, StoreError> {
+        self.insert_user(name, role, password_hash)
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => {
+                    StoreError::Conflict(format!("an account named {name} exists already"))
+                }
+                other => other,
+            })
+    }
     fn users(&mut self) -> Result<Vec<User>, StoreError>;
     /// The account and its password hash.
     fn user_by_name(&mut self, name: &str) -> Result<Option<(User, String)>, StoreError>;
@@ -129,22 +145,54 @@ pub trait Store: Send {
         user_id: i64,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
-    /// The session's account when it has been used within `idle`; refreshes its last use.
-    /// An expired session is deleted.
+    /// The session's account and when the session was last used.
+    fn session(&mut self, id_hash: &str) -> Result<Option<(User, DateTime<Utc>)>, StoreError>;
+    /// Records a use of the session at `now`.
+    fn touch_session(&mut self, id_hash: &str, now: DateTime<Utc>) -> Result<(), StoreError>;
+    /// The session's account when it has been used within `idle`; refreshes its last use (at
+    /// most once a minute: a page view should not always be a write). An expired session is
+    /// deleted. The rule is written here once, over the facts each backend returns.
     fn session_user(
         &mut self,
         id_hash: &str,
         idle: chrono::Duration,
         now: DateTime<Utc>,
-    ) -> Result<Option<User>, StoreError>;
+    ) -> Result<Option<User>, StoreError> {
+        let Some((user, last)) = self.session(id_hash)? else {
+            return Ok(None);
+        };
+        if now - last > idle {
+            self.delete_session(id_hash)?;
+            return Ok(None);
+        }
+        if now - last > chrono::Duration::seconds(60) {
+            self.touch_session(id_hash, now)?;
+        }
+        Ok(Some(user))
+    }
     fn delete_session(&mut self, id_hash: &str) -> Result<(), StoreError>;
+    /// Stores a token's digest; returns its id.
+    fn insert_token(
+        &mut self,
+        user_id: i64,
+        label: &str,
+        token_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<i64, StoreError>;
+    /// [`Store::insert_token`], answered as the listing shows it.
     fn create_token(
         &mut self,
         user_id: i64,
         label: &str,
         token_hash: &str,
         now: DateTime<Utc>,
-    ) -> Result<TokenRecord, StoreError>;
+    ) -> Result<TokenRecord, StoreError> {
+        let id = self.insert_token(user_id, label, token_hash, now)?;
+        self.tokens()?
+            .into_iter()
+            .find(|t| t.id == id)
+            .ok_or(StoreError::NotFound)
+    }
     fn token_user(
         &mut self,
         token_hash: &str,

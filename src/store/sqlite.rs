@@ -393,7 +393,7 @@ impl Store for SqliteStore {
             .query_row("SELECT COUNT(*) FROM users", [], |r| count_at(r, 0))?)
     }
 
-    fn create_user(
+    fn insert_user(
         &mut self,
         name: &UserName,
         role: Role,
@@ -415,9 +415,6 @@ impl Store for SqliteStore {
                 role,
                 created_at: now,
             }),
-            Err(e) if is_constraint(&e) => Err(StoreError::Conflict(format!(
-                "an account named {name} exists already"
-            ))),
             Err(e) => Err(e.into()),
         }
     }
@@ -489,36 +486,23 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn session_user(
-        &mut self,
-        id_hash: &str,
-        idle: chrono::Duration,
-        now: DateTime<Utc>,
-    ) -> Result<Option<User>, StoreError> {
-        let found: Option<(User, DateTime<Utc>)> = self
+    fn session(&mut self, id_hash: &str) -> Result<Option<(User, DateTime<Utc>)>, StoreError> {
+        Ok(self
             .conn
             .query_row(
                 "SELECT u.id, u.name, u.role, u.created_at, s.last_seen FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id_hash = ?1",
                 [id_hash],
                 |r| Ok((user_row(r)?, time_at(r, 4)?)),
             )
-            .optional()?;
-        let Some((user, last)) = found else {
-            return Ok(None);
-        };
-        if now - last > idle {
-            self.conn
-                .execute("DELETE FROM sessions WHERE id_hash = ?1", [id_hash])?;
-            return Ok(None);
-        }
-        // Refresh at most once a minute: a page view should not always be a write.
-        if now - last > chrono::Duration::seconds(60) {
-            self.conn.execute(
-                "UPDATE sessions SET last_seen = ?1 WHERE id_hash = ?2",
-                params![to_micros(now).to_rfc3339(), id_hash],
-            )?;
-        }
-        Ok(Some(user))
+            .optional()?)
+    }
+
+    fn touch_session(&mut self, id_hash: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.conn.execute(
+            "UPDATE sessions SET last_seen = ?1 WHERE id_hash = ?2",
+            params![to_micros(now).to_rfc3339(), id_hash],
+        )?;
+        Ok(())
     }
 
     fn delete_session(&mut self, id_hash: &str) -> Result<(), StoreError> {
@@ -527,13 +511,13 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn create_token(
+    fn insert_token(
         &mut self,
         user_id: i64,
         label: &str,
         token_hash: &str,
         now: DateTime<Utc>,
-    ) -> Result<TokenRecord, StoreError> {
+    ) -> Result<i64, StoreError> {
         let tx = self.conn.transaction()?;
         let id = next_id(&tx, "api_tokens")?;
         tx.execute(
@@ -541,10 +525,7 @@ impl Store for SqliteStore {
             params![id, user_id, label, token_hash, to_micros(now).to_rfc3339()],
         )?;
         tx.commit()?;
-        self.tokens()?
-            .into_iter()
-            .find(|t| t.id == id)
-            .ok_or(StoreError::NotFound)
+        Ok(id)
     }
 
     fn token_user(
@@ -837,10 +818,6 @@ impl RestoreTx for SqliteRestore<'_> {
         self.tx.commit()?;
         Ok(())
     }
-}
-
-fn is_constraint(e: &rusqlite::Error) -> bool {
-    e.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation)
 }
 
 fn time_at(r: &rusqlite::Row<'_>, col: usize) -> rusqlite::Result<DateTime<Utc>> {

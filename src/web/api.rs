@@ -141,10 +141,10 @@ pub async fn list_escalations(
     let filter = p.filter()?;
     let (page, per_page, sort, descending) = p.paging()?;
     let app = state.app.clone();
-    let (items, total) = tokio::task::spawn_blocking(move || {
+    let (items, total) = crate::web::blocking(move || {
         app.escalations_page(&filter, sort, descending, page, per_page)
     })
-    .await??;
+    .await?;
     Ok(Json(EscalationsResponse {
         items,
         total,
@@ -174,19 +174,17 @@ pub async fn list_imports(
     State(state): State<AppState>,
 ) -> Result<Json<Vec<ImportRecord>>, ApiError> {
     let app = state.app.clone();
-    Ok(Json(
-        tokio::task::spawn_blocking(move || app.imports()).await??,
-    ))
+    Ok(Json(crate::web::blocking(move || app.imports()).await?))
 }
 
 pub async fn delete_import(
     State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
     Path(id): Path<i64>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let app = state.app.clone();
-    let n = tokio::task::spawn_blocking(move || app.delete_import(id)).await??;
-    // The gate's span carries the account, client address and request id.
-    tracing::info!(target: "security", event = "delete", import.id = id, rows_deleted = n, "import deleted");
+    let n = crate::web::blocking(move || app.delete_import(id)).await?;
+    super::audit::changed(&caller, "import_deleted", &format!("import {id}"));
     Ok(Json(json!({"id": id, "deleted_escalations": n})))
 }
 

@@ -220,10 +220,6 @@ pub fn respond(path: &str, e: WebError) -> Response {
     }
 }
 
-fn security_event(event: &str, caller_account: &str, ip: IpAddr, request_id: &str, route: &str) {
-    tracing::warn!(target: "security", event, account = caller_account, client = %ip, request.id = request_id, route, "security event");
-}
-
 /// The cookie names in use: `__Host-` ones over HTTPS.
 #[derive(Debug, Clone, Copy)]
 struct CookieNames {
@@ -301,7 +297,7 @@ async fn guarded(
                 _ => "(anonymous)",
             };
             if let Some(event) = rejection.event() {
-                security_event(event, account, ip, &request_id, &path);
+                super::audit::refused(event, account, &path, ip, &request_id);
             }
             return rejection.respond(&path);
         }
@@ -323,7 +319,7 @@ async fn guarded(
         Ok(req) => req,
         Err(rejection) => {
             if let Some(event) = rejection.event() {
-                security_event(event, caller.account(), ip, &caller.request_id, &path);
+                super::audit::refused(event, caller.account(), &path, ip, &caller.request_id);
             }
             return rejection.respond(&path);
         }

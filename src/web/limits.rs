@@ -9,100 +9,11 @@
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::str::FromStr;
-use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-/// `N/second|minute|hour|day`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rate {
-    pub count: u32,
-    pub per: Duration,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid rate {0:?}: expected N/second, N/minute, N/hour or N/day with N at least 1")]
-pub struct InvalidRate(pub String);
-
-impl FromStr for Rate {
-    type Err = InvalidRate;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = || InvalidRate(s.chars().take(40).collect());
-        let (n, unit) = s.trim().split_once('/').ok_or_else(err)?;
-        let count: u32 = n.trim().parse().ok().filter(|n| *n > 0).ok_or_else(err)?;
-        let per = match unit.trim().to_ascii_lowercase().trim_end_matches('s') {
-            "second" | "sec" => 1,
-            "minute" | "min" => 60,
-            "hour" => 3_600,
-            "day" => 86_400,
-            _ => return Err(err()),
-        };
-        Ok(Self {
-            count,
-            per: Duration::from_secs(per),
-        })
-    }
-}
-
-/// Which limits apply, by kind of route.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RateLimits {
-    pub enabled: bool,
-    pub anonymous_day: Rate,
-    pub anonymous_hour: Rate,
-    pub anonymous_dashboard: Rate,
-    pub anonymous_data: Rate,
-    pub pages: Rate,
-    pub api: Rate,
-    pub login: Rate,
-    pub import: Rate,
-}
-
-impl Default for RateLimits {
-    fn default() -> Self {
-        let r = |count, secs| Rate {
-            count,
-            per: Duration::from_secs(secs),
-        };
-        Self {
-            enabled: true,
-            anonymous_day: r(200, 86_400),
-            anonymous_hour: r(50, 3_600),
-            anonymous_dashboard: r(10, 60),
-            anonymous_data: r(5, 60),
-            pages: r(300, 60),
-            api: r(1_200, 60),
-            login: r(10, 60),
-            import: r(30, 60),
-        }
-    }
-}
-
-impl RateLimits {
-    /// Applies `KIND=RATE` (kinds: anonymous-day, anonymous-hour, anonymous-dashboard,
-    /// anonymous-data, pages, api, login, import).
-    pub fn set(&mut self, spec: &str) -> Result<(), String> {
-        let (kind, rate) = spec
-            .split_once('=')
-            .ok_or_else(|| format!("expected KIND=RATE, got {spec:?}"))?;
-        let rate: Rate = rate.parse().map_err(|e: InvalidRate| e.to_string())?;
-        let slot = match kind.trim() {
-            "anonymous-day" => &mut self.anonymous_day,
-            "anonymous-hour" => &mut self.anonymous_hour,
-            "anonymous-dashboard" => &mut self.anonymous_dashboard,
-            "anonymous-data" => &mut self.anonymous_data,
-            "pages" => &mut self.pages,
-            "api" => &mut self.api,
-            "login" => &mut self.login,
-            "import" => &mut self.import,
-            other => return Err(format!("unknown rate-limit kind {other:?}")),
-        };
-        *slot = rate;
-        Ok(())
-    }
-}
+pub use crate::config::{InvalidRate, Rate, RateLimits};
 
 /// What a request counts against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -205,29 +116,6 @@ impl Limiters {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rates_parse() {
-        assert_eq!(
-            "10/minute".parse(),
-            Ok(Rate {
-                count: 10,
-                per: Duration::from_secs(60)
-            })
-        );
-        assert_eq!(
-            "200/day".parse::<Rate>().map(|r| r.per),
-            Ok(Duration::from_secs(86_400))
-        );
-        assert_eq!("5/sec".parse::<Rate>().map(|r| r.count), Ok(5));
-        for bad in ["0/minute", "ten/minute", "10/fortnight", "10"] {
-            assert!(bad.parse::<Rate>().is_err(), "{bad}");
-        }
-        let mut r = RateLimits::default();
-        r.set("login=3/minute").expect("valid");
-        assert_eq!(r.login.count, 3);
-        assert!(r.set("everything=1/day").is_err());
-    }
 
     #[test]
     fn anonymous_clients_get_the_originals_limits() {

@@ -5,7 +5,9 @@
 
 pub mod api;
 pub mod assets;
+pub mod audit;
 pub mod bounds;
+pub mod embedded;
 pub mod error;
 pub mod extract;
 pub mod gate;
@@ -131,6 +133,18 @@ pub(crate) async fn not_found(req: Request) -> Response {
 /// A route asked with a method it does not have: 405 in the house shape (axum adds `Allow`).
 pub(crate) async fn method_not_allowed(req: Request) -> Response {
     gate::respond(req.uri().path(), WebError::MethodNotAllowed)
+}
+
+/// Runs store work (or any blocking work) on a blocking thread and returns its result with the
+/// house error: one `.await?` in a handler instead of `spawn_blocking(...).await??`.
+pub async fn blocking<T, E>(
+    work: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, WebError>
+where
+    T: Send + 'static,
+    E: Into<WebError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(work).await?.map_err(Into::into)
 }
 
 /// Serves plain HTTP until `shutdown` completes, then lets in-flight requests finish.

@@ -120,14 +120,12 @@ pub async fn import(
 ) -> Result<ImportReport, AppError> {
     let app = state.app.clone();
     let Upload { name, bytes } = upload;
-    let result = tokio::task::spawn_blocking(move || {
-        app.import(&name, &bytes, crate::cli::today(), &mut |_, _| {})
-    })
-    .await
-    .map_err(|e| AppError::Output(format!("import task failed: {e}")))?;
+    let result =
+        tokio::task::spawn_blocking(move || app.import(&name, &bytes, app.today(), &mut |_, _| {}))
+            .await
+            .map_err(|e| AppError::Output(format!("import task failed: {e}")))?;
     if let Ok(r) = &result {
-        tracing::info!(target: "security", event = "import", account = caller.account(), client = %caller.ip,
-            request.id = %caller.request_id, import.id = r.import_id, import.rows_imported = r.imported, "import");
+        super::audit::changed(caller, "import", &format!("import {}", r.import_id));
     }
     result
 }

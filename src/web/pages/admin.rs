@@ -44,8 +44,7 @@ async fn page(
 ) -> Result<Html<String>, WebError> {
     let app = state.app.clone();
     let (users, tokens) =
-        tokio::task::spawn_blocking(move || Ok::<_, AppError>((app.users()?, app.tokens()?)))
-            .await??;
+        crate::web::blocking(move || Ok::<_, AppError>((app.users()?, app.tokens()?))).await?;
     Ok(render_html(&AdminPage {
         layout: Layout::new("Accounts", "admin", Some(caller)),
         users,
@@ -76,8 +75,8 @@ pub async fn show_admin(
     page(&state, &caller, None, notice, None).await
 }
 
-fn log(caller: &Caller, event: &str, target_account: &str) {
-    tracing::info!(target: "security", event, account = caller.account(), subject = target_account, client = %caller.ip, request.id = %caller.request_id, "account change");
+fn log(caller: &Caller, event: &'static str, target: &str) {
+    crate::web::audit::changed(caller, event, target);
 }
 
 /// Runs an account change; a validation or conflict error is shown on the page (422/409).

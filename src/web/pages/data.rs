@@ -98,10 +98,9 @@ pub async fn list_escalations(
     let (page, per_page, sort, descending) = p.paging()?;
     let app = state.app.clone();
     let f = filter.clone();
-    let (items, total) = tokio::task::spawn_blocking(move || {
-        app.escalations_page(&f, sort, descending, page, per_page)
-    })
-    .await??;
+    let (items, total) =
+        crate::web::blocking(move || app.escalations_page(&f, sort, descending, page, per_page))
+            .await?;
     let index = state.app.index();
 
     let link = |pairs: Vec<(&'static str, String)>| {
@@ -183,12 +182,12 @@ pub async fn download_data_csv(
 ) -> Result<Response, WebError> {
     let filter = Params::parse(raw.as_deref()).filter()?;
     let app = state.app.clone();
-    let body = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, crate::app::AppError> {
+    let body = crate::web::blocking(move || -> Result<Vec<u8>, crate::app::AppError> {
         let mut buf = Vec::new();
         app.export_csv(&filter, &mut buf)?;
         Ok(buf)
     })
-    .await??;
+    .await?;
     Ok((
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),

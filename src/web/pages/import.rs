@@ -49,7 +49,7 @@ async fn page(
     deleted: Option<u64>,
 ) -> Result<Html<String>, WebError> {
     let app = state.app.clone();
-    let imports = tokio::task::spawn_blocking(move || app.imports()).await??;
+    let imports = crate::web::blocking(move || app.imports()).await?;
     Ok(render_html(&ImportPage {
         layout: Layout::new("Import", "import", Some(caller)),
         report,
@@ -96,7 +96,7 @@ pub async fn confirm_delete_import(
     Path(id): Path<i64>,
 ) -> Result<Html<String>, WebError> {
     let app = state.app.clone();
-    let imports = tokio::task::spawn_blocking(move || app.imports()).await??;
+    let imports = crate::web::blocking(move || app.imports()).await?;
     let import = imports
         .into_iter()
         .find(|i| i.id == id)
@@ -113,8 +113,7 @@ pub async fn delete_import(
     Path(id): Path<i64>,
 ) -> Result<Redirect, WebError> {
     let app = state.app.clone();
-    let n = tokio::task::spawn_blocking(move || app.delete_import(id)).await??;
-    tracing::info!(target: "security", event = "delete", account = caller.account(), client = %caller.ip,
-        request.id = %caller.request_id, import.id = id, rows_deleted = n, "import deleted");
+    let n = crate::web::blocking(move || app.delete_import(id)).await?;
+    crate::web::audit::changed(&caller, "import_deleted", &format!("import {id}"));
     Ok(Redirect::to(&format!("/import?deleted={n}")))
 }

@@ -69,19 +69,31 @@ pub async fn login(
     let ip = caller.ip;
     let account: String = form.name.trim().chars().take(64).collect();
     let (app, who) = (state.app.clone(), account.clone());
-    if let Some(wait) = tokio::task::spawn_blocking(move || app.login_wait(&who, ip)).await?? {
-        tracing::warn!(target: "security", event = "login_throttled", account = %account, client = %ip, request.id = %caller.request_id, "login throttled");
+    if let Some(wait) = crate::web::blocking(move || app.login_wait(&who, ip)).await? {
+        crate::web::audit::refused(
+            "login_throttled",
+            caller.account(),
+            &account,
+            ip,
+            &caller.request_id,
+        );
         return Err(WebError::TooManyRequests {
             retry_after_secs: wait,
         });
     }
     let app = state.app.clone();
     let (name, password) = (account.clone(), form.password);
-    let user = tokio::task::spawn_blocking(move || app.check_password(&name, &password)).await??;
+    let user = crate::web::blocking(move || app.check_password(&name, &password)).await?;
     let Some(user) = user else {
         let (app, who) = (state.app.clone(), account.clone());
-        tokio::task::spawn_blocking(move || app.login_failed(&who, ip)).await??;
-        tracing::warn!(target: "security", event = "login_failed", account = %account, client = %ip, request.id = %caller.request_id, "login failed");
+        crate::web::blocking(move || app.login_failed(&who, ip)).await?;
+        crate::web::audit::refused(
+            "login_failed",
+            caller.account(),
+            &account,
+            ip,
+            &caller.request_id,
+        );
         let page = LoginPage {
             layout: Layout::new("Sign in", "login", Some(&caller)),
             next: safe_next(&form.next),
@@ -91,16 +103,16 @@ pub async fn login(
         return Ok((StatusCode::UNAUTHORIZED, render_html(&page)).into_response());
     };
     let (app, who) = (state.app.clone(), account.clone());
-    tokio::task::spawn_blocking(move || app.login_succeeded(&who, ip)).await??;
+    crate::web::blocking(move || app.login_succeeded(&who, ip)).await?;
     // A new session id at every login: a session fixed before login is worthless.
     if let Via::Session(old) = &caller.via {
         let (app, old) = (state.app.clone(), old.clone());
-        tokio::task::spawn_blocking(move || app.end_session(&old)).await??;
+        crate::web::blocking(move || app.end_session(&old)).await?;
     }
     let app = state.app.clone();
     let u = user.clone();
-    let raw = tokio::task::spawn_blocking(move || app.start_session(&u)).await??;
-    tracing::info!(target: "security", event = "login", account = %user.name, client = %ip, request.id = %caller.request_id, "signed in");
+    let raw = crate::web::blocking(move || app.start_session(&u)).await?;
+    tracing::info!(target: "security", event = "login", actor = %user.name, target = %user.name, client = %ip, request.id = %caller.request_id, "security event");
     let https = is_https(&state, peer, &headers);
     let mut resp = Redirect::to(&safe_next(&form.next)).into_response();
     if let Ok(v) = HeaderValue::from_str(&session_cookie(&state, &raw, https)) {
@@ -117,8 +129,8 @@ pub async fn logout(
 ) -> Result<Response, WebError> {
     if let Via::Session(raw) = &caller.via {
         let (app, raw) = (state.app.clone(), raw.clone());
-        tokio::task::spawn_blocking(move || app.end_session(&raw)).await??;
-        tracing::info!(target: "security", event = "logout", account = caller.account(), client = %caller.ip, request.id = %caller.request_id, "signed out");
+        crate::web::blocking(move || app.end_session(&raw)).await?;
+        crate::web::audit::changed(&caller, "logout", caller.account());
     }
     let mut resp = Redirect::to("/login").into_response();
     if let Ok(v) = HeaderValue::from_str(&clear_session_cookie(is_https(&state, peer, &headers))) {

@@ -16,7 +16,7 @@ pub use data::{download_data_csv, list_escalations};
 pub use import::{confirm_delete_import, create_import, delete_import, show_import};
 pub use login::{login, logout, show_login};
 
-use super::assets::assets;
+use super::embedded::assets;
 use super::params::{Params, filter_pairs};
 use crate::analytics::{Filter, Index};
 use crate::domain::{Dimension, Role, Severity};

@@ -14,6 +14,9 @@
 //!   arrives after the database is back. Transactions are never retried: they report
 //!   [`StoreError::Unavailable`] and change nothing.
 //!
+//! The jobs live apart: [`connect`] (connections and TLS), [`import`] (bulk writes with
+//! `COPY`), [`feed`] (the change feed); this file has the store itself.
+//!
 //! - `sslmode=require` (or `verify-ca`/`verify-full`, read as the same) connects with TLS
 //!   (rustls) and always verifies the server's certificate against the system's CAs and the PEM
 //!   file in `ESCAMAP_DB_CA_FILE`: stricter than libpq's `require`, which would accept any
@@ -22,15 +25,20 @@
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use postgres::binary_copy::BinaryCopyInWriter;
-use postgres::config::SslMode;
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::types::{ToSql, Type};
-use postgres::{Client, Config, NoTls, Row, Transaction};
-use tokio_postgres_rustls::MakeRustlsConnect;
+use postgres::{Client, Config, Row, Transaction};
+
+mod connect;
+mod feed;
+mod import;
+
+use connect::{Tls, open_connection, parse_url};
+pub use feed::{Change, watch_changes};
+use import::{PgImport, copy_rows};
 
 use super::{
     DumpSink, ImportRecord, ImportTx, IndexRow, NewImport, RestoreTx, Store, StoreError,
@@ -39,7 +47,8 @@ use super::{
 use crate::domain::{Escalation, Label, NewEscalation, Role, Severity, Text, User, UserName};
 
 /// Migrations in order; the position is the schema version. Never edit one that has shipped.
-const MIGRATIONS: &[&str] = &[include_str!("../../migrations/postgres/0001_init.sql")];
+const MIGRATIONS: &[&str] =
+    &[include_str!("../../../migrations/postgres/0001_init.sql")];
 
 /// The channel every committed change is announced on.
 pub const CHANNEL: &str = "escamap_changes";
@@ -60,86 +69,6 @@ pub struct PgStore {
     config: Config,
     tls: Tls,
     client: Option<Client>,
-}
-
-/// How connections are made.
-#[derive(Clone)]
-enum Tls {
-    Plain,
-    /// TLS, the server's certificate verified.
-    Verified(MakeRustlsConnect),
-}
-
-fn open_connection(config: &Config, tls: &Tls) -> Result<Client, postgres::Error> {
-    match tls {
-        Tls::Plain => config.connect(NoTls),
-        Tls::Verified(t) => config.connect(t.clone()),
-    }
-}
-
-/// Parses a `postgres://` URL into the connection settings EscaMap uses.
-fn parse_url(url: &str, application: &str) -> Result<(Config, Tls), StoreError> {
-    let url = url
-        .replace("sslmode=verify-full", "sslmode=require")
-        .replace("sslmode=verify-ca", "sslmode=require");
-    let mut config: Config = url
-        .parse()
-        .map_err(|e| StoreError::Other(format!("invalid PostgreSQL URL: {e}")))?;
-    let tls = if config.get_ssl_mode() == SslMode::Require {
-        Tls::Verified(tls_connector()?)
-    } else {
-        config.ssl_mode(SslMode::Disable);
-        Tls::Plain
-    };
-    if config.get_connect_timeout().is_none() {
-        config.connect_timeout(Duration::from_secs(5));
-    }
-    if config.get_application_name().is_none() {
-        config.application_name(application);
-    }
-    config.keepalives(true);
-    config.keepalives_idle(Duration::from_secs(30));
-    Ok((config, tls))
-}
-
-/// A rustls connector trusting the system's CAs and those in `ESCAMAP_DB_CA_FILE`.
-fn tls_connector() -> Result<MakeRustlsConnect, StoreError> {
-    use rustls_pki_types::CertificateDer;
-    use rustls_pki_types::pem::PemObject;
-    use tokio_rustls::rustls;
-    let setup = |what: String| StoreError::Other(format!("PostgreSQL TLS: {what}"));
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_native_certs::load_native_certs().certs {
-        // A system certificate rustls cannot use is skipped, as browsers do.
-        let _ = roots.add(cert);
-    }
-    if let Some(path) = std::env::var_os("ESCAMAP_DB_CA_FILE") {
-        let shown = std::path::Path::new(&path).display().to_string();
-        let pem = std::fs::read(&path).map_err(|e| setup(format!("cannot read {shown}: {e}")))?;
-        let mut added = 0;
-        for cert in CertificateDer::pem_slice_iter(&pem) {
-            let cert = cert.map_err(|e| setup(format!("{shown}: {e}")))?;
-            roots
-                .add(cert)
-                .map_err(|e| setup(format!("{shown}: {e}")))?;
-            added += 1;
-        }
-        if added == 0 {
-            return Err(setup(format!("no certificate in {shown}")));
-        }
-    }
-    if roots.is_empty() {
-        return Err(setup(
-            "sslmode=require, but no CA is trusted: install the system's CA certificates or set ESCAMAP_DB_CA_FILE".into(),
-        ));
-    }
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| setup(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(MakeRustlsConnect::new(config))
 }
 
 impl From<postgres::Error> for StoreError {
@@ -185,7 +114,10 @@ fn bad(what: &str) -> StoreError {
 }
 
 /// Reads a column, turning a type mismatch into an error instead of a panic.
-fn col<'r, T: postgres::types::FromSql<'r>>(row: &'r Row, i: usize) -> Result<T, StoreError> {
+fn col<'r, T: postgres::types::FromSql<'r>>(
+    row: &'r Row,
+    i: usize,
+) -> Result<T, StoreError> {
     row.try_get(i)
         .map_err(|e| StoreError::Other(format!("column {i}: {e}")))
 }
@@ -306,169 +238,8 @@ fn notify(tx: &mut Transaction<'_>, what: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-// ----- bulk writes -----
-
-const ESCALATION_COLUMNS: &str =
-    "ticket, client, product, region, severity, opened, closed, status, summary, email, phone";
-const ESCALATION_TYPES: [Type; 11] = [
-    Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
-    Type::INT2,
-    Type::DATE,
-    Type::DATE,
-    Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
-];
-
-/// Sends rows with a binary `COPY`; `lead` are the columns before the escalation's own (a
-/// sequence number for the staging table, ids for a restore).
-fn copy_rows(
-    tx: &mut Transaction<'_>,
-    table: &str,
-    lead: &[(&str, Type)],
-    rows: &[(Vec<i64>, NewEscalation)],
-) -> Result<(), StoreError> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let lead_names: Vec<&str> = lead.iter().map(|(n, _)| *n).collect();
-    let sql = format!(
-        "COPY {table} ({}, {ESCALATION_COLUMNS}) FROM STDIN (FORMAT binary)",
-        lead_names.join(", ")
-    );
-    let types: Vec<Type> = lead
-        .iter()
-        .map(|(_, t)| t.clone())
-        .chain(ESCALATION_TYPES.iter().cloned())
-        .collect();
-    let mut w = BinaryCopyInWriter::new(tx.copy_in(&sql)?, &types);
-    for (ids, r) in rows {
-        let opt = |t: &Option<Text>| t.as_ref().map(|t| t.as_str().to_owned());
-        let (ticket, status, summary, email, phone) = (
-            opt(&r.ticket),
-            opt(&r.status),
-            opt(&r.summary),
-            opt(&r.email),
-            opt(&r.phone),
-        );
-        let severity = i16::from(r.severity.score());
-        let (client, product, region) = (r.client.as_str(), r.product.as_str(), r.region.as_str());
-        let mut values: Vec<&(dyn ToSql + Sync)> = ids.iter().map(|i| i as _).collect();
-        values.extend_from_slice(&[
-            &ticket, &client, &product, &region, &severity, &r.opened, &r.closed, &status,
-            &summary, &email, &phone,
-        ]);
-        w.write(&values)?;
-    }
-    w.finish()?;
-    Ok(())
-}
-
-struct PgImport<'c> {
-    tx: Transaction<'c>,
-    /// The import's row as first written; the counts are filled in at commit.
-    record: ImportRecord,
-    import_id: i64,
-    buffer: Vec<(Vec<i64>, NewEscalation)>,
-    seq: i64,
-}
-
-impl PgImport<'_> {
-    fn flush(&mut self) -> Result<(), StoreError> {
-        copy_rows(
-            &mut self.tx,
-            "escamap_staging",
-            &[("seq", Type::INT8)],
-            &self.buffer,
-        )?;
-        self.buffer.clear();
-        Ok(())
-    }
-}
-
-impl ImportTx for PgImport<'_> {
-    fn write(&mut self, row: &NewEscalation) -> Result<(), StoreError> {
-        self.seq += 1;
-        self.buffer.push((vec![self.seq], row.clone()));
-        if self.buffer.len() >= COPY_BATCH {
-            self.flush()?;
-        }
-        Ok(())
-    }
-
-    fn commit(mut self: Box<Self>, rejected: u64) -> Result<ImportRecord, StoreError> {
-        let started = Instant::now();
-        self.flush()?;
-        let mut this = *self;
-        let tx = &mut this.tx;
-        // A row replaces when its ticket is stored already or came earlier in this file:
-        // every row with a ticket, less one per ticket that is new to the store.
-        let counts = tx.query_one(
-            "SELECT count(*), count(ticket), count(DISTINCT ticket),
-                    (SELECT count(*) FROM (SELECT DISTINCT ticket FROM escamap_staging) s
-                      WHERE EXISTS (SELECT 1 FROM escalations e WHERE e.ticket = s.ticket))
-             FROM escamap_staging",
-            &[],
-        )?;
-        let (imported, with_ticket, distinct, stored): (i64, i64, i64, i64) = (
-            col(&counts, 0)?,
-            col(&counts, 1)?,
-            col(&counts, 2)?,
-            col(&counts, 3)?,
-        );
-        let replaced = with_ticket - (distinct - stored);
-        let staged = started.elapsed();
-        // Only a file that repeats a ticket needs the (costly) pass that keeps its last row.
-        let rows = if distinct == with_ticket {
-            "escamap_staging"
-        } else {
-            "(SELECT s.*, row_number() OVER (PARTITION BY ticket ORDER BY seq DESC) AS last
-              FROM escamap_staging s) s WHERE ticket IS NULL OR last = 1"
-        };
-        tx.execute(
-            &format!(
-                "INSERT INTO escalations (import_id, {ESCALATION_COLUMNS})
-                 SELECT $1, {ESCALATION_COLUMNS} FROM {rows}
-                 ORDER BY seq
-                 ON CONFLICT (ticket) DO UPDATE SET
-                     import_id = EXCLUDED.import_id, client = EXCLUDED.client,
-                     product = EXCLUDED.product, region = EXCLUDED.region,
-                     severity = EXCLUDED.severity, opened = EXCLUDED.opened,
-                     closed = EXCLUDED.closed, status = EXCLUDED.status,
-                     summary = EXCLUDED.summary, email = EXCLUDED.email, phone = EXCLUDED.phone"
-            ),
-            &[&this.import_id],
-        )?;
-        tx.execute(
-            "UPDATE imports SET rows_imported = $1, rows_replaced = $2, rows_rejected = $3 WHERE id = $4",
-            &[&imported, &replaced, &sql_count(rejected), &this.import_id],
-        )?;
-        notify(tx, &format!("import {}", this.import_id))?;
-        // Every row this import wrote is still its own: one per new or replaced ticket, one per
-        // row without a ticket.
-        let record = ImportRecord {
-            rows_imported: count(imported)?,
-            rows_replaced: count(replaced)?,
-            rows_rejected: rejected,
-            rows_current: count(imported - with_ticket + distinct)?,
-            ..this.record.clone()
-        };
-        this.tx.commit()?;
-        tracing::debug!(
-            rows = imported,
-            staged_ms = staged.as_millis() as u64,
-            merged_ms = (started.elapsed() - staged).as_millis() as u64,
-            "import merged into escalations"
-        );
-        Ok(record)
-    }
-}
-
-const SELECT_IMPORTS: &str = "SELECT i.id, i.source, i.format, i.encoding, i.imported_at,
+const SELECT_IMPORTS: &str =
+    "SELECT i.id, i.source, i.format, i.encoding, i.imported_at,
     i.rows_imported, i.rows_replaced, i.rows_rejected, COUNT(e.id)
     FROM imports i LEFT JOIN escalations e ON e.import_id = i.id";
 
@@ -486,7 +257,8 @@ fn import_record(r: &Row) -> Result<ImportRecord, StoreError> {
     })
 }
 
-const SELECT_ESCALATION: &str = "SELECT id, import_id, ticket, client, product, region, severity,
+const SELECT_ESCALATION: &str =
+    "SELECT id, import_id, ticket, client, product, region, severity,
     opened, closed, status, summary, email, phone FROM escalations";
 
 fn severity(v: i16) -> Result<Severity, StoreError> {
@@ -560,20 +332,7 @@ impl Store for PgStore {
             rows_rejected: 0,
             rows_current: 0,
         };
-        tx.batch_execute(
-            "CREATE TEMP TABLE escamap_staging (
-                seq BIGINT NOT NULL, ticket TEXT, client TEXT NOT NULL, product TEXT NOT NULL,
-                region TEXT NOT NULL, severity SMALLINT NOT NULL, opened DATE NOT NULL, closed DATE,
-                status TEXT, summary TEXT, email TEXT, phone TEXT
-             ) ON COMMIT DROP",
-        )?;
-        Ok(Box::new(PgImport {
-            tx,
-            record,
-            import_id,
-            buffer: Vec::with_capacity(COPY_BATCH),
-            seq: 0,
-        }))
+        Ok(Box::new(PgImport::begin(tx, record)?))
     }
 
     fn imports(&mut self) -> Result<Vec<ImportRecord>, StoreError> {
@@ -646,7 +405,7 @@ impl Store for PgStore {
         count(col(&row, 0)?)
     }
 
-    fn create_user(
+    fn insert_user(
         &mut self,
         name: &UserName,
         role: Role,
@@ -659,18 +418,13 @@ impl Store for PgStore {
                 &[&name.as_str(), &role.as_str(), &password_hash, &now],
             )
         });
-        match result {
-            Ok(row) => Ok(User {
-                id: col(&row, 0)?,
-                name: name.to_string(),
-                role,
-                created_at: now,
-            }),
-            Err(StoreError::Conflict(_)) => Err(StoreError::Conflict(format!(
-                "an account named {name} exists already"
-            ))),
-            Err(e) => Err(e),
-        }
+        let row = result?;
+        Ok(User {
+            id: col(&row, 0)?,
+            name: name.to_string(),
+            role,
+            created_at: now,
+        })
     }
 
     fn users(&mut self) -> Result<Vec<User>, StoreError> {
@@ -741,12 +495,7 @@ impl Store for PgStore {
         Ok(())
     }
 
-    fn session_user(
-        &mut self,
-        id_hash: &str,
-        idle: chrono::Duration,
-        now: DateTime<Utc>,
-    ) -> Result<Option<User>, StoreError> {
+    fn session(&mut self, id_hash: &str) -> Result<Option<(User, DateTime<Utc>)>, StoreError> {
         let row = self.run(|c| {
             c.query_opt(
                 "SELECT u.id, u.name, u.role, u.created_at, s.last_seen
@@ -754,25 +503,18 @@ impl Store for PgStore {
                 &[&id_hash],
             )
         })?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let (found, last): (User, DateTime<Utc>) = (user(&row)?, col(&row, 4)?);
-        if now - last > idle {
-            self.delete_session(id_hash)?;
-            return Ok(None);
-        }
-        // Refresh at most once a minute: a page view should not always be a write.
-        if now - last > chrono::Duration::seconds(60) {
-            let now = micros(now);
-            self.run(|c| {
-                c.execute(
-                    "UPDATE sessions SET last_seen = $1 WHERE id_hash = $2",
-                    &[&now, &id_hash],
-                )
-            })?;
-        }
-        Ok(Some(found))
+        row.map(|row| Ok((user(&row)?, col(&row, 4)?))).transpose()
+    }
+
+    fn touch_session(&mut self, id_hash: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let now = micros(now);
+        self.run(|c| {
+            c.execute(
+                "UPDATE sessions SET last_seen = $1 WHERE id_hash = $2",
+                &[&now, &id_hash],
+            )
+        })?;
+        Ok(())
     }
 
     fn delete_session(&mut self, id_hash: &str) -> Result<(), StoreError> {
@@ -780,13 +522,13 @@ impl Store for PgStore {
         Ok(())
     }
 
-    fn create_token(
+    fn insert_token(
         &mut self,
         user_id: i64,
         label: &str,
         token_hash: &str,
         now: DateTime<Utc>,
-    ) -> Result<TokenRecord, StoreError> {
+    ) -> Result<i64, StoreError> {
         let now = micros(now);
         let row = self.run(|c| {
             c.query_one(
@@ -794,11 +536,7 @@ impl Store for PgStore {
                 &[&user_id, &label, &token_hash, &now],
             )
         })?;
-        let id: i64 = col(&row, 0)?;
-        self.tokens()?
-            .into_iter()
-            .find(|t| t.id == id)
-            .ok_or(StoreError::NotFound)
+        col(&row, 0)
     }
 
     fn token_user(
@@ -1068,94 +806,4 @@ impl RestoreTx for PgRestore<'_> {
         this.tx.commit()?;
         Ok(())
     }
-}
-
-/// What [`watch_changes`] reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Change {
-    /// Another instance committed an import, delete or restore.
-    Committed,
-    /// The watch connection was (re)established: changes may have been missed meanwhile.
-    Connected,
-}
-
-/// Watches the store for changes committed by other instances, on a thread of its own with its
-/// own connection, and calls `on_change` for each burst of them. `on_change` returns whether it
-/// caught up; when it did not (the database went away mid-refresh), it is called again a second
-/// later until it does. A lost connection is reopened with backoff, forever, and `on_change` is
-/// told ([`Change::Connected`]) since changes may have been missed meanwhile.
-///
-/// The first connection is made, and listening, before this returns: whatever the caller loads
-/// after that is at least as new as anything the feed will not report.
-pub fn watch_changes(
-    url: &str,
-    mut on_change: impl FnMut(Change) -> bool + Send + 'static,
-) -> Result<std::thread::JoinHandle<()>, StoreError> {
-    let (config, tls) = parse_url(url, "escamap-watch")?;
-    let own = format!("{} ", instance_id());
-    let listen = move |config: &Config, tls: &Tls| -> Result<Client, StoreError> {
-        let mut c = open_connection(config, tls)?;
-        c.batch_execute(&format!("LISTEN {CHANNEL}"))?;
-        Ok(c)
-    };
-    let mut first = Some(listen(&config, &tls)?);
-    std::thread::Builder::new()
-        .name("escamap-watch".into())
-        .spawn(move || {
-            let mut backoff = Duration::from_millis(200);
-            let mut was_connected = true;
-            loop {
-                let (mut client, mut pending) = match first.take() {
-                    Some(c) => (c, false),
-                    None => match listen(&config, &tls) {
-                        Ok(c) => {
-                            if !was_connected {
-                                tracing::info!("the store's change feed is back");
-                            }
-                            was_connected = true;
-                            backoff = Duration::from_millis(200);
-                            (c, !on_change(Change::Connected))
-                        }
-                        Err(e) => {
-                            if was_connected {
-                                tracing::warn!(error = %e, "lost the store's change feed; retrying");
-                                was_connected = false;
-                            }
-                            std::thread::sleep(backoff);
-                            backoff = (backoff * 2).min(Duration::from_secs(2));
-                            continue;
-                        }
-                    },
-                };
-                let mut last_check = Instant::now();
-                loop {
-                    let mut changed = false;
-                    {
-                        let mut notes = client.notifications();
-                        let first = notes.timeout_iter(Duration::from_millis(500)).next();
-                        if let Ok(Some(n)) = first {
-                            changed |= !n.payload().starts_with(&own);
-                            // Take what else has arrived without waiting: one refresh per burst.
-                            let mut more = notes.iter();
-                            while let Ok(Some(n)) = more.next() {
-                                changed |= !n.payload().starts_with(&own);
-                            }
-                        }
-                    }
-                    if changed || pending {
-                        pending = !on_change(Change::Committed);
-                    }
-                    if client.is_closed() {
-                        break;
-                    }
-                    if last_check.elapsed() > Duration::from_secs(10) {
-                        if client.is_valid(Duration::from_secs(3)).is_err() {
-                            break;
-                        }
-                        last_check = Instant::now();
-                    }
-                }
-            }
-        })
-        .map_err(|e| StoreError::Other(format!("cannot start the change watcher: {e}")))
 }

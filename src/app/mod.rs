@@ -1,0 +1,201 @@
+//! The application service: owns the [`Store`] and the analytics [`Index`].
+//!
+//! Every change goes import -> commit -> refresh: the index is rebuilt from the store after a
+//! committed import or delete and swapped in whole, so readers see either the old or the new
+//! data, never half of it. The command line and the web server only translate their requests
+//! into calls here, so both behave the same.
+//!
+//! A store connection does one thing at a time, so the application keeps one per kind of work
+//! ([`Conn`]): requests (sessions, pages of rows), writes (imports, deletes) and index scans. A
+//! long import then holds up neither a login nor a page, and an index rebuild after another
+//! instance's import (PostgreSQL, [`App::watch_changes`]) runs beside both.
+
+//!
+//! The service is split by concern: [`accounts`] (users, sessions, API tokens, the login
+//! throttle), [`import`] (imports and deletes), [`queries`] (stats, heatmaps, pages of rows,
+//! export), [`refresh`] (the index: rebuilds, following other processes' changes). Each is an
+//! `impl App` block of its own; this file holds the struct, its connections and its clock.
+
+mod accounts;
+mod import;
+mod queries;
+mod refresh;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use chrono::NaiveDate;
+
+use crate::analytics::{Index, InvalidQuery};
+use crate::ingest::FileError;
+use crate::store::{Location, Store, StoreError};
+
+pub use import::display_name;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The file was refused whole; nothing was imported.
+    #[error(transparent)]
+    File(#[from] FileError),
+    #[error("the file has more than {limit} rows; split it or raise the limit")]
+    TooManyRows { limit: u64 },
+    #[error(transparent)]
+    Query(#[from] InvalidQuery),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("writing the output failed: {0}")]
+    Output(String),
+    #[error(transparent)]
+    Hash(#[from] crate::auth::HashError),
+}
+
+/// Limits applied to every import.
+#[derive(Debug, Clone, Copy)]
+pub struct ImportLimits {
+    /// Records (imported plus rejected) per file.
+    pub max_rows: u64,
+}
+
+impl Default for ImportLimits {
+    fn default() -> Self {
+        Self {
+            max_rows: 5_000_000,
+        }
+    }
+}
+
+pub struct App {
+    /// One connection per [`Conn`] or, for a store that cannot be opened twice, a single one.
+    conns: Vec<Mutex<Box<dyn Store>>>,
+    index: RwLock<Arc<Index>>,
+    /// The store's generation the index was built at.
+    index_generation: std::sync::atomic::AtomicU64,
+    limits: ImportLimits,
+    location: Option<Location>,
+    clock: Clock,
+}
+
+/// The kinds of work that each get a store connection of their own.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Conn {
+    Requests = 0,
+    Writes = 1,
+    Scans = 2,
+}
+
+/// What day it is, for the contact list's derived dates and the sample data. The system's local
+/// date unless a test fixes it ([`App::with_today`]).
+#[derive(Clone, Default)]
+pub enum Clock {
+    #[default]
+    Local,
+    Fixed(NaiveDate),
+}
+
+impl Clock {
+    pub fn today(&self) -> NaiveDate {
+        match self {
+            Self::Local => crate::domain::local_today(),
+            Self::Fixed(d) => *d,
+        }
+    }
+}
+
+/// Escalations are fetched from the store in chunks of this many ids.
+const FETCH_CHUNK: usize = 1_000;
+
+impl App {
+    /// Opens (creating if needed) the SQLite store at `path` and loads the index.
+    pub fn open_sqlite(path: &Path) -> Result<Self, AppError> {
+        Self::open(&Location::Sqlite(path.to_owned()))
+    }
+
+    /// Opens the store (a connection per kind of work), migrates it and loads the index.
+    pub fn open(location: &Location) -> Result<Self, AppError> {
+        let app = Self::connect(location)?;
+        app.refresh()?;
+        Ok(app)
+    }
+
+    /// As [`App::open`], and follows the changes other processes commit (see
+    /// [`App::watch_changes`]). The watch starts before the index is loaded, so nothing committed
+    /// in between is missed and the index is loaded once.
+    pub fn open_watched(location: &Location, limits: ImportLimits) -> Result<Arc<Self>, AppError> {
+        let app = Arc::new(Self::connect(location)?.with_limits(limits));
+        app.watch_changes()?;
+        app.refresh()?;
+        Ok(app)
+    }
+
+    fn connect(location: &Location) -> Result<Self, AppError> {
+        let conns = [Conn::Requests, Conn::Writes, Conn::Scans]
+            .iter()
+            .map(|_| location.open().map(Mutex::new))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            conns,
+            index: RwLock::default(),
+            index_generation: Default::default(),
+            limits: ImportLimits::default(),
+            location: Some(location.clone()),
+            clock: Clock::default(),
+        })
+    }
+
+    /// An application on one connection (an in-memory store, a test double).
+    pub fn new(store: Box<dyn Store>) -> Result<Self, AppError> {
+        let app = Self {
+            conns: vec![Mutex::new(store)],
+            index: RwLock::default(),
+            index_generation: Default::default(),
+            limits: ImportLimits::default(),
+            location: None,
+            clock: Clock::default(),
+        };
+        app.refresh()?;
+        Ok(app)
+    }
+
+    /// Where the store is, when it was opened from a location.
+    pub fn location(&self) -> Option<&Location> {
+        self.location.as_ref()
+    }
+
+    pub fn with_limits(mut self, limits: ImportLimits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The same application, on a fixed day.
+    pub fn with_today(mut self, today: NaiveDate) -> Self {
+        self.clock = Clock::Fixed(today);
+        self
+    }
+
+    /// Today, by the application's clock.
+    pub fn today(&self) -> NaiveDate {
+        self.clock.today()
+    }
+
+    /// The connection for requests.
+    pub(super) fn store(&self) -> MutexGuard<'_, Box<dyn Store>> {
+        self.conn(Conn::Requests)
+    }
+
+    pub(super) fn conn(&self, kind: Conn) -> MutexGuard<'_, Box<dyn Store>> {
+        let i = (kind as usize).min(self.conns.len().saturating_sub(1));
+        // A panic while holding the lock cannot leave the store half-written (transactions roll
+        // back on drop), so a poisoned lock is safe to reuse.
+        self.conns[i].lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The current index. Cheap: an `Arc` clone; queries run without holding any lock.
+    pub fn index(&self) -> Arc<Index> {
+        self.index.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Escalations in the store (a cheap reachability probe for `/readyz`).
+    pub fn store_count(&self) -> Result<u64, AppError> {
+        Ok(self.store().count()?)
+    }
+}

@@ -1,0 +1,92 @@
+//! Questions answered from the index (stats, heatmaps), and rows fetched from the store by the
+//! ids the index selects (pages, exports).
+
+use std::io::Write;
+
+use super::{App, AppError, FETCH_CHUNK};
+use crate::analytics::{Filter, Heatmap, HeatmapQuery, InvalidQuery, Stats};
+use crate::domain::{Escalation, SortColumn};
+use crate::ingest::export;
+use crate::render::csv_safe;
+
+impl App {
+    pub fn stats(&self, filter: &Filter) -> Result<Stats, AppError> {
+        filter.validate().map_err(InvalidQuery::from)?;
+        Ok(self.index().stats(filter))
+    }
+
+    pub fn heatmap(&self, q: &HeatmapQuery) -> Heatmap {
+        self.index().heatmap(q)
+    }
+
+    /// Stats for the filter and, when its period is known, for the period of equal length just
+    /// before it (same filters otherwise), for the dashboard's "change" line.
+    pub fn stats_compared(&self, filter: &Filter) -> Result<(Stats, Option<Stats>), AppError> {
+        filter.validate().map_err(InvalidQuery::from)?;
+        let index = self.index();
+        let current = index.stats(filter);
+        let (Some(from), Some(to)) = (filter.from, filter.to) else {
+            return Ok((current, None));
+        };
+        let days = (to - from).num_days() + 1;
+        let prev_to = from.pred_opt();
+        let prev_from = prev_to.and_then(|t| {
+            t.checked_sub_days(chrono::Days::new(u64::try_from(days - 1).unwrap_or(0)))
+        });
+        let previous = Filter {
+            from: prev_from,
+            to: prev_to,
+            ..filter.clone()
+        };
+        Ok((current, Some(index.stats(&previous))))
+    }
+
+    /// One page of escalations, sorted, and the number matching the filter.
+    pub fn escalations_page(
+        &self,
+        filter: &Filter,
+        sort: SortColumn,
+        descending: bool,
+        page: usize,
+        per_page: usize,
+    ) -> Result<(Vec<Escalation>, usize), AppError> {
+        filter.validate().map_err(InvalidQuery::from)?;
+        let offset = page.saturating_sub(1).saturating_mul(per_page);
+        let (ids, total) = self
+            .index()
+            .page(filter, sort, descending, offset, per_page);
+        Ok((self.store().escalations(&ids)?, total))
+    }
+
+    /// The escalations behind a filter, in opened-date order.
+    pub fn escalations(&self, filter: &Filter) -> Result<Vec<Escalation>, AppError> {
+        let ids = self.index().select(filter);
+        let mut store = self.store();
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(FETCH_CHUNK) {
+            out.extend(store.escalations(chunk)?);
+        }
+        Ok(out)
+    }
+
+    /// Writes the filtered escalations as an export-format CSV that EscaMap can import again.
+    /// Cells a spreadsheet would run as formulas are neutralised. Returns the number of rows.
+    pub fn export_csv(&self, filter: &Filter, out: impl Write) -> Result<u64, AppError> {
+        filter.validate().map_err(InvalidQuery::from)?;
+        let ids = self.index().select(filter);
+        let mut w = csv::Writer::from_writer(out);
+        let out_err = |e: csv::Error| AppError::Output(e.to_string());
+        w.write_record(export::HEADER).map_err(out_err)?;
+        let mut n = 0;
+        for chunk in ids.chunks(FETCH_CHUNK) {
+            let rows = self.store().escalations(chunk)?;
+            for e in rows {
+                w.write_record(export::record(&e).iter().map(|c| csv_safe(c).into_owned()))
+                    .map_err(out_err)?;
+                n += 1;
+            }
+        }
+        w.flush().map_err(|e| AppError::Output(e.to_string()))?;
+        Ok(n)
+    }
+}
