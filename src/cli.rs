@@ -454,14 +454,10 @@ fn render(app: &App, a: &RenderArgs) -> anyhow::Result<ExitCode> {
     let drawn = matches!(format, OutFormat::Svg | OutFormat::Png);
     let top = a.top.or(drawn.then_some(DEFAULT_DRAWN_ROWS));
     let filter = a.filter.to_filter()?;
-    let (query, title) = match (a.view, a.rows, a.cols) {
-        (Some(v), _, _) => (HeatmapQuery::view(v, top, filter)?, v.title().to_owned()),
+    let query = match (a.view, a.rows, a.cols) {
+        (Some(v), _, _) => HeatmapQuery::view(v, top, filter)?,
         (None, Some(r), Some(c)) => {
-            let m = a.measure.unwrap_or(Measure::Count);
-            (
-                HeatmapQuery::new(r, c, m, top, filter)?,
-                format!("{} by {} and {}", m.title(), r.title(), c.title()),
-            )
+            HeatmapQuery::new(r, c, a.measure.unwrap_or(Measure::Count), top, filter)?
         }
         _ => bail!("give --view, or --rows and --cols"),
     };
@@ -475,7 +471,7 @@ fn render(app: &App, a: &RenderArgs) -> anyhow::Result<ExitCode> {
         }
         OutFormat::Svg | OutFormat::Png => {
             let opts = SvgOptions {
-                title: a.title.clone().unwrap_or(title),
+                title: a.title.clone().unwrap_or_else(|| query.title()),
                 subtitle: query.describe(),
                 palette: a.palette,
                 ..SvgOptions::default()

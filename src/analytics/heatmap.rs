@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use serde::ser::{SerializeSeq, Serializer};
 use serde::{Deserialize, Serialize};
 
-use super::index::{Compiled, Index};
+use super::index::{Compiled, HIGH_BY_CODE, Index, SCORE_BY_CODE};
 use super::{Filter, InvalidFilter};
 use crate::domain::{Dimension, Measure, View};
 
@@ -17,6 +17,9 @@ pub struct HeatmapQuery {
     /// Keep the first N rows after ordering; `None` keeps all.
     pub top: Option<usize>,
     pub filter: Filter,
+    /// The original's view this query draws, when it was asked for by name (its title).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view: Option<View>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -50,12 +53,29 @@ impl HeatmapQuery {
             measure,
             top,
             filter,
+            view: None,
         })
     }
 
     pub fn view(view: View, top: Option<usize>, filter: Filter) -> Result<Self, InvalidQuery> {
         let (rows, cols, measure) = view.spec();
-        Self::new(rows, cols, measure, top, filter)
+        Ok(Self {
+            view: Some(view),
+            ..Self::new(rows, cols, measure, top, filter)?
+        })
+    }
+
+    /// The heading it is drawn under: the view's name, or "measure by rows and cols".
+    pub fn title(&self) -> String {
+        match self.view {
+            Some(v) => v.title().to_owned(),
+            None => format!(
+                "{} by {} and {}",
+                self.measure.title(),
+                self.rows.title(),
+                self.cols.title()
+            ),
+        }
     }
 
     /// A one-line description of the measure and filters, for subtitles.
@@ -229,9 +249,9 @@ type PresentRows = Vec<(u32, Vec<(u32, Tally)>)>;
 fn cell_of(t: &Tally) -> Cell {
     let n = |s: usize| u64::from(t[s]);
     Cell {
-        count: n(0) + n(1) + n(2) + n(3),
-        score: n(0) + 2 * n(1) + 3 * n(2) + 4 * n(3),
-        high: n(2) + n(3),
+        count: (0..4).map(n).sum(),
+        score: (0..4).map(|s| n(s) * SCORE_BY_CODE[s]).sum(),
+        high: (0..4).filter(|&s| HIGH_BY_CODE[s]).map(n).sum(),
     }
 }
 

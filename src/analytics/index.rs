@@ -5,6 +5,27 @@ use chrono::{Datelike, NaiveDate};
 
 use super::Filter;
 use crate::domain::{Dimension, Month, Severity, SortColumn};
+
+/// Per severity code (the index's `severity` column): whether it is high, and its score, read off
+/// [`Severity`] at compile time so the rule stays in the domain and the hot loops index a table.
+pub(super) const HIGH_BY_CODE: [bool; 4] = {
+    let mut t = [false; 4];
+    let mut i = 0;
+    while i < 4 {
+        t[i] = Severity::ALL[i].is_high();
+        i += 1;
+    }
+    t
+};
+pub(super) const SCORE_BY_CODE: [u64; 4] = {
+    let mut t = [0; 4];
+    let mut i = 0;
+    while i < 4 {
+        t[i] = Severity::ALL[i].score() as u64;
+        i += 1;
+    }
+    t
+};
 use crate::store::IndexRow;
 
 /// A dictionary: code -> text, and text -> code while building. Hashed with foldhash: building
@@ -232,7 +253,7 @@ impl IndexBuilder {
         self.client.push(self.clients.code(row.client));
         self.product.push(self.products.code(row.product));
         self.region.push(self.regions.code(row.region));
-        self.severity.push(row.severity as u8);
+        self.severity.push(row.severity.code());
         self.closed
             .push(row.closed.map_or(LAST, |d| day_key(d.num_days_from_ce())));
         self.status

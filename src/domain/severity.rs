@@ -24,12 +24,18 @@ impl Severity {
     pub const ALL: [Severity; 4] = [Self::Low, Self::Medium, Self::High, Self::Critical];
 
     /// The score used by the `score` and `mean` measures: Low=1 .. Critical=4.
-    pub fn score(self) -> u8 {
+    pub const fn score(self) -> u8 {
         self as u8 + 1
     }
 
-    pub fn is_high(self) -> bool {
+    /// High and Critical: what the "High severity" card and the `high` measure count.
+    pub const fn is_high(self) -> bool {
         matches!(self, Self::High | Self::Critical)
+    }
+
+    /// Its position in [`Severity::ALL`] (Low=0 .. Critical=3), how the index stores it.
+    pub const fn code(self) -> u8 {
+        self as u8
     }
 
     pub fn as_str(self) -> &'static str {

@@ -129,28 +129,47 @@ pub fn format_value(v: f64, integral: bool) -> String {
     }
 }
 
-/// Draws a heatmap. The SVG is standalone (no external fonts, styles or scripts).
-pub fn heatmap_svg(map: &Heatmap, opts: &SvgOptions<'_>) -> String {
-    let integral = map.measure.is_integral();
-    let max_cols = opts.max_cols.unwrap_or(DEFAULT_MAX_COLS).max(1);
-    // Which columns to draw: the first ones in display order, or the latest periods.
-    let ncols_all = map.cols.len();
-    let col_idx: Vec<usize> = if ncols_all <= max_cols {
-        (0..ncols_all).collect()
+/// Which columns to draw: all of them when they fit, else the latest periods of a time axis or
+/// the first columns in display order.
+fn visible_columns(map: &Heatmap, max_cols: usize) -> Vec<usize> {
+    let n = map.cols.len();
+    if n <= max_cols {
+        (0..n).collect()
     } else if map.col_dimension.is_time() {
-        (ncols_all - max_cols..ncols_all).collect()
+        (n - max_cols..n).collect()
     } else {
         (0..max_cols).collect()
-    };
-    let hidden_cols = ncols_all - col_idx.len();
-    let nrows = map.rows.len();
-    let ncols = col_idx.len();
+    }
+}
 
-    let max = map.max_value();
+/// Where everything goes.
+struct Geometry {
+    cell_w: f64,
+    cell_h: f64,
+    show_values: bool,
+    rotate_cols: bool,
+    plot_left: f64,
+    plot_top: f64,
+    plot_w: f64,
+    plot_h: f64,
+    legend_x: f64,
+    col_title_y: f64,
+    width: f64,
+    height: f64,
+}
+
+const MARGIN: f64 = 16.0;
+
+/// Cell sizes from the widest value and the number of rows and columns; the plot beside the
+/// widest row label, under the title (and the note, when rows or columns are hidden); the legend
+/// to its right.
+fn layout(map: &Heatmap, cols: &[usize], has_note: bool) -> Geometry {
+    let integral = map.measure.is_integral();
+    let (nrows, ncols) = (map.rows.len(), cols.len());
     let widest_value = map
         .values
         .iter()
-        .flat_map(|r| col_idx.iter().filter_map(move |&j| r[j]))
+        .flat_map(|r| cols.iter().filter_map(move |&j| r[j]))
         .map(|v| text_px(&format_value(v, integral)))
         .fold(0.0, f64::max);
     let cell_w = if ncols > 60 {
@@ -159,16 +178,13 @@ pub fn heatmap_svg(map: &Heatmap, opts: &SvgOptions<'_>) -> String {
         (widest_value + 14.0).clamp(40.0, 80.0)
     };
     let cell_h = if nrows > 80 { 14.0 } else { 26.0 };
-    let show_values = cell_h >= 20.0 && cell_w >= 30.0;
-
-    let margin = 16.0;
     let row_label_w = map
         .rows
         .iter()
         .map(|r| text_px(&shorten(r).0))
         .fold(text_px(map.row_dimension.title()), f64::max)
         + 12.0;
-    let col_label_px = col_idx
+    let col_label_px = cols
         .iter()
         .map(|&j| text_px(&shorten(&map.cols[j]).0))
         .fold(0.0, f64::max);
@@ -178,21 +194,38 @@ pub fn heatmap_svg(map: &Heatmap, opts: &SvgOptions<'_>) -> String {
     } else {
         22.0
     };
-
-    let plot_left = margin + row_label_w;
-    let has_note = map.hidden_rows > 0 || hidden_cols > 0;
+    let plot_left = MARGIN + row_label_w;
     let plot_top = if has_note { 96.0 } else { 80.0 };
     let plot_w = ncols as f64 * cell_w;
     let plot_h = nrows as f64 * cell_h;
     let legend_x = plot_left + plot_w + 28.0;
     let width = (legend_x + 34.0 + text_px(map.measure.title()).max(60.0)).max(520.0);
     let col_title_y = plot_top + plot_h + col_label_h + 22.0;
-    let height = col_title_y + margin;
+    Geometry {
+        cell_w,
+        cell_h,
+        show_values: cell_h >= 20.0 && cell_w >= 30.0,
+        rotate_cols,
+        plot_left,
+        plot_top,
+        plot_w,
+        plot_h,
+        legend_x,
+        col_title_y,
+        width,
+        height: col_title_y + MARGIN,
+    }
+}
 
-    let mut cells = Vec::with_capacity(nrows * ncols);
+/// One rectangle per visible cell, coloured by its value against the map's maximum, with its
+/// value printed when it fits and a tooltip naming row, column, value, count and share.
+fn cells(map: &Heatmap, cols: &[usize], g: &Geometry, opts: &SvgOptions<'_>) -> Vec<SvgCell> {
+    let integral = map.measure.is_integral();
+    let max = map.max_value();
+    let mut cells = Vec::with_capacity(map.rows.len() * cols.len());
     for (i, row) in map.values.iter().enumerate() {
         let row_total: u64 = map.counts[i].iter().sum();
-        for (k, &j) in col_idx.iter().enumerate() {
+        for (k, &j) in cols.iter().enumerate() {
             let count = map.counts[i][j];
             let value = row[j];
             let t = value.map_or(0.0, |v| if max > 0.0 { v / max } else { 0.0 });
@@ -204,14 +237,14 @@ pub fn heatmap_svg(map: &Heatmap, opts: &SvgOptions<'_>) -> String {
             } else {
                 "0%".into()
             };
-            let text = (show_values && count > 0)
+            let text = (g.show_values && count > 0)
                 .then(|| shown.clone())
-                .filter(|s| text_px(s) + 6.0 <= cell_w);
+                .filter(|s| text_px(s) + 6.0 <= g.cell_w);
             cells.push(SvgCell {
-                x: plot_left + k as f64 * cell_w,
-                y: plot_top + i as f64 * cell_h,
-                w: cell_w - 1.0,
-                h: cell_h - 1.0,
+                x: g.plot_left + k as f64 * g.cell_w,
+                y: g.plot_top + i as f64 * g.cell_h,
+                w: g.cell_w - 1.0,
+                h: g.cell_h - 1.0,
                 fill: if count == 0 {
                     EMPTY_FILL.to_owned()
                 } else {
@@ -239,37 +272,46 @@ pub fn heatmap_svg(map: &Heatmap, opts: &SvgOptions<'_>) -> String {
             });
         }
     }
+    cells
+}
 
-    let row_labels = map
-        .rows
+fn row_labels(map: &Heatmap, g: &Geometry) -> Vec<Label> {
+    map.rows
         .iter()
         .enumerate()
         .map(|(i, r)| {
             let (short, shortened) = shorten(r);
             Label {
-                x: plot_left - 8.0,
-                y: plot_top + i as f64 * cell_h + cell_h / 2.0 + 4.0,
+                x: g.plot_left - 8.0,
+                y: g.plot_top + i as f64 * g.cell_h + g.cell_h / 2.0 + 4.0,
                 short,
                 full: r.clone(),
                 shortened,
             }
         })
-        .collect();
-    let col_labels = col_idx
-        .iter()
+        .collect()
+}
+
+fn col_labels(map: &Heatmap, cols: &[usize], g: &Geometry) -> Vec<Label> {
+    cols.iter()
         .enumerate()
         .map(|(k, &j)| {
             let (short, shortened) = shorten(&map.cols[j]);
             Label {
-                x: plot_left + k as f64 * cell_w + cell_w / 2.0,
-                y: plot_top + plot_h + 16.0,
+                x: g.plot_left + k as f64 * g.cell_w + g.cell_w / 2.0,
+                y: g.plot_top + g.plot_h + 16.0,
                 short,
                 full: map.cols[j].clone(),
                 shortened,
             }
         })
-        .collect();
+        .collect()
+}
 
+/// What is not drawn: hidden rows (beyond `top`) and hidden columns.
+fn notes(map: &Heatmap, shown_cols: usize) -> Vec<String> {
+    let nrows = map.rows.len();
+    let (ncols_all, hidden_cols) = (map.cols.len(), map.cols.len() - shown_cols);
     let mut notes = Vec::new();
     if map.hidden_rows > 0 {
         notes.push(format!(
@@ -280,39 +322,52 @@ pub fn heatmap_svg(map: &Heatmap, opts: &SvgOptions<'_>) -> String {
     }
     if hidden_cols > 0 {
         notes.push(format!(
-            "{ncols} of {ncols_all} columns shown, {hidden_cols} more hidden"
+            "{shown_cols} of {ncols_all} columns shown, {hidden_cols} more hidden"
         ));
     }
-    let stops = (0..=10)
+    notes
+}
+
+/// The legend's gradient, top (max) to bottom (0).
+fn legend_stops(palette: Palette) -> Vec<Stop> {
+    (0..=10)
         .map(|k| {
             let t = f64::from(k) / 10.0;
-            // The legend runs top (max) to bottom (0).
             Stop {
                 offset: format!("{}%", k * 10),
-                color: opts.palette.hex(1.0 - t),
+                color: palette.hex(1.0 - t),
             }
         })
-        .collect();
+        .collect()
+}
 
+/// Draws a heatmap. The SVG is standalone (no external fonts, styles or scripts): visible
+/// columns, layout, cells, labels, notes and legend, each a step of its own.
+pub fn heatmap_svg(map: &Heatmap, opts: &SvgOptions<'_>) -> String {
+    let integral = map.measure.is_integral();
+    let cols = visible_columns(map, opts.max_cols.unwrap_or(DEFAULT_MAX_COLS).max(1));
+    let notes = notes(map, cols.len());
+    let g = layout(map, &cols, !notes.is_empty());
+    let max = map.max_value();
     let view = SvgView {
-        width: width.round(),
-        height: height.round(),
+        width: g.width.round(),
+        height: g.height.round(),
         font: FONT,
         title: &opts.title,
         subtitle: &opts.subtitle,
         note: notes.join("; "),
-        cells,
-        row_labels,
-        col_labels,
-        rotate_cols,
+        cells: cells(map, &cols, &g, opts),
+        row_labels: row_labels(map, &g),
+        col_labels: col_labels(map, &cols, &g),
+        rotate_cols: g.rotate_cols,
         row_title: map.row_dimension.title(),
-        row_title_x: plot_left - 8.0,
+        row_title_x: g.plot_left - 8.0,
         col_title: map.col_dimension.title(),
-        col_title_x: plot_left + plot_w / 2.0,
-        col_title_y,
-        plot_top,
-        legend_x,
-        legend_h: plot_h.clamp(60.0, 240.0),
+        col_title_x: g.plot_left + g.plot_w / 2.0,
+        col_title_y: g.col_title_y,
+        plot_top: g.plot_top,
+        legend_x: g.legend_x,
+        legend_h: g.plot_h.clamp(60.0, 240.0),
         legend_title: map.measure.title(),
         legend_max: format_value(max, integral),
         legend_mid: format_value(
@@ -324,9 +379,9 @@ pub fn heatmap_svg(map: &Heatmap, opts: &SvgOptions<'_>) -> String {
             integral,
         ),
         legend_min: format_value(0.0, integral),
-        stops,
-        empty: nrows == 0,
-        empty_x: width / 2.0,
+        stops: legend_stops(opts.palette),
+        empty: map.rows.is_empty(),
+        empty_x: g.width / 2.0,
     };
     view.render().unwrap_or_else(|e| {
         // Rendering a template with only owned strings and numbers cannot fail; keep a valid SVG anyway.

@@ -49,19 +49,10 @@ pub async fn get_heatmap(
 
 fn draw(state: &AppState, raw: Option<&str>) -> Result<String, ApiError> {
     let (p, q, map) = heatmap_of(state, raw)?;
-    let title = match p.typed::<crate::domain::View>("view")? {
-        Some(v) => v.title().to_owned(),
-        None => format!(
-            "{} by {} and {}",
-            q.measure.title(),
-            q.rows.title(),
-            q.cols.title()
-        ),
-    };
     Ok(heatmap_svg(
         &map,
         &SvgOptions {
-            title,
+            title: q.title(),
             subtitle: q.describe(),
             palette: p.palette()?,
             ..SvgOptions::default()

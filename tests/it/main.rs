@@ -1,6 +1,7 @@
 //! The one integration test binary. Each module drives EscaMap through a real interface: the
 //! `escamap` executable, or the library's public API for property tests.
 
+mod architecture;
 mod browser;
 mod cli;
 mod cluster;

@@ -217,8 +217,8 @@ async fn hsts_is_sent_behind_a_trusted_proxy_that_says_https() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn each_role_against_each_route() {
+/// A server with the fixture and one account per role: vera (viewer), ed (editor), ada (admin).
+async fn roles_app() -> TestApp {
     let t = TestApp::with_csv(&fixture_csv()).await;
     for (name, role) in [
         ("vera", Role::Viewer),
@@ -227,6 +227,12 @@ async fn each_role_against_each_route() {
     ] {
         add_user(&t, name, role);
     }
+    t
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn anonymous_pages_go_to_the_login_and_the_api_answers_a_bearer_challenge() {
+    let t = roles_app().await;
     // Anonymous: pages redirect to the login, the API answers 401 with a Bearer challenge.
     let anon = t.with_new_client();
     for path in ["/", "/data", "/import", "/admin", "/data.csv"] {
@@ -263,7 +269,11 @@ async fn each_role_against_each_route() {
         "anonymous import refused: {}",
         r.status()
     );
+}
 
+#[tokio::test(flavor = "multi_thread")]
+async fn each_role_reads_imports_and_administers_as_its_role_allows() {
+    let t = roles_app().await;
     let csv = b"client,severity,opened\nRoleTest,low,2024-01-01\n";
     let expect = [
         ("vera", 403u16, 403u16),
@@ -296,6 +306,15 @@ async fn each_role_against_each_route() {
             admin_status,
             "{name}: admin page"
         );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_change_without_a_valid_csrf_token_is_refused_for_every_role() {
+    let t = roles_app().await;
+    let csv = b"client,severity,opened\nRoleTest,low,2024-01-01\n";
+    for name in ["vera", "ed", "ada"] {
+        let c = signed_in(&t, name).await;
         // The same change without the CSRF token is refused for everyone.
         let form = reqwest::multipart::Form::new().part(
             "file",
@@ -327,7 +346,12 @@ async fn each_role_against_each_route() {
             .expect("post");
         assert_eq!(r.status().as_u16(), 403, "{name}: forged CSRF token");
     }
+}
 
+#[tokio::test(flavor = "multi_thread")]
+async fn api_tokens_need_no_csrf_token_and_carry_their_accounts_role() {
+    let t = roles_app().await;
+    let csv = b"client,severity,opened\nRoleTest,low,2024-01-01\n";
     // API tokens: no CSRF needed, the role applies, a bad token is 401.
     for (name, status) in [("vera", 403u16), ("ed", 201)] {
         let (_, token) = t.state.app.create_token(name, "test").expect("token");
@@ -356,7 +380,11 @@ async fn each_role_against_each_route() {
         .await
         .expect("get");
     assert_eq!(r.status().as_u16(), 401);
+}
 
+#[tokio::test(flavor = "multi_thread")]
+async fn admins_manage_accounts_and_a_viewer_cannot() {
+    let t = roles_app().await;
     // The admin page manages accounts; a viewer cannot post to it even with a valid token.
     let admin = signed_in(&t, "ada").await;
     let r = admin
@@ -420,9 +448,9 @@ async fn each_role_against_each_route() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn login_logout_expiry_and_throttling() {
-    // The per-address login rate limit is raised so that the per-account throttle is what trips.
+/// A server with one admin, ada, a 2 s idle expiry, and a per-address login limit raised so that
+/// the per-account throttle is what trips.
+async fn login_app() -> TestApp {
     let mut rate_limits = escamap::web::limits::RateLimits::default();
     rate_limits.set("login=100/minute").expect("valid");
     let config = ServerConfig {
@@ -432,7 +460,12 @@ async fn login_logout_expiry_and_throttling() {
     };
     let t = TestApp::spawn_with(config).await;
     add_user(&t, "ada", Role::Admin);
+    t
+}
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_login_form_without_its_csrf_token_is_refused() {
+    let t = login_app().await;
     // A login form without its CSRF token is refused.
     let r = t
         .with_new_client()
@@ -443,7 +476,11 @@ async fn login_logout_expiry_and_throttling() {
         .await
         .expect("post");
     assert_eq!(r.status().as_u16(), 403);
+}
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_name_and_a_wrong_password_get_the_same_answer() {
+    let t = login_app().await;
     // The same answer for a wrong name and a wrong password.
     let c = t.with_new_client();
     let wrong_pw = c
@@ -467,7 +504,12 @@ async fn login_logout_expiry_and_throttling() {
         msg(wrong_pw.text().await.expect("html")),
         msg(wrong_user.text().await.expect("html"))
     );
+}
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_login_sets_a_fresh_httponly_session_stays_on_site_and_logout_ends_it() {
+    let t = login_app().await;
+    let c = t.with_new_client();
     // A login sets an HttpOnly, SameSite cookie, and each login gets a new session.
     let session_of = |r: &reqwest::Response| {
         r.headers()
@@ -511,7 +553,11 @@ async fn login_logout_expiry_and_throttling() {
     let r = c.post_form("/logout", &[]).await;
     assert_eq!(r.status().as_u16(), 303);
     assert_eq!(c.get("/").await.status().as_u16(), 303, "signed out");
+}
 
+#[tokio::test(flavor = "multi_thread")]
+async fn an_idle_session_expires() {
+    let t = login_app().await;
     // Idle expiry (2 s here).
     let c = t.with_new_client();
     c.post_form("/login", &[("name", "ada"), ("password", PASSWORD)])
@@ -523,7 +569,11 @@ async fn login_logout_expiry_and_throttling() {
         303,
         "expired after being idle"
     );
+}
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_password_change_ends_the_accounts_sessions() {
+    let t = login_app().await;
     // A password change ends the account's sessions.
     let c = t.with_new_client();
     c.post_form("/login", &[("name", "ada"), ("password", PASSWORD)])
@@ -536,7 +586,18 @@ async fn login_logout_expiry_and_throttling() {
         )
         .expect("changed");
     assert_eq!(c.get("/").await.status().as_u16(), 303);
+}
 
+#[tokio::test(flavor = "multi_thread")]
+async fn five_failures_lock_the_account_with_retry_after() {
+    let t = login_app().await;
+    t.state
+        .app
+        .set_password(
+            "ada",
+            &Password::new("another long password").expect("valid"),
+        )
+        .expect("changed");
     // Five failures lock the account for a while, whatever the address; right password included.
     let c = t.with_new_client();
     for _ in 0..5 {

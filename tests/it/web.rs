@@ -347,7 +347,7 @@ async fn uploads_from_the_browser_form() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn api_routes() {
+async fn api_heatmaps_answer_as_json_svg_and_png() {
     let t = TestApp::with_csv(&fixture_csv()).await;
     let (status, map) = t.json("/api/v1/heatmap?view=regional").await;
     assert_eq!(status, 200);
@@ -376,7 +376,11 @@ async fn api_routes() {
         .get("/api/v1/heatmap.png?view=product-timeline&palette=reds")
         .await;
     assert_eq!(png.headers()["content-type"], "image/png");
+}
 
+#[tokio::test(flavor = "multi_thread")]
+async fn api_escalations_come_in_sorted_filtered_pages_of_whole_rows() {
+    let t = TestApp::with_csv(&fixture_csv()).await;
     let (status, page) = t
         .json("/api/v1/escalations?page=2&per_page=25&sort=client&order=asc&region=Europe")
         .await;
@@ -398,7 +402,11 @@ async fn api_routes() {
     ] {
         assert!(item.get(key).is_some(), "item has {key}: {item}");
     }
+}
 
+#[tokio::test(flavor = "multi_thread")]
+async fn api_imports_take_multipart_and_raw_bodies_and_deletes_show_at_once() {
+    let t = TestApp::with_csv(&fixture_csv()).await;
     // Imports: multipart and a raw text/csv body.
     let resp = upload(
         &t,
@@ -476,7 +484,11 @@ async fn api_routes() {
         stats["total_escalations"], 61,
         "the change is visible at once"
     );
+}
 
+#[tokio::test(flavor = "multi_thread")]
+async fn health_and_readiness_answer_without_data() {
+    let t = TestApp::with_csv(&fixture_csv()).await;
     let (status, health) = t.json("/healthz").await;
     assert_eq!((status, health["status"].clone()), (200, json!("ok")));
     // Ready or not, nothing more: anyone may ask, so it tells no counts.
@@ -721,4 +733,32 @@ async fn the_openapi_document_matches_the_routes() {
             .await;
         assert_eq!(status, 200, "{s}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn startup_builds_a_bound_server_that_reports_its_port() {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Args {
+        #[command(flatten)]
+        serve: escamap::config::ServeArgs,
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = escamap::store::Location::Sqlite(dir.path().join("startup.db"));
+    let args = Args::parse_from(["serve", "--port", "0", "--host", "127.0.0.1", "--no-sample"]);
+    let settings = escamap::config::Settings::from_args(&db, &args.serve).expect("settings");
+    let application = escamap::startup::Application::build(settings).expect("built");
+    let addr = application.local_addr();
+    assert_ne!(addr.port(), 0, "the port the system chose is reported");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(application.run_until(async {
+        let _ = stopped.await;
+    }));
+    crate::helpers::crypto();
+    let resp = reqwest::get(format!("http://{addr}/healthz"))
+        .await
+        .expect("served");
+    assert_eq!(resp.status().as_u16(), 200);
+    let _ = stop.send(());
+    server.await.expect("joined").expect("a clean stop");
 }

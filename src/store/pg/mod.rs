@@ -47,8 +47,7 @@ use super::{
 use crate::domain::{Escalation, Label, NewEscalation, Role, Severity, Text, User, UserName};
 
 /// Migrations in order; the position is the schema version. Never edit one that has shipped.
-const MIGRATIONS: &[&str] =
-    &[include_str!("../../../migrations/postgres/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("../../../migrations/postgres/0001_init.sql")];
 
 /// The channel every committed change is announced on.
 pub const CHANNEL: &str = "escamap_changes";
@@ -114,10 +113,7 @@ fn bad(what: &str) -> StoreError {
 }
 
 /// Reads a column, turning a type mismatch into an error instead of a panic.
-fn col<'r, T: postgres::types::FromSql<'r>>(
-    row: &'r Row,
-    i: usize,
-) -> Result<T, StoreError> {
+fn col<'r, T: postgres::types::FromSql<'r>>(row: &'r Row, i: usize) -> Result<T, StoreError> {
     row.try_get(i)
         .map_err(|e| StoreError::Other(format!("column {i}: {e}")))
 }
@@ -238,8 +234,7 @@ fn notify(tx: &mut Transaction<'_>, what: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-const SELECT_IMPORTS: &str =
-    "SELECT i.id, i.source, i.format, i.encoding, i.imported_at,
+const SELECT_IMPORTS: &str = "SELECT i.id, i.source, i.format, i.encoding, i.imported_at,
     i.rows_imported, i.rows_replaced, i.rows_rejected, COUNT(e.id)
     FROM imports i LEFT JOIN escalations e ON e.import_id = i.id";
 
@@ -257,8 +252,7 @@ fn import_record(r: &Row) -> Result<ImportRecord, StoreError> {
     })
 }
 
-const SELECT_ESCALATION: &str =
-    "SELECT id, import_id, ticket, client, product, region, severity,
+const SELECT_ESCALATION: &str = "SELECT id, import_id, ticket, client, product, region, severity,
     opened, closed, status, summary, email, phone FROM escalations";
 
 fn severity(v: i16) -> Result<Severity, StoreError> {

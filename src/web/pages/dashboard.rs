@@ -9,7 +9,7 @@ use axum::response::Html;
 use super::{Choice, FilterBar, Layout, choices, render_html};
 use crate::analytics::{Filter, Heatmap, HeatmapQuery, Stats, cell_filter};
 use crate::domain::{Dimension, Measure, View};
-use crate::render::{SvgOptions, heatmap_svg};
+use crate::render::{Palette, SvgOptions, heatmap_svg};
 use crate::web::error::WebError;
 use crate::web::gate::Caller;
 use crate::web::params::{ParamError, Params, filter_pairs};
@@ -39,7 +39,7 @@ pub struct DashboardPage {
     empty: bool,
     cards: Vec<Card>,
     tabs: Vec<Tab>,
-    tab: &'static str,
+    tab: DashboardTab,
     heading: String,
     svg: String,
     hidden_rows: usize,
@@ -139,10 +139,60 @@ fn cards(now: &Stats, before: Option<&Stats>) -> Vec<Card> {
         .collect()
 }
 
+/// The dashboard's tabs: the original's three views, and a custom pair of dimensions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DashboardTab {
+    View(View),
+    Custom,
+}
+
+impl DashboardTab {
+    pub const ALL: [Self; 4] = [
+        Self::View(View::ProductTimeline),
+        Self::View(View::Regional),
+        Self::View(View::ClientOverview),
+        Self::Custom,
+    ];
+
+    /// The `tab=` value.
+    pub fn slug(self) -> &'static str {
+        match self {
+            Self::View(View::ProductTimeline) => "product-timeline",
+            Self::View(View::Regional) => "regional",
+            Self::View(View::ClientOverview) => "client-overview",
+            Self::Custom => "custom",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::View(v) => v.title(),
+            Self::Custom => "Custom",
+        }
+    }
+
+    pub fn is_custom(self) -> bool {
+        self == Self::Custom
+    }
+
+    /// `tab=`, the Product Timeline when absent.
+    fn from_params(p: &Params) -> Result<Self, ParamError> {
+        match p.get("tab") {
+            None => Ok(Self::View(View::ProductTimeline)),
+            Some(t) => Self::ALL.into_iter().find(|x| x.slug() == t).ok_or_else(|| {
+                ParamError::new(
+                    "tab",
+                    format!("unknown tab {t:?}: expected product-timeline, regional, client-overview or custom"),
+                )
+            }),
+        }
+    }
+}
+
 /// The query pairs that describe the dashboard's state (tab, custom axes, top).
-fn state_pairs(tab: &str, p: &Params) -> Vec<(&'static str, String)> {
-    let mut pairs = vec![("tab", tab.to_owned())];
-    if tab == "custom" {
+fn state_pairs(tab: DashboardTab, p: &Params) -> Vec<(&'static str, String)> {
+    let mut pairs = vec![("tab", tab.slug().to_owned())];
+    if tab.is_custom() {
         for k in ["rows", "cols", "measure"] {
             if let Some(v) = p.get(k) {
                 pairs.push((k, v.to_owned()));
@@ -161,127 +211,107 @@ fn drill_down(map: &Heatmap, i: usize, j: usize, base: &Filter) -> String {
     format!("/data?{}", Params::encode(filter_pairs(&f)))
 }
 
-pub async fn show_dashboard(
-    State(state): State<AppState>,
-    Extension(caller): Extension<Caller>,
-    RawQuery(raw): RawQuery,
-) -> Result<Html<String>, WebError> {
-    let p = Params::parse(raw.as_deref());
-    let filter = p.filter()?;
-    let tab: &'static str = match p.get("tab") {
-        None | Some("product-timeline") => "product-timeline",
-        Some("regional") => "regional",
-        Some("client-overview") => "client-overview",
-        Some("custom") => "custom",
-        Some(other) => {
-            return Err(ParamError::new("tab", format!("unknown tab {other:?}: expected product-timeline, regional, client-overview or custom")).into());
-        }
-    };
+/// The heatmap the tab asks for, and for a custom tab whose axes cannot be drawn, why (the
+/// client x severity default is shown instead).
+fn heatmap_query(
+    tab: DashboardTab,
+    p: &Params,
+    filter: &Filter,
+) -> Result<(HeatmapQuery, Option<String>), ParamError> {
     let top = p.top()?;
-    let palette = p.palette()?;
-    let app = state.app.clone();
-    let index = app.index();
-    let (now, before) = app.stats_compared(&filter)?;
-
-    let mut custom_error = None;
-    let query = match tab {
-        "custom" => {
+    match tab {
+        DashboardTab::Custom => {
             let rows = p.typed::<Dimension>("rows")?.unwrap_or(Dimension::Client);
             let cols = p.typed::<Dimension>("cols")?.unwrap_or(Dimension::Severity);
             let measure = p.typed::<Measure>("measure")?.unwrap_or(Measure::Count);
-            match HeatmapQuery::new(
-                rows,
-                cols,
-                measure,
-                Some(top.unwrap_or(DEFAULT_CLIENT_ROWS)),
-                filter.clone(),
-            ) {
-                Ok(q) => q,
+            let top = Some(top.unwrap_or(DEFAULT_CLIENT_ROWS));
+            match HeatmapQuery::new(rows, cols, measure, top, filter.clone()) {
+                Ok(q) => Ok((q, None)),
                 Err(e) => {
-                    custom_error = Some(e.to_string());
-                    HeatmapQuery::new(
+                    let fallback = HeatmapQuery::new(
                         Dimension::Client,
                         Dimension::Severity,
                         measure,
-                        Some(DEFAULT_CLIENT_ROWS),
+                        top,
                         filter.clone(),
                     )
-                    .map_err(|e| ParamError::new("rows", e.to_string()))?
+                    .map_err(|e| ParamError::new("rows", e.to_string()))?;
+                    Ok((fallback, Some(e.to_string())))
                 }
             }
         }
-        _ => {
-            let view: View = tab
-                .parse()
-                .map_err(|e: crate::domain::InvalidView| ParamError::new("tab", e.to_string()))?;
+        DashboardTab::View(view) => {
             let top = if view == View::ClientOverview {
                 Some(top.unwrap_or(DEFAULT_CLIENT_ROWS))
             } else {
                 top
             };
-            HeatmapQuery::view(view, top, filter.clone())
-                .map_err(|e| ParamError::new("top", e.to_string()))?
+            let q = HeatmapQuery::view(view, top, filter.clone())
+                .map_err(|e| ParamError::new("top", e.to_string()))?;
+            Ok((q, None))
         }
-    };
-    let map = index.heatmap(&query);
-    let heading = match tab {
-        "custom" => format!(
-            "{} by {} and {}",
-            query.measure.title(),
-            query.rows.title(),
-            query.cols.title()
-        ),
-        _ => tab
-            .parse::<View>()
-            .map(|v| v.title().to_owned())
-            .unwrap_or_default(),
-    };
-    let link = |m: &Heatmap, i: usize, j: usize| drill_down(m, i, j, &filter);
-    let svg = heatmap_svg(
-        &map,
+    }
+}
+
+/// The heatmap as SVG, every cell a link to its escalations.
+fn draw(map: &Heatmap, query: &HeatmapQuery, palette: Palette, filter: &Filter) -> String {
+    let link = |m: &Heatmap, i: usize, j: usize| drill_down(m, i, j, filter);
+    heatmap_svg(
+        map,
         &SvgOptions {
-            title: heading.clone(),
+            title: query.title(),
             subtitle: query.describe(),
             palette,
             link: Some(&link),
             ..SvgOptions::default()
         },
-    );
+    )
+}
 
-    let state_now = state_pairs(tab, &p);
-    let with = |extra: Vec<(&'static str, String)>| {
-        let mut pairs = extra;
-        pairs.extend(filter_pairs(&filter));
-        Params::encode(pairs)
-    };
-    let tabs = [
-        ("Product Timeline", "product-timeline"),
-        ("Regional Analysis", "regional"),
-        ("Client Overview", "client-overview"),
-        ("Custom", "custom"),
-    ]
-    .into_iter()
-    .map(|(label, t)| Tab {
-        label,
-        href: format!("/?{}", with(vec![("tab", t.to_owned())])),
-        active: t == tab,
-    })
-    .collect();
-    let api_pairs = {
-        let mut v: Vec<(&'static str, String)> = vec![
-            ("rows", query.rows.to_string()),
-            ("cols", query.cols.to_string()),
-            ("measure", query.measure.to_string()),
-        ];
-        if let Some(t) = query.top {
-            v.push(("top", t.to_string()));
-        }
-        v.push(("palette", palette.to_string()));
-        with(v)
-    };
+/// `?` plus `extra` and the filter's pairs.
+fn with_filter(filter: &Filter, extra: Vec<(&'static str, String)>) -> String {
+    let mut pairs = extra;
+    pairs.extend(filter_pairs(filter));
+    Params::encode(pairs)
+}
+
+fn tab_links(active: DashboardTab, filter: &Filter) -> Vec<Tab> {
+    DashboardTab::ALL
+        .into_iter()
+        .map(|t| Tab {
+            label: t.label(),
+            href: format!(
+                "/?{}",
+                with_filter(filter, vec![("tab", t.slug().to_owned())])
+            ),
+            active: t == active,
+        })
+        .collect()
+}
+
+/// The API query for the same heatmap, for the downloads.
+fn api_query(query: &HeatmapQuery, palette: Palette, filter: &Filter) -> String {
+    let mut v: Vec<(&'static str, String)> = vec![
+        ("rows", query.rows.to_string()),
+        ("cols", query.cols.to_string()),
+        ("measure", query.measure.to_string()),
+    ];
+    if let Some(t) = query.top {
+        v.push(("top", t.to_string()));
+    }
+    v.push(("palette", palette.to_string()));
+    with_filter(filter, v)
+}
+
+/// "Show 50 / 100 / 500 / all" rows, for the sizes between what is shown and what there is.
+fn more_links(
+    map: &Heatmap,
+    state_now: &[(&'static str, String)],
+    filter: &Filter,
+) -> Vec<(&'static str, String)> {
     let shown = map.rows.len();
     let total_rows = shown + map.hidden_rows;
-    let more = [("50", 50usize), ("100", 100), ("500", 500)]
+    [("50", 50usize), ("100", 100), ("500", 500)]
         .into_iter()
         .filter(|(_, n)| *n > shown && *n < total_rows)
         .map(|(l, n)| (l, n.to_string()))
@@ -293,25 +323,45 @@ pub async fn show_dashboard(
                 .cloned()
                 .collect();
             pairs.push(("top", n));
-            (label, format!("/?{}", with(pairs)))
+            (label, format!("/?{}", with_filter(filter, pairs)))
         })
-        .collect();
+        .collect()
+}
+
+/// `/`: read the state from the query string, answer it through the application, and lay it
+/// out.
+pub async fn show_dashboard(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    RawQuery(raw): RawQuery,
+) -> Result<Html<String>, WebError> {
+    let p = Params::parse(raw.as_deref());
+    let filter = p.filter()?;
+    let tab = DashboardTab::from_params(&p)?;
+    let palette = p.palette()?;
+    let (query, custom_error) = heatmap_query(tab, &p, &filter)?;
+    let app = &state.app;
+    let (now, before) = app.stats_compared(&filter)?;
+    let map = app.heatmap(&query);
+    let index = app.index();
+    let state_now = state_pairs(tab, &p);
+    let api = api_query(&query, palette, &filter);
     let dims: Vec<&str> = Dimension::NAMES.to_vec();
     let page = DashboardPage {
         layout: Layout::new("Dashboard", "dashboard", Some(&caller)),
         filters: FilterBar::new("/", &filter, &index, state_now.clone()),
         empty: index.is_empty(),
         cards: cards(&now, before.as_ref()),
-        tabs,
+        tabs: tab_links(tab, &filter),
         tab,
-        heading,
-        svg,
+        heading: query.title(),
+        svg: draw(&map, &query, palette, &filter),
         hidden_rows: map.hidden_rows,
-        shown_rows: shown,
-        more,
-        download_svg: format!("/api/v1/heatmap.svg?{api_pairs}"),
-        download_png: format!("/api/v1/heatmap.png?{api_pairs}"),
-        download_csv: format!("/api/v1/heatmap.csv?{api_pairs}"),
+        shown_rows: map.rows.len(),
+        more: more_links(&map, &state_now, &filter),
+        download_svg: format!("/api/v1/heatmap.svg?{api}"),
+        download_png: format!("/api/v1/heatmap.png?{api}"),
+        download_csv: format!("/api/v1/heatmap.csv?{api}"),
         custom_keep: filter_pairs(&filter),
         custom_rows: choices(dims.iter().copied(), &[query.rows.to_string()]),
         custom_cols: choices(dims.iter().copied(), &[query.cols.to_string()]),
