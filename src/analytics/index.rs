@@ -17,6 +17,25 @@ pub(super) const HIGH_BY_CODE: [bool; 4] = {
     }
     t
 };
+/// The lowest high code. High levels are the top of the scale ([`Severity::is_high`] holds for
+/// exactly the codes from here up; checked at compile time), so the stats loop compares
+/// instead of looking a table up, and the comparison vectorises.
+pub(super) const FIRST_HIGH_CODE: u8 = {
+    let mut first = 4;
+    let mut i = 4;
+    while i > 0 {
+        i -= 1;
+        if Severity::ALL[i].is_high() {
+            first = i;
+        }
+    }
+    let mut j = 0;
+    while j < 4 {
+        assert!(Severity::ALL[j].is_high() == (j >= first));
+        j += 1;
+    }
+    first as u8
+};
 pub(super) const SCORE_BY_CODE: [u64; 4] = {
     let mut t = [0; 4];
     let mut i = 0;

@@ -1,6 +1,6 @@
 use serde::Serialize;
 
-use super::index::{Compiled, HIGH_BY_CODE};
+use super::index::{Compiled, FIRST_HIGH_CODE};
 use super::{Filter, Index};
 
 /// The original's four stat cards. The JSON shape is a contract (`escamap stats --json`,
@@ -51,7 +51,7 @@ impl Index {
             // Branch-free: add the keep bit instead of testing it.
             let keep = !CHECK || f.keeps(self, i);
             total += u64::from(keep);
-            high += u64::from(keep & HIGH_BY_CODE[usize::from(self.severity[i]) & 3]);
+            high += u64::from(keep & (self.severity[i] >= FIRST_HIGH_CODE));
             let s = &mut seen[self.client[i] as usize];
             clients += u64::from(keep & !*s);
             *s |= keep;

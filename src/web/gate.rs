@@ -359,7 +359,7 @@ async fn identify(
     let idle =
         chrono::Duration::from_std(state.config.session_idle).unwrap_or(chrono::Duration::hours(1));
     let mode = state.config.auth;
-    let found = tokio::task::spawn_blocking(
+    let found = super::blocking(
         move || -> Result<(Option<User>, Via), crate::app::AppError> {
             if let Some(token) = bearer {
                 return Ok((app.token_user(&token)?, Via::Token));
@@ -377,10 +377,9 @@ async fn identify(
     )
     .await;
     match found {
-        Ok(Ok((None, Via::Token))) => Err(Rejection::BadToken),
-        Ok(Ok(found)) => Ok(found),
-        Ok(Err(e)) => Err(Rejection::Failed(e.into())),
-        Err(e) => Err(Rejection::Failed(e.into())),
+        Ok((None, Via::Token)) => Err(Rejection::BadToken),
+        Ok(found) => Ok(found),
+        Err(e) => Err(Rejection::Failed(e)),
     }
 }
 

@@ -591,13 +591,6 @@ async fn a_password_change_ends_the_accounts_sessions() {
 #[tokio::test(flavor = "multi_thread")]
 async fn five_failures_lock_the_account_with_retry_after() {
     let t = login_app().await;
-    t.state
-        .app
-        .set_password(
-            "ada",
-            &Password::new("another long password").expect("valid"),
-        )
-        .expect("changed");
     // Five failures lock the account for a while, whatever the address; right password included.
     let c = t.with_new_client();
     for _ in 0..5 {
@@ -613,10 +606,7 @@ async fn five_failures_lock_the_account_with_retry_after() {
         );
     }
     let r = c
-        .post_form(
-            "/login",
-            &[("name", "ada"), ("password", "another long password")],
-        )
+        .post_form("/login", &[("name", "ada"), ("password", PASSWORD)])
         .await;
     assert_eq!(r.status().as_u16(), 429);
     assert!(r.headers().contains_key("retry-after"));
