@@ -47,11 +47,17 @@ impl App {
     }
 
     /// Whether the index was built at the store's current generation.
+    ///
+    /// The scan connection is taken first: a refresh holds it until it has recorded the
+    /// generation it built at, so a check that waited behind the first load at start compares
+    /// against that load, not against "nothing loaded yet" (which rebuilt the whole index a second
+    /// time, a second after start, with two copies in memory meanwhile).
     fn index_is_current(&self) -> bool {
+        let mut scans = self.conn(Conn::Scans);
         let seen = self
             .index_generation
             .load(std::sync::atomic::Ordering::SeqCst);
-        self.conn(Conn::Scans).generation().is_ok_and(|g| g == seen)
+        scans.generation().is_ok_and(|g| g == seen)
     }
 
     fn follow_feed(self: &Arc<Self>, url: &str) -> Result<(), AppError> {
