@@ -58,6 +58,11 @@ pub enum Command {
         #[command(subcommand)]
         action: ImportsAction,
     },
+    /// List, show or delete source profiles (mappings kept with `import --save-profile`).
+    Profiles {
+        #[command(subcommand)]
+        action: ProfilesAction,
+    },
     /// Generate a realistic, deterministic support-tool export for demos and benchmarks.
     DemoData(DemoArgs),
     /// Manage accounts and API tokens.
@@ -159,7 +164,55 @@ pub struct ImportArgs {
     /// Print the report as JSON (one object per file, one per line).
     #[arg(long)]
     pub json: bool,
+    /// Write the rejected rows (their cells as read, plus a `rejected because` column) to this
+    /// CSV, to fix and import again. With several files, the last file's rejections.
+    #[arg(long, value_name = "FILE")]
+    pub rejected_out: Option<PathBuf>,
+    /// Read this column as this field (repeatable; wins over recognised names). FIELD is one of
+    /// client, product, region, severity, opened, closed, id, status, summary, email, phone.
+    #[arg(long = "map", value_name = "FIELD=COLUMN", value_parser = crate::ingest::mapping::parse_column_arg)]
+    pub map: Vec<(crate::ingest::mapping::Field, String)>,
+    /// Read this severity value as this level: low, medium, high, critical, or reject to reject
+    /// its rows (repeatable).
+    #[arg(long = "severity-map", value_name = "VALUE=LEVEL", value_parser = crate::ingest::mapping::parse_severity_arg)]
+    pub severity_map: Vec<(String, crate::ingest::mapping::SeverityChoice)>,
+    /// Read numeric dates such as 03/04/2026 day first or month first, instead of deciding from
+    /// the file.
+    #[arg(long, value_name = "ORDER")]
+    pub date_order: Option<DateOrderArg>,
+    /// Use this saved source profile (a profile saved for the file's header is used anyway).
+    #[arg(long, value_name = "NAME")]
+    pub profile: Option<String>,
+    /// Keep the mapping used as a source profile of this name, for files with this header.
+    #[arg(long, value_name = "NAME")]
+    pub save_profile: Option<String>,
 }
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum DateOrderArg {
+    DayFirst,
+    MonthFirst,
+}
+
+impl ImportArgs {
+    fn options(&self) -> crate::app::ImportOptions {
+        crate::app::ImportOptions {
+            mapping: crate::ingest::mapping::Mapping {
+                columns: self.map.clone(),
+                severities: self.severity_map.clone(),
+                date_order: self.date_order.map(|o| match o {
+                    DateOrderArg::DayFirst => crate::domain::DayOrder::DayFirst,
+                    DateOrderArg::MonthFirst => crate::domain::DayOrder::MonthFirst,
+                }),
+            },
+            profile: self.profile.clone(),
+            save_profile: self.save_profile.clone(),
+        }
+    }
+}
+
+/// `escamap import`'s exit code when a file's every row was rejected (nothing imported).
+pub const EXIT_ALL_REJECTED: u8 = 3;
 
 #[derive(Debug, Args)]
 pub struct StatsArgs {
@@ -225,6 +278,20 @@ pub struct ExportArgs {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum ProfilesAction {
+    /// Every profile, by name.
+    List {
+        /// Print them as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One profile's mapping, as JSON.
+    Show { name: String },
+    /// Delete a profile.
+    Delete { name: String },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum ImportsAction {
     /// All imports, newest first.
     List {
@@ -287,6 +354,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Render(a) => render(&open(&cli.db)?, &a),
         Command::Export(a) => export(&open(&cli.db)?, &a),
         Command::Imports { action } => imports(&open(&cli.db)?, action),
+        Command::Profiles { action } => profiles(&open(&cli.db)?, action),
         Command::User { action } => user(&open(&cli.db)?, action),
         Command::MigrateStore(a) => migrate_store(&a),
     }
@@ -372,7 +440,7 @@ fn write_out(out: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 }
 
 fn import(app: &App, a: &ImportArgs) -> anyhow::Result<ExitCode> {
-    let mut failed = false;
+    let (mut failed, mut all_rejected) = (false, false);
     for path in &a.files {
         let (name, bytes) = if is_stdio(path) {
             let mut buf = Vec::new();
@@ -384,22 +452,48 @@ fn import(app: &App, a: &ImportArgs) -> anyhow::Result<ExitCode> {
             (path.display().to_string(), bytes)
         };
         let bar = progress_bar(bytes.len() as u64);
-        let result = app.import(&name, &bytes, app.today(), &mut |done, total| {
-            bar.set_length(total);
-            bar.set_position(done);
-        });
+        let result = app.import_with(
+            &name,
+            &bytes,
+            app.today(),
+            &a.options(),
+            &mut |done, total| {
+                bar.set_length(total);
+                bar.set_position(done);
+            },
+        );
         bar.finish_and_clear();
-        match result {
-            Ok(report) if a.json => println!("{}", serde_json::to_string(&report)?),
-            Ok(report) => print!("{report}"),
+        let report = match result {
+            Ok(report) => report,
+            Err(crate::app::AppError::AllRejected(report)) => {
+                all_rejected = true;
+                eprintln!(
+                    "{}: refused: every row was rejected; nothing was imported",
+                    path.display()
+                );
+                *report
+            }
             Err(e) => {
                 failed = true;
                 eprintln!("{}: refused: {e}", path.display());
+                continue;
             }
+        };
+        if a.json {
+            println!("{}", serde_json::to_string(&report)?);
+        } else {
+            print!("{report}");
+        }
+        if let Some(out) = &a.rejected_out {
+            let mut buf = Vec::new();
+            report.rejected_csv(&mut buf)?;
+            write_out(out, &buf)?;
         }
     }
     Ok(if failed {
         ExitCode::FAILURE
+    } else if all_rejected {
+        ExitCode::from(EXIT_ALL_REJECTED)
     } else {
         ExitCode::SUCCESS
     })
@@ -530,6 +624,51 @@ fn imports(app: &App, action: ImportsAction) -> anyhow::Result<ExitCode> {
             Ok(n) => println!("deleted import {id} and its {n} escalations"),
             Err(crate::app::AppError::Store(crate::store::StoreError::NotFound)) => {
                 bail!("there is no import {id}")
+            }
+            Err(e) => return Err(e.into()),
+        },
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn profiles(app: &App, action: ProfilesAction) -> anyhow::Result<ExitCode> {
+    match action {
+        ProfilesAction::List { json } => {
+            let all = app.profiles()?;
+            if json {
+                let list: Vec<serde_json::Value> = all
+                    .iter()
+                    .map(|(p, m)| {
+                        serde_json::json!({"name": p.name, "created_at": p.created_at, "mapping": m})
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string(&list)?);
+            } else if all.is_empty() {
+                println!("no source profiles yet (import --save-profile NAME keeps one)");
+            } else {
+                for (p, m) in all {
+                    let cols: Vec<String> =
+                        m.columns.iter().map(|(f, c)| format!("{f}={c}")).collect();
+                    println!(
+                        "{:<24} saved {}  {}",
+                        p.name,
+                        p.created_at.format("%Y-%m-%d %H:%M"),
+                        cols.join(", ")
+                    );
+                }
+            }
+        }
+        ProfilesAction::Show { name } => match app.profile(&name)? {
+            Some((name, m)) => println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({"name": name, "mapping": m}))?
+            ),
+            None => bail!("there is no source profile {name:?}"),
+        },
+        ProfilesAction::Delete { name } => match app.delete_profile(&name) {
+            Ok(()) => println!("deleted the source profile {name}"),
+            Err(crate::app::AppError::Store(crate::store::StoreError::NotFound)) => {
+                bail!("there is no source profile {name:?}")
             }
             Err(e) => return Err(e.into()),
         },

@@ -3,12 +3,25 @@
 use chrono::NaiveDate;
 
 use super::{App, AppError, Conn};
-use crate::ingest::{ImportReport, Source};
-use crate::store::{ImportRecord, NewImport};
+use crate::ingest::mapping::Mapping;
+use crate::ingest::{ImportReport, RejectionGroup, Source, header_signature};
+use crate::store::{ImportRecord, NewImport, SourceProfile, StoreError};
+
+/// How to read a file: a mapping given now, a profile to use, a name to keep the mapping under.
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    /// Laid over the profile's mapping (or over nothing): named columns win.
+    pub mapping: Mapping,
+    /// The profile to use; without one, a profile saved for the same header is used.
+    pub profile: Option<String>,
+    /// Keep the mapping used as this profile, for files with this header.
+    pub save_profile: Option<String>,
+}
 
 impl App {
     /// Imports one file in one transaction. Bad rows are reported, the others imported; a file
     /// that cannot be read changes nothing. `progress` is called with (bytes done, bytes total).
+    /// A source profile saved for the file's header is used.
     pub fn import(
         &self,
         source_name: &str,
@@ -16,8 +29,39 @@ impl App {
         today: NaiveDate,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<ImportReport, AppError> {
+        self.import_with(
+            source_name,
+            bytes,
+            today,
+            &ImportOptions::default(),
+            progress,
+        )
+    }
+
+    /// [`App::import`], reading the file as `options` say.
+    pub fn import_with(
+        &self,
+        source_name: &str,
+        bytes: &[u8],
+        today: NaiveDate,
+        options: &ImportOptions,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<ImportReport, AppError> {
         let started = std::time::Instant::now();
-        let source = Source::open(bytes, today)?;
+        let header = header_signature(bytes)?;
+        let profile = match &options.profile {
+            Some(name) => Some(
+                self.profile(name)?
+                    .ok_or_else(|| AppError::NoSuchProfile(name.clone()))?,
+            ),
+            None if options.mapping.columns.is_empty() => self.profile_for_header(&header)?,
+            None => None,
+        };
+        let mapping = match &profile {
+            Some((_, m)) => m.clone().overlaid(&options.mapping),
+            None => options.mapping.clone(),
+        };
+        let source = Source::open_mapped(bytes, today, &mapping)?;
         let total = source.len() as u64;
         let name = display_name(source_name);
         let mut rejected = Vec::new();
@@ -30,6 +74,7 @@ impl App {
             })?;
             let mut rows = source.rows();
             let mut seen: u64 = 0;
+            let mut written: u64 = 0;
             while let Some(row) = rows.next() {
                 seen += 1;
                 if seen > self.limits.max_rows {
@@ -40,6 +85,7 @@ impl App {
                 match row {
                     Ok(esc) => {
                         tx.write(&esc)?;
+                        written += 1;
                     }
                     Err(e) => rejected.push(e),
                 }
@@ -48,6 +94,26 @@ impl App {
                 }
             }
             progress(total, total);
+            if written == 0 && !rejected.is_empty() {
+                // Dropping the transaction rolls the import back: nothing is recorded.
+                drop(tx);
+                return Err(AppError::AllRejected(Box::new(ImportReport {
+                    imported: 0,
+                    replaced: 0,
+                    rejected_count: rejected.len() as u64,
+                    rejected_groups: RejectionGroup::of(&rejected),
+                    rejected,
+                    encoding: source.encoding,
+                    format: source.format.name(),
+                    import_id: 0,
+                    source: name,
+                    recognised: source.format.recognised(),
+                    columns: source.format.mapping(),
+                    dates: source.format.dates(),
+                    header: source.format.header().to_vec(),
+                    profile: profile.map(|(name, _)| name),
+                })));
+            }
             tx.commit(rejected.len() as u64)?
         };
         self.refresh()?;
@@ -63,11 +129,23 @@ impl App {
             imported: record.rows_imported,
             replaced: record.rows_replaced,
             rejected_count: record.rows_rejected,
+            rejected_groups: RejectionGroup::of(&rejected),
             rejected,
             encoding: source.encoding,
             format: source.format.name(),
             import_id: record.id,
             source: name,
+            recognised: source.format.recognised(),
+            columns: source.format.mapping(),
+            dates: source.format.dates(),
+            header: source.format.header().to_vec(),
+            profile: profile.map(|(name, _)| name),
+        })
+        .and_then(|report| {
+            if let Some(name) = &options.save_profile {
+                self.save_profile(name, &header, &mapping)?;
+            }
+            Ok(report)
         })
     }
 
@@ -92,5 +170,63 @@ pub fn display_name(raw: &str) -> String {
         "upload".to_owned()
     } else {
         clean
+    }
+}
+
+impl App {
+    /// Keeps `mapping` as the profile `name`, for files whose header is `header`.
+    pub fn save_profile(
+        &self,
+        name: &str,
+        header: &str,
+        mapping: &Mapping,
+    ) -> Result<(), AppError> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+            return Err(AppError::BadProfileName);
+        }
+        let json = serde_json::to_string(mapping).map_err(|e| AppError::Output(e.to_string()))?;
+        Ok(self.store().save_profile(&SourceProfile {
+            name: name.to_owned(),
+            header: header.to_owned(),
+            mapping: json,
+            created_at: chrono::Utc::now(),
+        })?)
+    }
+
+    /// Every saved profile, with its mapping.
+    pub fn profiles(&self) -> Result<Vec<(SourceProfile, Mapping)>, AppError> {
+        let all = self.store().profiles()?;
+        all.into_iter()
+            .map(|p| {
+                let m = serde_json::from_str(&p.mapping).map_err(|e| {
+                    StoreError::Other(format!("profile {:?} holds no mapping: {e}", p.name))
+                })?;
+                Ok((p, m))
+            })
+            .collect()
+    }
+
+    /// The profile `name` (ignoring case): its name as saved and its mapping.
+    pub fn profile(&self, name: &str) -> Result<Option<(String, Mapping)>, AppError> {
+        Ok(self
+            .profiles()?
+            .into_iter()
+            .find(|(p, _)| p.name.eq_ignore_ascii_case(name.trim()))
+            .map(|(p, m)| (p.name, m)))
+    }
+
+    /// The most recent profile saved for this header.
+    fn profile_for_header(&self, header: &str) -> Result<Option<(String, Mapping)>, AppError> {
+        Ok(self
+            .profiles()?
+            .into_iter()
+            .filter(|(p, _)| p.header == header)
+            .max_by_key(|(p, _)| p.created_at)
+            .map(|(p, m)| (p.name, m)))
+    }
+
+    pub fn delete_profile(&self, name: &str) -> Result<(), AppError> {
+        Ok(self.store().delete_profile(name.trim())?)
     }
 }

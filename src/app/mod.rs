@@ -30,7 +30,7 @@ use crate::analytics::{Index, InvalidQuery};
 use crate::ingest::FileError;
 use crate::store::{Location, Store, StoreError};
 
-pub use import::display_name;
+pub use import::{ImportOptions, display_name};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -45,6 +45,13 @@ pub enum AppError {
     Store(#[from] StoreError),
     #[error("writing the output failed: {0}")]
     Output(String),
+    #[error("there is no source profile {0:?}")]
+    NoSuchProfile(String),
+    #[error("a profile name is 1 to 100 characters, none of them control characters")]
+    BadProfileName,
+    /// Every row was rejected: nothing was imported and nothing is recorded.
+    #[error("every row was rejected ({}); nothing was imported", .0.rejected_count)]
+    AllRejected(Box<crate::ingest::ImportReport>),
     #[error(transparent)]
     Hash(#[from] crate::auth::HashError),
 }

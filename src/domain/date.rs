@@ -108,6 +108,169 @@ fn is_valid_time(t: &str) -> bool {
     }
 }
 
+/// How a numeric `a/b/YYYY` (or `a.b.YYYY`, `a-b-YYYY`) date is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DayOrder {
+    /// `03/04/2026` is 3 April (most of the world; `DD.MM.YYYY`, `DD-MM-YYYY`).
+    DayFirst,
+    /// `03/04/2026` is 4 March (the United States; Salesforce, Excel in en-US).
+    MonthFirst,
+}
+
+impl fmt::Display for DayOrder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::DayFirst => "day first (DD/MM/YYYY)",
+            Self::MonthFirst => "month first (MM/DD/YYYY)",
+        })
+    }
+}
+
+/// The separator of a numeric day-month-year date (`/`, `.` or `-`), when `raw` is one.
+pub fn numeric_date_separator(raw: &str) -> Option<char> {
+    let (date, _) = split_date_time(raw)?;
+    numeric_dmy(date).map(|(_, _, _, sep)| sep)
+}
+
+/// What a numeric `a/b/YYYY` date says of the order its file writes dates in: a first field above
+/// 12 can only be a day, a second above 12 only a day. `None` when it does not say (both 12 or
+/// less, or not a numeric day-month date at all).
+pub fn day_order_evidence(raw: &str) -> Option<DayOrder> {
+    let (date, _) = split_date_time(raw)?;
+    let (a, b, _, _) = numeric_dmy(date)?;
+    match (a > 12, b > 12) {
+        (true, false) => Some(DayOrder::DayFirst),
+        (false, true) => Some(DayOrder::MonthFirst),
+        _ => None,
+    }
+}
+
+/// A date as support tools export it, read as the calendar date written (a time and offset after
+/// it are checked and dropped, never converted):
+/// - ISO: `2026-11-03`, `2026-11-03T10:12:45Z`, `2026-11-03 10:12:45 +0100`, `2026/11/03`;
+/// - numeric day-month-year with a four-digit year, `03/11/2026`, `03.11.2026`, `03-11-2026`,
+///   read in `order` (decided per file from all its dates, see [`day_order_evidence`]);
+/// - with a month name, whose order is never in doubt: `03/Nov/26 10:12 AM` (Jira),
+///   `3-Nov-2026`, `3 November 2026`, `Nov 3, 2026`, `November 3 2026 10:12`.
+pub fn parse_export_date(raw: &str, order: DayOrder) -> Result<NaiveDate, InvalidDate> {
+    let s = raw.trim();
+    let err = || InvalidDate(s.chars().take(64).collect());
+    let (date, time) = split_date_time(s).ok_or_else(err)?;
+    if let Some(t) = time
+        && !is_valid_time(t)
+    {
+        return Err(err());
+    }
+    let tokens: Vec<&str> = date
+        .split([' ', ','])
+        .map(|t| t.trim_end_matches('.'))
+        .filter(|t| !t.is_empty())
+        .collect();
+    let parsed = match tokens.as_slice() {
+        [one] => one_token_date(one, order),
+        [d, m, y] if month_named(m).is_some() => day_month_year(d, m, y),
+        [m, d, y] if month_named(m).is_some() => day_month_year(d, m, y),
+        _ => None,
+    };
+    parsed.ok_or_else(err)
+}
+
+/// The date and (when there is one) the time: ISO's `T`, else everything from the first
+/// whitespace-separated piece that holds a `:`.
+fn split_date_time(s: &str) -> Option<(&str, Option<&str>)> {
+    let s = s.trim();
+    if s.is_empty() {
+        return None;
+    }
+    let b = s.as_bytes();
+    if b.len() > 10 && b[4] == b'-' && (b[10] == b'T' || b[10] == b't') {
+        return Some((&s[..10], Some(&s[11..])));
+    }
+    let mut at = 0;
+    for piece in s.split_inclusive(char::is_whitespace) {
+        if piece.contains(':') {
+            let (date, time) = s.split_at(at);
+            return Some((date.trim(), Some(time.trim())));
+        }
+        at += piece.len();
+    }
+    Some((s, None))
+}
+
+/// `a?b?YYYY` with `?` one of `/ . -` used twice: (a, b, year, separator).
+fn numeric_dmy(date: &str) -> Option<(u32, u32, i32, char)> {
+    let sep = ['/', '.', '-'].into_iter().find(|c| date.contains(*c))?;
+    let (a, b, y) = split3(date, sep)?;
+    let num = |p: &str, max_len: usize| {
+        (!p.is_empty() && p.len() <= max_len && p.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| p.parse::<u32>().ok())
+            .flatten()
+    };
+    if y.len() != 4 {
+        return None;
+    }
+    Some((num(a, 2)?, num(b, 2)?, i32::try_from(num(y, 4)?).ok()?, sep))
+}
+
+fn one_token_date(t: &str, order: DayOrder) -> Option<NaiveDate> {
+    for sep in ['-', '/', '.'] {
+        if let Some((a, b, c)) = split3(t, sep) {
+            if a.len() == 4 {
+                return ymd(a, b, c);
+            }
+            if month_named(b).is_some() {
+                return day_month_year(a, b, c);
+            }
+            let (d, m, y, _) = numeric_dmy(t)?;
+            let (day, month) = match order {
+                DayOrder::DayFirst => (d, m),
+                DayOrder::MonthFirst => (m, d),
+            };
+            return NaiveDate::from_ymd_opt(y, month, day);
+        }
+    }
+    None
+}
+
+/// `3`, `Nov`/`November`, `26`/`2026` (a two-digit year is this century's).
+fn day_month_year(d: &str, m: &str, y: &str) -> Option<NaiveDate> {
+    let digits = |p: &str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit());
+    if !(digits(d) && digits(y)) || d.len() > 2 || !(y.len() == 2 || y.len() == 4) {
+        return None;
+    }
+    let year: i32 = y.parse().ok()?;
+    let year = if y.len() == 2 { 2000 + year } else { year };
+    NaiveDate::from_ymd_opt(year, month_named(m)?, d.parse().ok()?)
+}
+
+/// An English month name, abbreviated or whole, any case.
+fn month_named(m: &str) -> Option<u32> {
+    const NAMES: [&str; 12] = [
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
+    ];
+    let m = m.to_ascii_lowercase();
+    if m.len() < 3 {
+        return None;
+    }
+    let m = if m == "sept" { "sep".to_owned() } else { m };
+    NAMES
+        .iter()
+        .position(|n| *n == m || (m.len() == 3 && n.starts_with(&m)))
+        .and_then(|i| u32::try_from(i + 1).ok())
+}
+
 /// A calendar month, `YYYY-MM`. Ordered chronologically.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Month {
@@ -222,5 +385,73 @@ mod tests {
         assert_eq!(Month::from_index(m.index() - 1).to_string(), "2023-12");
         assert_eq!("2024-01".parse::<Month>(), Ok(m));
         assert!("2024-13".parse::<Month>().is_err());
+    }
+
+    #[test]
+    fn export_dates_in_every_vendors_form() {
+        let d = |y, m, dd| NaiveDate::from_ymd_opt(y, m, dd).expect("valid");
+        let cases = [
+            ("03/Nov/26 10:12 AM", d(2026, 11, 3)),
+            ("3-Nov-2026", d(2026, 11, 3)),
+            ("3 November 2026", d(2026, 11, 3)),
+            ("Nov 3, 2026", d(2026, 11, 3)),
+            ("November 3 2026 10:12", d(2026, 11, 3)),
+            ("2026-11-03", d(2026, 11, 3)),
+            ("2026-11-03T23:30:00-08:00", d(2026, 11, 3)),
+            ("2026-11-03 10:12:45 +0100", d(2026, 11, 3)),
+            ("2026-11-03 10:12:45", d(2026, 11, 3)),
+            ("2026/11/03", d(2026, 11, 3)),
+            ("11/3/2026 10:12 AM", d(2026, 11, 3)),
+            ("03.11.2026", d(2026, 3, 11)),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(
+                parse_export_date(raw, DayOrder::MonthFirst),
+                Ok(want),
+                "{raw}"
+            );
+        }
+        assert_eq!(
+            parse_export_date("03.11.2026", DayOrder::DayFirst),
+            Ok(d(2026, 11, 3))
+        );
+        assert_eq!(
+            parse_export_date("03-11-2026 08:00", DayOrder::DayFirst),
+            Ok(d(2026, 11, 3))
+        );
+    }
+
+    #[test]
+    fn export_dates_that_are_not_dates_are_refused() {
+        for raw in [
+            "",
+            "31/Foo/26",
+            "13/13/2026",
+            "03/11/26",
+            "2026-13-01",
+            "Nov 31, 2026",
+            "3 Nov 2026 25:00",
+            "yesterday",
+            "03/Nov",
+        ] {
+            assert!(
+                parse_export_date(raw, DayOrder::DayFirst).is_err(),
+                "{raw:?} should be refused"
+            );
+        }
+    }
+
+    #[test]
+    fn a_day_above_twelve_settles_the_order() {
+        assert_eq!(day_order_evidence("23/04/2026"), Some(DayOrder::DayFirst));
+        assert_eq!(
+            day_order_evidence("04/23/2026 10:00 AM"),
+            Some(DayOrder::MonthFirst)
+        );
+        assert_eq!(day_order_evidence("03/04/2026"), None);
+        assert_eq!(day_order_evidence("2026-04-23"), None);
+        assert_eq!(day_order_evidence("23/Apr/26"), None);
+        assert_eq!(numeric_date_separator("03.04.2026"), Some('.'));
+        assert_eq!(numeric_date_separator("2026-04-03"), None);
     }
 }

@@ -12,7 +12,10 @@ mod escalation;
 mod severity;
 
 pub use account::{InvalidPassword, InvalidRole, InvalidUserName, Password, Role, User, UserName};
-pub use date::{InvalidDate, Month, local_today, parse_flexible_date};
+pub use date::{
+    DayOrder, InvalidDate, Month, day_order_evidence, local_today, numeric_date_separator,
+    parse_export_date, parse_flexible_date,
+};
 pub use dimension::{
     Dimension, InvalidDimension, InvalidMeasure, InvalidSortColumn, InvalidView, Measure,
     SortColumn, View,

@@ -100,11 +100,27 @@ impl Severity {
 
     /// A level as a file may carry it: [`Severity::parse_level`], or a number from 0 to 10 read
     /// with the original's ranges.
+    ///
+    /// Also ServiceNow's `1 - Critical`, `2 - High`, `3 - Moderate`, `4 - Low` and `5 - Planning`
+    /// (the lowest, read as Low): the word after the number decides.
     pub fn parse_lenient(raw: &str) -> Result<Self, InvalidSeverity> {
-        Self::parse_level(raw).or_else(|e| match raw.trim().parse::<f64>() {
-            Ok(n) if n.is_finite() && (0.0..=10.0).contains(&n) => Ok(Self::from_number_range(n)),
-            _ => Err(e),
-        })
+        Self::parse_level(raw)
+            .or_else(|e| match raw.trim().parse::<f64>() {
+                Ok(n) if n.is_finite() && (0.0..=10.0).contains(&n) => {
+                    Ok(Self::from_number_range(n))
+                }
+                _ => Err(e),
+            })
+            .or_else(|e| {
+                let (number, word) = raw.trim().split_once('-').ok_or(e.clone())?;
+                if number.trim().is_empty() || !number.trim().bytes().all(|b| b.is_ascii_digit()) {
+                    return Err(e);
+                }
+                match word.trim().to_ascii_lowercase().as_str() {
+                    "planning" => Ok(Self::Low),
+                    w => Self::parse_level(w).map_err(|_| e),
+                }
+            })
     }
 }
 

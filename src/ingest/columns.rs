@@ -1,13 +1,14 @@
 use chrono::NaiveDate;
 
 use super::header::header_key;
+use super::mapping::Mapping;
 use super::{FileError, RowResult, contact, export};
 
 /// Which of the two input formats a file is in, with the position of each known column.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Format {
     /// The original's `name, phone, email, numberrange` contact list.
-    ContactList(contact::Columns),
+    ContactList(Box<contact::Columns>),
     /// An escalation export from a support tool.
     Export(Box<export::Columns>),
 }
@@ -17,6 +18,38 @@ impl Format {
         match self {
             Self::ContactList(_) => "contact-list",
             Self::Export(_) => "export",
+        }
+    }
+
+    /// The file's header as written.
+    pub fn header(&self) -> &[String] {
+        match self {
+            Self::ContactList(c) => &c.header,
+            Self::Export(c) => &c.header,
+        }
+    }
+
+    /// What the file was recognised as, for people: a tool's export, or the generic forms.
+    pub fn recognised(&self) -> &'static str {
+        match self {
+            Self::ContactList(_) => "the original's contact list",
+            Self::Export(c) => c.tool.unwrap_or("escalation export"),
+        }
+    }
+
+    /// Which column became which field: (field, header as written).
+    pub fn mapping(&self) -> Vec<(&'static str, String)> {
+        match self {
+            Self::ContactList(c) => c.mapping(),
+            Self::Export(c) => c.mapping(),
+        }
+    }
+
+    /// How numeric dates were read, when the file has any.
+    pub fn dates(&self) -> Option<String> {
+        match self {
+            Self::ContactList(_) => None,
+            Self::Export(c) => c.dates.describe(),
         }
     }
 
@@ -47,7 +80,8 @@ impl Format {
     }
 }
 
-pub(super) fn detect(text: &str) -> Result<(u8, Format), FileError> {
+/// The separator and the header of a decoded file.
+pub(super) fn read_header(text: &str) -> Result<(u8, Vec<String>), FileError> {
     let first_line = text
         .lines()
         .find(|l| !l.trim().is_empty())
@@ -64,12 +98,29 @@ pub(super) fn detect(text: &str) -> Result<(u8, Format), FileError> {
         .iter()
         .map(str::to_owned)
         .collect();
+    Ok((delimiter, header))
+}
+
+pub(super) fn detect(text: &str, mapping: &Mapping) -> Result<(u8, Format), FileError> {
+    let (delimiter, header) = read_header(text)?;
     let keys: Vec<String> = header.iter().map(|h| header_key(h)).collect();
 
-    if let Some(cols) = contact::Columns::detect(&keys, &header) {
-        return Ok((delimiter, Format::ContactList(cols)));
+    // A column the mapping names must be there.
+    for (field, column) in &mapping.columns {
+        if export::find_named(&header, column).is_none() {
+            return Err(FileError::MappedColumnMissing {
+                field: field.as_str(),
+                column: column.clone(),
+                found: describe_header(&header),
+            });
+        }
     }
-    match export::Columns::detect(&keys, &header) {
+    if mapping.columns.is_empty()
+        && let Some(cols) = contact::Columns::detect(&keys, &header)
+    {
+        return Ok((delimiter, Format::ContactList(Box::new(cols))));
+    }
+    match export::Columns::detect(&keys, &header, mapping) {
         Ok(cols) => Ok((delimiter, Format::Export(Box::new(cols)))),
         Err(missing) => {
             let contact_found = contact::Columns::found_any(&keys);
@@ -77,16 +128,19 @@ pub(super) fn detect(text: &str) -> Result<(u8, Format), FileError> {
             if !contact_found && !export_found {
                 Err(FileError::Unrecognised {
                     found: describe_header(&header),
+                    needs: export::required_names(),
                 })
             } else if contact_found && !export_found {
                 Err(FileError::MissingColumns {
                     format: "contact list (name, phone, email, numberrange)",
                     missing: contact::Columns::missing(&keys).join(", "),
+                    found: describe_header(&header),
                 })
             } else {
                 Err(FileError::MissingColumns {
                     format: "escalation export",
                     missing: missing.join("; "),
+                    found: describe_header(&header),
                 })
             }
         }

@@ -22,6 +22,20 @@ pub struct Columns {
 const REQUIRED: [&str; 3] = ["name", "email", "numberrange"];
 
 impl Columns {
+    /// Which column became which field: the name is the client; region, product and severity are
+    /// derived from the e-mail, the name and the number range.
+    pub fn mapping(&self) -> Vec<(&'static str, String)> {
+        let mut out = vec![
+            ("client", self.name.written.clone()),
+            ("email", self.email.written.clone()),
+            ("severity", self.numberrange.written.clone()),
+        ];
+        if let Some(p) = &self.phone {
+            out.push(("phone", p.written.clone()));
+        }
+        out
+    }
+
     pub(super) fn detect(keys: &[String], header: &[String]) -> Option<Self> {
         Some(Self {
             header: header.to_vec(),

@@ -13,6 +13,7 @@ mod contact;
 mod decode;
 pub mod export;
 mod header;
+pub mod mapping;
 mod report;
 
 use std::borrow::Cow;
@@ -23,7 +24,7 @@ use crate::domain::NewEscalation;
 pub use columns::Format;
 pub use decode::TextEncoding;
 pub use header::header_key;
-pub use report::{ImportReport, RowError};
+pub use report::{ImportReport, RejectionGroup, RowError, rejected_csv};
 
 /// Longest physical record accepted, in bytes. A longer one is rejected as a row.
 pub const MAX_RECORD_BYTES: usize = 1 << 20;
@@ -38,15 +39,36 @@ pub enum FileError {
     #[error("the header row could not be read: {0}")]
     BadHeader(String),
     #[error(
-        "no recognisable columns (found: {found}). Expected the contact-list format \
-         (name, email, numberrange) or an escalation export (client, opened, severity, ...)"
+        "no recognisable columns (found: {found}). An escalation export needs {needs}; the \
+         original's contact list needs name, email and numberrange. Name the columns with \
+         --map FIELD=COLUMN (or the mapping step of the Import page)"
     )]
-    Unrecognised { found: String },
-    #[error("the {format} is missing required column(s): {missing}")]
+    Unrecognised { found: String, needs: String },
+    #[error(
+        "{field} is mapped to the column {column:?}, which the header does not have. The header has: {found}"
+    )]
+    MappedColumnMissing {
+        field: &'static str,
+        column: String,
+        found: String,
+    },
+    #[error("the {format} is missing required column(s): {missing}. The header has: {found}")]
     MissingColumns {
         format: &'static str,
         missing: String,
+        found: String,
     },
+}
+
+/// A file's header, as the comparison keys a source profile is matched by (joined by U+001F).
+pub fn header_signature(bytes: &[u8]) -> Result<String, FileError> {
+    let (text, _) = decode::decode(bytes)?;
+    let header = columns::read_header(&text)?.1;
+    Ok(header
+        .iter()
+        .map(|h| header_key(h))
+        .collect::<Vec<_>>()
+        .join("\u{1f}"))
 }
 
 /// A decoded file with a recognised header, ready to yield rows.
@@ -63,15 +85,38 @@ pub struct Source<'a> {
 impl<'a> Source<'a> {
     /// Decodes `bytes` and recognises the header. `today` anchors the contact-list format's dates.
     pub fn open(bytes: &'a [u8], today: NaiveDate) -> Result<Self, FileError> {
+        Self::open_mapped(bytes, today, &mapping::Mapping::default())
+    }
+
+    /// As [`Source::open`], reading the columns, severities and dates as `mapping` says.
+    pub fn open_mapped(
+        bytes: &'a [u8],
+        today: NaiveDate,
+        mapping: &mapping::Mapping,
+    ) -> Result<Self, FileError> {
         let (text, encoding) = decode::decode(bytes)?;
-        let (delimiter, format) = columns::detect(&text)?;
-        Ok(Self {
+        let (delimiter, format) = columns::detect(&text, mapping)?;
+        let mut source = Self {
             text,
             encoding,
             delimiter,
             format,
             today,
-        })
+        };
+        if let Format::Export(cols) = &source.format {
+            let mut cols = cols.clone();
+            let mut rows = source.rows();
+            cols.decide_dates(std::iter::from_fn(|| {
+                loop {
+                    match rows.next_record()? {
+                        Next::Record(line) => return Some((line, rows.record.clone())),
+                        Next::Error(_) => continue,
+                    }
+                }
+            }));
+            source.format = Format::Export(cols);
+        }
+        Ok(source)
     }
 
     /// Size of the decoded text, for progress reporting.
@@ -137,10 +182,15 @@ impl Rows<'_> {
     }
 }
 
-impl Iterator for Rows<'_> {
-    type Item = RowResult;
+/// What the reader found next: a record (now in `Rows::record`) on a line, or a row error.
+enum Next {
+    Record(u64),
+    Error(RowError),
+}
 
-    fn next(&mut self) -> Option<RowResult> {
+impl Rows<'_> {
+    /// Reads the next non-blank record into `self.record`, counting lines.
+    fn next_record(&mut self) -> Option<Next> {
         while !self.done {
             let before = usize::try_from(self.reader.position().byte()).unwrap_or(usize::MAX);
             match self.reader.read_record(&mut self.record) {
@@ -156,7 +206,7 @@ impl Iterator for Rows<'_> {
                     }
                     let bytes: usize = self.record.as_slice().len();
                     if bytes > MAX_RECORD_BYTES {
-                        return Some(Err(RowError::new(
+                        return Some(Next::Error(RowError::new(
                             line,
                             "",
                             format!(
@@ -164,18 +214,14 @@ impl Iterator for Rows<'_> {
                             ),
                         )));
                     }
-                    return Some(
-                        self.source
-                            .format
-                            .map_row(line, &self.record, self.source.today),
-                    );
+                    return Some(Next::Record(line));
                 }
                 Err(e) => {
                     let line = self.line_of(before);
                     // The decoded text is valid UTF-8 and the reader is flexible, so this is
                     // an IO-level surprise; report it against the line and stop.
                     self.done = true;
-                    return Some(Err(RowError::new(
+                    return Some(Next::Error(RowError::new(
                         line,
                         "",
                         format!("unreadable record: {e}"),
@@ -184,6 +230,25 @@ impl Iterator for Rows<'_> {
             }
         }
         None
+    }
+}
+
+impl Iterator for Rows<'_> {
+    type Item = RowResult;
+
+    fn next(&mut self) -> Option<RowResult> {
+        match self.next_record()? {
+            Next::Record(line) => Some(
+                self.source
+                    .format
+                    .map_row(line, &self.record, self.source.today)
+                    .map_err(|mut e| {
+                        e.cells = self.record.iter().map(str::to_owned).collect();
+                        e
+                    }),
+            ),
+            Next::Error(e) => Some(Err(e)),
+        }
     }
 }
 

@@ -491,3 +491,298 @@ fn an_overlong_field_rejects_only_its_row() {
     assert!(err.reason.contains("longer than"), "{}", err.reason);
     assert!(rows[1].is_ok());
 }
+
+// ---------- the tools' own exports, laid out as each writes them ----------
+
+/// The file's recognised name, its mapping and its rows.
+fn tool_file(
+    text: &str,
+) -> (
+    &'static str,
+    Vec<(&'static str, String)>,
+    Vec<NewEscalation>,
+) {
+    let (src, rows) = parse(text).expect("file accepted");
+    let rows = rows
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|e| panic!("row refused: {e}")))
+        .collect();
+    (src.format.recognised(), src.format.mapping(), rows)
+}
+
+fn field<'m>(mapping: &'m [(&'static str, String)], name: &str) -> Option<&'m str> {
+    mapping
+        .iter()
+        .find(|(f, _)| *f == name)
+        .map(|(_, c)| c.as_str())
+}
+
+#[test]
+fn a_jira_issues_export_reads_with_no_set_up() {
+    // "All fields" layout: UTF-8 with a BOM, Component/s repeated (first non-empty wins), the
+    // customer in a custom field, dates as dd/MMM/yy h:mm a.
+    let text = "\u{feff}Summary,Issue key,Issue id,Issue Type,Status,Priority,Resolution,Assignee,Created,Updated,Resolved,Component/s,Component/s,Custom field (Customer),Custom field (Region)\n\
+        Login fails,SUP-101,10001,Bug,Done,Highest,Fixed,ann,03/Nov/26 10:12 AM,04/Nov/26 9:00 AM,04/Nov/26 9:00 AM,,Billing,Globex,\n\
+        Slow page,SUP-102,10002,Bug,Open,Lowest,,bob,28/Oct/26 4:45 PM,28/Oct/26 4:45 PM,,API,Mobile,Initech,\n";
+    let (name, mapping, rows) = tool_file(text);
+    assert_eq!(name, "Jira issues export");
+    assert_eq!(field(&mapping, "client"), Some("Custom field (Customer)"));
+    assert_eq!(field(&mapping, "product"), Some("Component/s"));
+    assert_eq!(field(&mapping, "id"), Some("Issue key"));
+    assert_eq!(field(&mapping, "closed"), Some("Resolved"));
+    let (a, b) = (&rows[0], &rows[1]);
+    assert_eq!(a.ticket.as_ref().map(|t| t.as_str()), Some("SUP-101"));
+    assert_eq!(a.client.as_str(), "Globex");
+    assert_eq!(
+        a.product.as_str(),
+        "Billing",
+        "the first non-empty Component/s"
+    );
+    assert_eq!(a.severity, Severity::Critical);
+    assert_eq!(
+        (a.opened, a.closed),
+        (d("2026-11-03"), Some(d("2026-11-04")))
+    );
+    assert_eq!(a.summary.as_ref().map(|t| t.as_str()), Some("Login fails"));
+    assert_eq!(b.product.as_str(), "API");
+    assert_eq!(
+        (b.severity, b.opened, b.closed),
+        (Severity::Low, d("2026-10-28"), None)
+    );
+}
+
+#[test]
+fn a_zendesk_tickets_export_reads_with_no_set_up() {
+    let text = "Id,Requester,Requester id,Requester email,Submitter,Assignee,Group,Subject,Status,Priority,Via,Ticket type,Created at,Updated at,Solved at,Organization,Tags\n\
+        4711,Pat Lee,901,pat@globex.example,Pat Lee,Sam,Support,Cannot export,solved,urgent,Web form,problem,2026-11-03 10:12:00 +0100,2026-11-05 08:00:00 +0100,2026-11-05 08:00:00 +0100,Globex,export\n\
+        4712,Kim Ro,902,kim@initech.example,Kim Ro,,Support,Question,open,normal,Mail,question,2026-11-04 23:59:59 -0800,2026-11-04 23:59:59 -0800,,Initech,\n";
+    let (name, mapping, rows) = tool_file(text);
+    assert_eq!(name, "Zendesk tickets export");
+    assert_eq!(field(&mapping, "client"), Some("Organization"));
+    assert_eq!(field(&mapping, "email"), Some("Requester email"));
+    assert_eq!(field(&mapping, "closed"), Some("Solved at"));
+    let (a, b) = (&rows[0], &rows[1]);
+    assert_eq!(
+        (a.client.as_str(), a.severity, a.opened, a.closed),
+        (
+            "Globex",
+            Severity::Critical,
+            d("2026-11-03"),
+            Some(d("2026-11-05"))
+        )
+    );
+    assert_eq!(
+        a.email.as_ref().map(|t| t.as_str()),
+        Some("pat@globex.example")
+    );
+    assert_eq!(a.ticket.as_ref().map(|t| t.as_str()), Some("4711"));
+    assert_eq!(
+        (b.severity, b.opened, b.closed),
+        (Severity::Medium, d("2026-11-04"), None),
+        "the calendar date as written, not converted"
+    );
+}
+
+#[test]
+fn a_salesforce_cases_report_reads_with_no_set_up() {
+    // Windows-1252, as Salesforce writes a report for Excel; US dates with AM/PM.
+    let mut bytes = b"Case Number,Subject,Account Name,Contact Name,Priority,Status,Date/Time Opened,Date/Time Closed,Case Origin,Product,Type\r\n".to_vec();
+    bytes.extend_from_slice(b"00001026,Invoice wrong,Soci\xe9t\xe9 G\xe9n\xe9rale,Ana,High,Closed,11/3/2026 10:12 AM,11/13/2026 4:05 PM,Email,Billing,Problem\r\n");
+    bytes.extend_from_slice(
+        b"00001027,Outage,Globex,Ben,Low,New,3/4/2026 9:00 AM,,Phone,API,Incident\r\n",
+    );
+    let src = Source::open(&bytes, today()).expect("file accepted");
+    let rows: Vec<NewEscalation> = src.rows().map(|r| r.expect("row")).collect();
+    assert_eq!(src.format.recognised(), "Salesforce cases report");
+    assert_eq!(field(&src.format.mapping(), "client"), Some("Account Name"));
+    assert_eq!(
+        field(&src.format.mapping(), "opened"),
+        Some("Date/Time Opened")
+    );
+    assert_eq!(rows[0].client.as_str(), "Société Générale");
+    assert_eq!(
+        (rows[0].severity, rows[0].opened, rows[0].closed),
+        (Severity::High, d("2026-11-03"), Some(d("2026-11-13")))
+    );
+    assert_eq!(rows[0].product.as_str(), "Billing");
+    assert_eq!(
+        rows[1].opened,
+        d("2026-03-04"),
+        "month first, as 11/13/2026 says"
+    );
+    assert!(
+        src.format
+            .dates()
+            .expect("described")
+            .contains("11/13/2026"),
+        "the report says which date settled it"
+    );
+}
+
+#[test]
+fn a_servicenow_incident_export_reads_with_no_set_up() {
+    let text = "Number,Opened,Short description,Caller,Priority,State,Category,Assignment group,Assigned to,Company,Configuration item,Location,Resolved,Closed\n\
+        INC0010001,2026-11-03 10:12:45,Email down,Abel Tuter,1 - Critical,Closed,Network,Service Desk,Beth,Globex,Mail Server,Europe,2026-11-03 18:00:00,2026-11-10 18:00:00\n\
+        INC0010002,2026-11-04 08:00:00,Printer jam,Don Go,3 - Moderate,New,Hardware,Service Desk,,Initech,,Asia,,\n\
+        INC0010003,2026-11-05 08:00:00,Plan upgrade,Don Go,5 - Planning,New,Software,Service Desk,,Initech,CRM,,,\n\
+        INC0010004,2026-11-06 08:00:00,Slow VPN,Eve,2 - High,In Progress,Network,,,Hooli,VPN,North America,,\n\
+        INC0010005,2026-11-07 08:00:00,Password,Eve,4 - Low,New,Access,,,Hooli,,,,\n";
+    let (name, mapping, rows) = tool_file(text);
+    assert_eq!(name, "ServiceNow incidents export");
+    assert_eq!(field(&mapping, "client"), Some("Company"));
+    assert_eq!(field(&mapping, "product"), Some("Configuration item"));
+    assert_eq!(field(&mapping, "region"), Some("Location"));
+    assert_eq!(field(&mapping, "summary"), Some("Short description"));
+    let sev: Vec<Severity> = rows.iter().map(|r| r.severity).collect();
+    assert_eq!(
+        sev,
+        [
+            Severity::Critical,
+            Severity::Medium,
+            Severity::Low,
+            Severity::High,
+            Severity::Low
+        ]
+    );
+    assert_eq!(rows[0].product.as_str(), "Mail Server");
+    assert_eq!(rows[0].region.as_str(), "Europe");
+    assert_eq!(
+        rows[0].closed,
+        Some(d("2026-11-10")),
+        "Closed, as the export names it"
+    );
+    assert_eq!(
+        rows[0].ticket.as_ref().map(|t| t.as_str()),
+        Some("INC0010001")
+    );
+}
+
+#[test]
+fn a_freshdesk_tickets_export_reads_with_no_set_up() {
+    let text = "Ticket ID,Subject,Status,Priority,Source,Type,Agent,Group,Created time,Due by Time,Resolved time,Closed time,Last update time,Product,Full name,Email,Company Name\n\
+        101,Refund,Closed,Urgent,Email,Question,Ann,Billing,2026-11-03 10:12:45,2026-11-04 10:12:45,2026-11-03 12:00:00,2026-11-05 12:00:00,2026-11-05 12:00:00,Billing,Ivy,ivy@globex.example,Globex\n\
+        102,Crash,Open,Low,Portal,Incident,,,2026-11-04 08:00:00,2026-11-05 08:00:00,,,2026-11-04 08:00:00,Mobile,Joe,joe@initech.example,Initech\n";
+    let (name, mapping, rows) = tool_file(text);
+    assert_eq!(name, "Freshdesk tickets export");
+    assert_eq!(field(&mapping, "client"), Some("Company Name"));
+    assert_eq!(field(&mapping, "opened"), Some("Created time"));
+    assert_eq!(field(&mapping, "closed"), Some("Resolved time"));
+    assert_eq!(
+        (
+            rows[0].client.as_str(),
+            rows[0].severity,
+            rows[0].opened,
+            rows[0].closed
+        ),
+        (
+            "Globex",
+            Severity::Critical,
+            d("2026-11-03"),
+            Some(d("2026-11-03"))
+        )
+    );
+    assert_eq!(rows[1].product.as_str(), "Mobile");
+    assert_eq!(rows[1].severity, Severity::Low);
+}
+
+#[test]
+fn a_hubspot_tickets_export_reads_with_no_set_up() {
+    let text = "Ticket ID,Ticket name,Pipeline,Ticket status,Priority,Create date,Close date,Ticket owner,Associated Company,Category\n\
+        9001,Sync broken,Support Pipeline,Closed,HIGH,2026-11-03 10:12,2026-11-06 09:00,Ann,Globex,Product issue\n\
+        9002,How to export,Support Pipeline,New,LOW,2026-11-04 08:00,,Bob,Initech,General inquiry\n";
+    let (name, mapping, rows) = tool_file(text);
+    assert_eq!(name, "HubSpot tickets export");
+    assert_eq!(field(&mapping, "client"), Some("Associated Company"));
+    assert_eq!(field(&mapping, "summary"), Some("Ticket name"));
+    assert_eq!(field(&mapping, "status"), Some("Ticket status"));
+    assert_eq!(
+        (
+            rows[0].client.as_str(),
+            rows[0].severity,
+            rows[0].opened,
+            rows[0].closed
+        ),
+        (
+            "Globex",
+            Severity::High,
+            d("2026-11-03"),
+            Some(d("2026-11-06"))
+        )
+    );
+    assert_eq!(rows[1].severity, Severity::Low);
+}
+
+#[test]
+fn ambiguous_numeric_dates_are_decided_per_file() {
+    // A day above 12 anywhere settles the whole file, before or after the ambiguous rows.
+    let day_first = "client,severity,opened\nA,low,03/04/2026\nB,low,23/04/2026\n";
+    let (src, rows) = parse(day_first).expect("accepted");
+    let opened: Vec<NaiveDate> = rows.into_iter().map(|r| r.expect("row").opened).collect();
+    assert_eq!(opened, [d("2026-04-03"), d("2026-04-23")]);
+    assert!(src.format.dates().expect("described").contains("day first"));
+    let month_first = "client,severity,opened\nA,low,03/04/2026\nB,low,04/23/2026\n";
+    let opened: Vec<NaiveDate> = ok_rows(month_first).into_iter().map(|r| r.opened).collect();
+    assert_eq!(opened, [d("2026-03-04"), d("2026-04-23")]);
+    // Dots and dashes: day first by convention, settled the same way.
+    let dotted = one("client,severity,opened\nA,low,03.11.2026\n");
+    assert_eq!(dotted.opened, d("2026-11-03"));
+    let dashed = one("client,severity,opened\nA,low,03-11-2026\n");
+    assert_eq!(dashed.opened, d("2026-11-03"));
+}
+
+#[test]
+fn an_undecidable_file_is_read_as_the_default_and_says_so() {
+    let (src, rows) =
+        parse("client,severity,opened\nA,low,03/04/2026\nB,low,05/06/2026\n").expect("accepted");
+    let opened: Vec<NaiveDate> = rows.into_iter().map(|r| r.expect("row").opened).collect();
+    assert_eq!(
+        opened,
+        [d("2026-03-04"), d("2026-05-06")],
+        "month first for `/`"
+    );
+    let said = src.format.dates().expect("described");
+    assert!(said.contains("no date settles the order"), "{said}");
+    // A Salesforce report that stays ambiguous says it took Salesforce's default.
+    let sf = "Case Number,Account Name,Priority,Date/Time Opened\n1,Globex,High,3/4/2026 9:00 AM\n";
+    let (src, rows) = parse(sf).expect("accepted");
+    assert_eq!(rows[0].as_ref().expect("row").opened, d("2026-03-04"));
+    assert!(
+        src.format
+            .dates()
+            .expect("described")
+            .contains("Salesforce cases report default")
+    );
+}
+
+#[test]
+fn an_ambiguous_date_after_the_sniffed_records_is_refused_not_guessed() {
+    let mut text = String::from("client,severity,opened\n");
+    for i in 0..1_100 {
+        text.push_str(&format!("C{i},low,2026-01-02\n"));
+    }
+    text.push_str("Late,low,03/04/2026\nLater,low,23/04/2026\n");
+    let (_, rows) = parse(&text).expect("accepted");
+    let n = rows.len();
+    let late = rows[n - 2].as_ref().expect_err("ambiguous and unsettled");
+    assert!(
+        late.reason.contains("day first or month first"),
+        "{}",
+        late.reason
+    );
+    assert_eq!(
+        rows[n - 1].as_ref().expect("settles itself").opened,
+        d("2026-04-23")
+    );
+}
+
+#[test]
+fn the_export_format_written_reads_back_field_for_field() {
+    // Every written column is a name the reader takes for that field.
+    let header = export::HEADER.join(",");
+    let text = format!("{header}\n");
+    let src = Source::open(text.as_bytes(), today()).expect("header");
+    let mapping = src.format.mapping();
+    for name in export::HEADER {
+        assert_eq!(field(&mapping, name), Some(name), "{name}");
+    }
+}

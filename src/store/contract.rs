@@ -53,6 +53,7 @@ pub(crate) fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
     uncommitted_import_leaves_nothing(make().as_mut());
     delete_removes_the_import_and_its_rows(make().as_mut());
     ids_are_never_reused(make().as_mut());
+    source_profiles(make().as_mut());
     accounts_sessions_and_tokens(make().as_mut());
     shared_state(make().as_mut());
     copies_keep_everything(make().as_mut(), make().as_mut());
@@ -134,6 +135,41 @@ fn ids_are_never_reused(store: &mut dyn Store) {
         t2.id,
         t3.id
     );
+}
+
+fn source_profiles(store: &mut dyn Store) {
+    let at = chrono::Utc::now();
+    let p = |name: &str, mapping: &str| SourceProfile {
+        name: name.to_owned(),
+        header: "account\u{1f}when".to_owned(),
+        mapping: mapping.to_owned(),
+        created_at: to_micros(at),
+    };
+    assert!(store.profiles().expect("list").is_empty());
+    store.save_profile(&p("Crm", "{\"a\":1}")).expect("save");
+    store.save_profile(&p("billing", "{}")).expect("save");
+    // The same name, whatever its case, replaces.
+    store.save_profile(&p("CRM", "{\"a\":2}")).expect("replace");
+    let names: Vec<(String, String)> = store
+        .profiles()
+        .expect("list")
+        .into_iter()
+        .map(|p| (p.name, p.mapping))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("billing".to_owned(), "{}".to_owned()),
+            ("CRM".to_owned(), "{\"a\":2}".to_owned())
+        ]
+    );
+    assert_eq!(store.profiles().expect("list")[0].created_at, to_micros(at));
+    store.delete_profile("crm").expect("delete");
+    assert!(matches!(
+        store.delete_profile("crm"),
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(store.profiles().expect("list").len(), 1);
 }
 
 fn round_trip(store: &mut dyn Store) {

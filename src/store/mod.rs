@@ -205,6 +205,14 @@ pub trait Store: Send {
     /// The value stored under `key`, storing `default` first when there is none. Two instances
     /// racing to set it both get the one that won.
     fn setting_or_insert(&mut self, key: &str, default: &str) -> Result<String, StoreError>;
+
+    // ----- source profiles -----
+    /// Stores the profile, replacing one of the same name (names compare ignoring case).
+    fn save_profile(&mut self, profile: &SourceProfile) -> Result<(), StoreError>;
+    /// Every profile, by name.
+    fn profiles(&mut self) -> Result<Vec<SourceProfile>, StoreError>;
+    /// `NotFound` when there is no such profile.
+    fn delete_profile(&mut self, name: &str) -> Result<(), StoreError>;
     /// Records a failed login under each key (an account, an address).
     fn record_login_failure(&mut self, keys: &[&str], at: DateTime<Utc>) -> Result<(), StoreError>;
     /// How many failures `key` has since `since`, and when the oldest of them was.
@@ -258,6 +266,17 @@ pub trait DumpSink {
 /// A restore in progress; dropped without [`RestoreTx::commit`] it leaves the store blank.
 pub trait RestoreTx: DumpSink {
     fn commit(self: Box<Self>) -> Result<(), StoreError>;
+}
+
+/// A named mapping for files with a given header. The store keeps the mapping as the JSON the
+/// application gives it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SourceProfile {
+    pub name: String,
+    /// The header's comparison keys, joined by U+001F.
+    pub header: String,
+    pub mapping: String,
+    pub created_at: DateTime<Utc>,
 }
 
 /// An API token, without its value (which is shown once, at creation).

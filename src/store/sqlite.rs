@@ -8,8 +8,8 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_iter};
 
 use super::{
-    DumpSink, ImportRecord, ImportTx, IndexRow, NewImport, RestoreTx, Store, StoreError,
-    StoredToken, StoredUser, TokenRecord, parse_iso_day, to_micros,
+    DumpSink, ImportRecord, ImportTx, IndexRow, NewImport, RestoreTx, SourceProfile, Store,
+    StoreError, StoredToken, StoredUser, TokenRecord, parse_iso_day, to_micros,
 };
 use crate::domain::{Escalation, Label, NewEscalation, Role, Severity, Text, User, UserName};
 
@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0002_accounts.sql"),
     include_str!("../../migrations/sqlite/0003_shared_state.sql"),
     include_str!("../../migrations/sqlite/0004_id_sequences.sql"),
+    include_str!("../../migrations/sqlite/0005_source_profiles.sql"),
 ];
 
 pub struct SqliteStore {
@@ -586,6 +587,41 @@ impl Store for SqliteStore {
             .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
                 r.get(0)
             })?)
+    }
+
+    fn save_profile(&mut self, p: &SourceProfile) -> Result<(), StoreError> {
+        self.conn.execute(
+            "INSERT INTO source_profiles (name, header, mapping, created_at) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (name) DO UPDATE SET name = excluded.name, header = excluded.header, mapping = excluded.mapping,
+             created_at = excluded.created_at",
+            params![p.name, p.header, p.mapping, to_micros(p.created_at).to_rfc3339()],
+        )?;
+        Ok(())
+    }
+
+    fn profiles(&mut self) -> Result<Vec<SourceProfile>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT name, header, mapping, created_at FROM source_profiles ORDER BY name COLLATE NOCASE",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(SourceProfile {
+                name: r.get(0)?,
+                header: r.get(1)?,
+                mapping: r.get(2)?,
+                created_at: time_at(r, 3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn delete_profile(&mut self, name: &str) -> Result<(), StoreError> {
+        match self
+            .conn
+            .execute("DELETE FROM source_profiles WHERE name = ?1", [name])?
+        {
+            0 => Err(StoreError::NotFound),
+            _ => Ok(()),
+        }
     }
 
     fn record_login_failure(&mut self, keys: &[&str], at: DateTime<Utc>) -> Result<(), StoreError> {

@@ -16,8 +16,8 @@ use super::params::Params;
 use super::state::AppState;
 use super::upload;
 use crate::analytics::{Heatmap, HeatmapQuery, Stats};
+use crate::app::AppError;
 use crate::domain::Escalation;
-use crate::ingest::ImportReport;
 use crate::render::{SvgOptions, heatmap_csv, heatmap_svg, svg_to_png};
 use crate::store::ImportRecord;
 
@@ -157,8 +157,21 @@ pub async fn create_import(
         .unwrap_or("upload.csv")
         .to_owned();
     let file = upload::read(&state, req, upload::Body::MultipartOrRaw { name }).await?;
-    let report: ImportReport = upload::import(&state, &caller, file).await?;
-    Ok((StatusCode::CREATED, Json(report)).into_response())
+    match upload::import(&state, &caller, file).await {
+        Ok(report) => Ok((StatusCode::CREATED, Json(report)).into_response()),
+        // The report, with the house error beside it: nothing was recorded.
+        Err(AppError::AllRejected(report)) => {
+            let mut body =
+                serde_json::to_value(&*report).map_err(|e| WebError::Internal(e.to_string()))?;
+            body["error"] = json!({
+                "status": 422,
+                "code": "all_rejected",
+                "message": format!("every row was rejected ({}); nothing was imported", report.rejected_count),
+            });
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response())
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 pub async fn list_imports(

@@ -50,7 +50,12 @@ impl From<AppError> for WebError {
     fn from(e: AppError) -> Self {
         match e {
             AppError::File(f) => Self::Unprocessable(f.to_string()),
-            AppError::TooManyRows { .. } => Self::Unprocessable(e.to_string()),
+            AppError::TooManyRows { .. } | AppError::AllRejected(_) => {
+                Self::Unprocessable(e.to_string())
+            }
+            AppError::NoSuchProfile(_) | AppError::BadProfileName => {
+                Self::BadRequest(ParamError::new("profile", e.to_string()))
+            }
             AppError::Query(q) => Self::BadRequest(ParamError::new("query", q.to_string())),
             AppError::Store(StoreError::NotFound) => Self::NotFound,
             AppError::Store(StoreError::Conflict(m)) => Self::Conflict(m),

@@ -5,6 +5,7 @@ mod architecture;
 mod browser;
 mod cli;
 mod cluster;
+mod exports;
 mod hardening;
 mod helpers;
 mod hostile;

@@ -41,13 +41,16 @@ pub use feed::{Change, watch_changes};
 use import::{PgImport, copy_rows};
 
 use super::{
-    DumpSink, ImportRecord, ImportTx, IndexRow, NewImport, RestoreTx, Store, StoreError,
-    StoredToken, StoredUser, TokenRecord, to_micros as micros,
+    DumpSink, ImportRecord, ImportTx, IndexRow, NewImport, RestoreTx, SourceProfile, Store,
+    StoreError, StoredToken, StoredUser, TokenRecord, to_micros as micros,
 };
 use crate::domain::{Escalation, Label, NewEscalation, Role, Severity, Text, User, UserName};
 
 /// Migrations in order; the position is the schema version. Never edit one that has shipped.
-const MIGRATIONS: &[&str] = &[include_str!("../../../migrations/postgres/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../../../migrations/postgres/0001_init.sql"),
+    include_str!("../../../migrations/postgres/0002_source_profiles.sql"),
+];
 
 /// The channel every committed change is announced on.
 pub const CHANNEL: &str = "escamap_changes";
@@ -587,6 +590,52 @@ impl Store for PgStore {
         let row =
             self.run(|c| c.query_one("SELECT value FROM settings WHERE key = $1", &[&key]))?;
         col(&row, 0)
+    }
+
+    fn save_profile(&mut self, p: &SourceProfile) -> Result<(), StoreError> {
+        let at = micros(p.created_at);
+        let mut tx = self.transaction()?;
+        tx.execute(
+            "DELETE FROM source_profiles WHERE lower(name) = lower($1)",
+            &[&p.name],
+        )?;
+        tx.execute(
+            "INSERT INTO source_profiles (name, header, mapping, created_at) VALUES ($1, $2, $3, $4)",
+            &[&p.name, &p.header, &p.mapping, &at],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn profiles(&mut self) -> Result<Vec<SourceProfile>, StoreError> {
+        let rows = self.run(|c| {
+            c.query(
+                "SELECT name, header, mapping, created_at FROM source_profiles ORDER BY lower(name)",
+                &[],
+            )
+        })?;
+        rows.iter()
+            .map(|r| {
+                Ok(SourceProfile {
+                    name: col(r, 0)?,
+                    header: col(r, 1)?,
+                    mapping: col(r, 2)?,
+                    created_at: col(r, 3)?,
+                })
+            })
+            .collect()
+    }
+
+    fn delete_profile(&mut self, name: &str) -> Result<(), StoreError> {
+        match self.run(|c| {
+            c.execute(
+                "DELETE FROM source_profiles WHERE lower(name) = lower($1)",
+                &[&name],
+            )
+        })? {
+            0 => Err(StoreError::NotFound),
+            _ => Ok(()),
+        }
     }
 
     fn record_login_failure(&mut self, keys: &[&str], at: DateTime<Utc>) -> Result<(), StoreError> {

@@ -81,6 +81,17 @@ pub async fn create_import(
             page(&state, &caller, Some(report), None, None).await?,
         )
             .into_response()),
+        Err(AppError::AllRejected(report)) => {
+            let refused = format!(
+                "every row was rejected ({}); nothing was imported",
+                report.rejected_count
+            );
+            Ok((
+                StatusCode::UNPROCESSABLE_ENTITY,
+                page(&state, &caller, Some(*report), Some(refused), None).await?,
+            )
+                .into_response())
+        }
         Err(e @ (AppError::File(_) | AppError::TooManyRows { .. })) => Ok((
             StatusCode::UNPROCESSABLE_ENTITY,
             page(&state, &caller, None, Some(e.to_string()), None).await?,
