@@ -156,11 +156,20 @@ pub fn day_order_evidence(raw: &str) -> Option<DayOrder> {
 pub fn parse_export_date(raw: &str, order: DayOrder) -> Result<NaiveDate, InvalidDate> {
     let s = raw.trim();
     let err = || InvalidDate(s.chars().take(64).collect());
+    // The common case first, without splitting: a plain ISO date.
+    let b = s.as_bytes();
+    if b.len() == 10 && b[4] == b'-' && b[7] == b'-' {
+        return ymd(&s[..4], &s[5..7], &s[8..]).ok_or_else(err);
+    }
     let (date, time) = split_date_time(s).ok_or_else(err)?;
     if let Some(t) = time
         && !is_valid_time(t)
     {
         return Err(err());
+    }
+    let d = date.as_bytes();
+    if d.len() == 10 && d[4] == b'-' && d[7] == b'-' {
+        return ymd(&date[..4], &date[5..7], &date[8..]).ok_or_else(err);
     }
     let tokens: Vec<&str> = date
         .split([' ', ','])
