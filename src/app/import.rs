@@ -97,22 +97,24 @@ impl App {
             if written == 0 && !rejected.is_empty() {
                 // Dropping the transaction rolls the import back: nothing is recorded.
                 drop(tx);
-                return Err(AppError::AllRejected(Box::new(ImportReport {
-                    imported: 0,
-                    replaced: 0,
-                    rejected_count: rejected.len() as u64,
-                    rejected_groups: RejectionGroup::of(&rejected),
+                let report = ImportRecord {
+                    id: 0,
+                    source: name.clone(),
+                    format: source.format.name().to_owned(),
+                    encoding: source.encoding.to_string(),
+                    imported_at: chrono::Utc::now(),
+                    rows_imported: 0,
+                    rows_replaced: 0,
+                    rows_rejected: rejected.len() as u64,
+                    rows_current: 0,
+                };
+                return Err(AppError::AllRejected(Box::new(report_of(
+                    &source,
+                    &report,
+                    name,
                     rejected,
-                    encoding: source.encoding,
-                    format: source.format.name(),
-                    import_id: 0,
-                    source: name,
-                    recognised: source.format.recognised(),
-                    columns: source.format.mapping(),
-                    dates: source.format.dates(),
-                    header: source.format.header().to_vec(),
-                    profile: profile.map(|(name, _)| name),
-                })));
+                    profile.map(|(n, _)| n),
+                ))));
             }
             tx.commit(rejected.len() as u64)?
         };
@@ -125,22 +127,13 @@ impl App {
             duration_ms = started.elapsed().as_millis() as u64,
             "import committed"
         );
-        Ok(ImportReport {
-            imported: record.rows_imported,
-            replaced: record.rows_replaced,
-            rejected_count: record.rows_rejected,
-            rejected_groups: RejectionGroup::of(&rejected),
+        Ok(report_of(
+            &source,
+            &record,
+            name,
             rejected,
-            encoding: source.encoding,
-            format: source.format.name(),
-            import_id: record.id,
-            source: name,
-            recognised: source.format.recognised(),
-            columns: source.format.mapping(),
-            dates: source.format.dates(),
-            header: source.format.header().to_vec(),
-            profile: profile.map(|(name, _)| name),
-        })
+            profile.map(|(n, _)| n),
+        ))
         .and_then(|report| {
             if let Some(name) = &options.save_profile {
                 self.save_profile(name, &header, &mapping)?;
@@ -170,6 +163,32 @@ pub fn display_name(raw: &str) -> String {
         "upload".to_owned()
     } else {
         clean
+    }
+}
+
+/// The report of an import of `source` whose counts `record` holds (committed or not).
+fn report_of(
+    source: &Source<'_>,
+    record: &ImportRecord,
+    name: String,
+    rejected: Vec<crate::ingest::RowError>,
+    profile: Option<String>,
+) -> ImportReport {
+    ImportReport {
+        imported: record.rows_imported,
+        replaced: record.rows_replaced,
+        rejected_count: record.rows_rejected,
+        rejected_groups: RejectionGroup::of(&rejected),
+        rejected,
+        encoding: source.encoding,
+        format: source.format.name(),
+        import_id: record.id,
+        source: name,
+        recognised: source.format.recognised(),
+        columns: source.format.mapping(),
+        dates: source.format.dates(),
+        header: source.format.header().to_vec(),
+        profile,
     }
 }
 

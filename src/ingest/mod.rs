@@ -41,7 +41,7 @@ pub enum FileError {
     #[error(
         "no recognisable columns (found: {found}). An escalation export needs {needs}; the \
          original's contact list needs name, email and numberrange. Name the columns with \
-         --map FIELD=COLUMN (or the mapping step of the Import page)"
+         `escamap import --map FIELD=COLUMN`"
     )]
     Unrecognised { found: String, needs: String },
     #[error(

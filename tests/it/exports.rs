@@ -154,6 +154,26 @@ const OWN_WAY: &str = "Kunde;Eröffnet;Stufe;Thema\n\
     Initech;03.05.2026;Planung;Idee\n\
     Hooli;04.05.2026;Weiss nicht;?\n";
 
+/// The mapping that reads [`OWN_WAY`], kept as the profile "German CRM".
+const GERMAN_CRM: [&str; 16] = [
+    "--map",
+    "client=Kunde",
+    "--map",
+    "opened=Eröffnet",
+    "--map",
+    "severity=Stufe",
+    "--map",
+    "summary=Thema",
+    "--severity-map",
+    "Hoch=high",
+    "--severity-map",
+    "planung=low",
+    "--severity-map",
+    "Weiss nicht=reject",
+    "--save-profile",
+    "German CRM",
+];
+
 #[test]
 fn map_and_severity_map_read_a_file_no_default_reads() {
     let t = TestCli::new();
@@ -161,27 +181,9 @@ fn map_and_severity_map_read_a_file_no_default_reads() {
     let err = t.fails(&["import", &f]);
     assert!(err.contains("found: \"Kunde\""), "{err}");
     assert!(err.contains("client (one of: client, customer"), "{err}");
-    let out = t.run(&[
-        "import",
-        &f,
-        "--json",
-        "--map",
-        "client=Kunde",
-        "--map",
-        "opened=Eröffnet",
-        "--map",
-        "severity=Stufe",
-        "--map",
-        "summary=Thema",
-        "--severity-map",
-        "Hoch=high",
-        "--severity-map",
-        "planung=low",
-        "--severity-map",
-        "Weiss nicht=reject",
-        "--save-profile",
-        "German CRM",
-    ]);
+    let mut args = vec!["import", f.as_str(), "--json"];
+    args.extend(GERMAN_CRM);
+    let out = t.run(&args);
     assert!(
         out.status.success(),
         "{}",
@@ -211,24 +213,9 @@ fn map_and_severity_map_read_a_file_no_default_reads() {
 fn a_saved_profile_is_reused_for_the_same_header_listed_shown_and_deleted() {
     let t = TestCli::new();
     let f = t.write("eigen.csv", OWN_WAY);
-    t.ok(&[
-        "import",
-        &f,
-        "--map",
-        "client=Kunde",
-        "--map",
-        "opened=Eröffnet",
-        "--map",
-        "severity=Stufe",
-        "--severity-map",
-        "Hoch=high",
-        "--severity-map",
-        "Planung=low",
-        "--severity-map",
-        "Weiss nicht=reject",
-        "--save-profile",
-        "German CRM",
-    ]);
+    let mut args = vec!["import", f.as_str()];
+    args.extend(GERMAN_CRM);
+    t.ok(&args);
     // The next file with that header imports with no flags at all.
     let g = t.write(
         "next.csv",
