@@ -4,7 +4,7 @@ use chrono::NaiveDate;
 
 use super::{App, AppError, Conn};
 use crate::ingest::mapping::Mapping;
-use crate::ingest::{ImportReport, RejectionGroup, Source, header_signature};
+use crate::ingest::{ImportReport, RejectionGroup, Source};
 use crate::store::{ImportRecord, NewImport, SourceProfile, StoreError};
 
 /// How to read a file: a mapping given now, a profile to use, a name to keep the mapping under.
@@ -48,20 +48,25 @@ impl App {
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<ImportReport, AppError> {
         let started = std::time::Instant::now();
-        let header = header_signature(bytes)?;
-        let profile = match &options.profile {
-            Some(name) => Some(
-                self.profile(name)?
-                    .ok_or_else(|| AppError::NoSuchProfile(name.clone()))?,
-            ),
-            None if options.mapping.columns.is_empty() => self.profile_for_header(&header)?,
-            None => None,
-        };
-        let mapping = match &profile {
-            Some((_, m)) => m.clone().overlaid(&options.mapping),
-            None => options.mapping.clone(),
-        };
-        let source = Source::open_mapped(bytes, today, &mapping)?;
+        let mut profile = None;
+        let mut used = Mapping::default();
+        let mut header = String::new();
+        let source = Source::open_choosing(bytes, today, |signature| {
+            header = signature.to_owned();
+            profile = match &options.profile {
+                Some(name) => Some(
+                    self.profile(name)?
+                        .ok_or_else(|| AppError::NoSuchProfile(name.clone()))?,
+                ),
+                None if options.mapping.columns.is_empty() => self.profile_for_header(signature)?,
+                None => None,
+            };
+            used = match &profile {
+                Some((_, m)) => m.clone().overlaid(&options.mapping),
+                None => options.mapping.clone(),
+            };
+            Ok::<_, AppError>(used.clone())
+        })?;
         let total = source.len() as u64;
         let name = display_name(source_name);
         let mut rejected = Vec::new();
@@ -136,7 +141,7 @@ impl App {
         ))
         .and_then(|report| {
             if let Some(name) = &options.save_profile {
-                self.save_profile(name, &header, &mapping)?;
+                self.save_profile(name, &header, &used)?;
             }
             Ok(report)
         })

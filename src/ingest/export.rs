@@ -413,6 +413,7 @@ impl Columns {
             }
         };
         let (client, opened, severity) = (f(Field::Client), f(Field::Opened), f(Field::Severity));
+        let tool = recognise(keys);
         match (client, opened, severity) {
             (Some(client), Some(opened), Some(severity)) => Ok(Self {
                 header: header.to_vec(),
@@ -427,8 +428,8 @@ impl Columns {
                 summary: f(Field::Summary),
                 email: f(Field::Email),
                 phone: f(Field::Phone),
-                tool: recognise(keys).map(|t| t.name),
-                tool_order: recognise(keys).and_then(|t| t.default_order),
+                tool: tool.map(|t| t.name),
+                tool_order: tool.and_then(|t| t.default_order),
                 dates: match mapping.date_order {
                     Some(order) => DateReading::Mapped(order),
                     None => DateReading::NoNumericDates,

@@ -60,15 +60,13 @@ pub enum FileError {
     },
 }
 
-/// A file's header, as the comparison keys a source profile is matched by (joined by U+001F).
-pub fn header_signature(bytes: &[u8]) -> Result<String, FileError> {
-    let (text, _) = decode::decode(bytes)?;
-    let header = columns::read_header(&text)?.1;
-    Ok(header
+/// A header as the comparison keys a source profile is matched by (joined by U+001F).
+fn header_signature(header: &[String]) -> String {
+    header
         .iter()
         .map(|h| header_key(h))
         .collect::<Vec<_>>()
-        .join("\u{1f}"))
+        .join("\u{1f}")
 }
 
 /// A decoded file with a recognised header, ready to yield rows.
@@ -94,8 +92,20 @@ impl<'a> Source<'a> {
         today: NaiveDate,
         mapping: &mapping::Mapping,
     ) -> Result<Self, FileError> {
+        Self::open_choosing(bytes, today, |_| Ok::<_, FileError>(mapping.clone()))
+    }
+
+    /// As [`Source::open_mapped`], with the mapping chosen once the header is known: `choose` is
+    /// given the header's signature (what a source profile is matched by). The file is decoded
+    /// once.
+    pub fn open_choosing<E: From<FileError>>(
+        bytes: &'a [u8],
+        today: NaiveDate,
+        choose: impl FnOnce(&str) -> Result<mapping::Mapping, E>,
+    ) -> Result<Self, E> {
         let (text, encoding) = decode::decode(bytes)?;
-        let (delimiter, format) = columns::detect(&text, mapping)?;
+        let mapping = choose(&header_signature(&columns::read_header(&text)?.1))?;
+        let (delimiter, format) = columns::detect(&text, &mapping)?;
         let mut source = Self {
             text,
             encoding,

@@ -10,8 +10,7 @@ use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::Response;
 
-use super::error::WebError;
-use super::gate::respond;
+use super::error::{WebError, respond};
 
 /// The longest path and query string accepted, in bytes (browsers and proxies such as nginx
 /// stop at 8 KiB by default).

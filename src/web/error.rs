@@ -154,6 +154,20 @@ impl IntoResponse for WebError {
     }
 }
 
+/// Whether `path` is the API's, whose errors are JSON.
+pub fn is_api(path: &str) -> bool {
+    path.starts_with("/api/")
+}
+
+/// `e` in the house shape for `path`: JSON on the API, the error page elsewhere.
+pub fn respond(path: &str, e: WebError) -> Response {
+    if is_api(path) {
+        ApiError(e).into_response()
+    } else {
+        e.into_response()
+    }
+}
+
 /// The same errors, as JSON: `{"error": {"status", "code", "message", "parameter"?, "error_id"?}}`.
 #[derive(Debug)]
 pub struct ApiError(pub WebError);

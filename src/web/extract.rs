@@ -11,8 +11,7 @@ use axum::http::{StatusCode, header};
 use axum::response::Response;
 use serde::de::DeserializeOwned;
 
-use super::error::WebError;
-use super::gate::respond;
+use super::error::{WebError, respond};
 use super::params::ParamError;
 
 /// Path segments, e.g. `Path(id): Path<i64>`.

@@ -14,7 +14,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use tracing::Instrument;
 
-use super::error::{ApiError, WebError};
+use super::error::{WebError, is_api, respond};
 use super::limits::Kind;
 use super::listener::Peer;
 use super::routes::{self, Access, TokenIn};
@@ -152,7 +152,8 @@ pub enum Rejection {
 /// The longest `next` a login redirect carries; a longer address is cut back to its path (or `/`).
 pub const MAX_NEXT: usize = 2_048;
 
-const CSRF_MESSAGE: &str =
+/// What a refused change is told, by the gate or by the upload reader.
+pub const CSRF_MESSAGE: &str =
     "the form expired or came from another site: reload the page and try again";
 
 impl Rejection {
@@ -170,7 +171,7 @@ impl Rejection {
     }
 
     pub fn respond(self, path: &str) -> Response {
-        let api = wants_json(path);
+        let api = is_api(path);
         let bearer = |mut r: Response| {
             r.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -204,19 +205,6 @@ impl Rejection {
             Self::Csrf | Self::CrossSite => respond(path, WebError::Forbidden(CSRF_MESSAGE.into())),
             Self::Failed(e) => respond(path, e),
         }
-    }
-}
-
-fn wants_json(path: &str) -> bool {
-    path.starts_with("/api/")
-}
-
-/// `e` in the house shape for `path`: JSON on the API, the error page elsewhere.
-pub fn respond(path: &str, e: WebError) -> Response {
-    if wants_json(path) {
-        ApiError(e).into_response()
-    } else {
-        e.into_response()
     }
 }
 
@@ -409,7 +397,7 @@ pub fn authorize(
         return Ok(());
     };
     match caller.role() {
-        None if *method == Method::GET && !wants_json(uri.path()) => Err(Rejection::SignIn {
+        None if *method == Method::GET && !is_api(uri.path()) => Err(Rejection::SignIn {
             next: Some(login_next(uri)),
         }),
         None => Err(Rejection::SignIn { next: None }),

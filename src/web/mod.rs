@@ -127,12 +127,12 @@ fn on_panic(_: Box<dyn std::any::Any + Send + 'static>) -> Response<Body> {
 }
 
 pub(crate) async fn not_found(req: Request) -> Response {
-    gate::respond(req.uri().path(), WebError::NotFound)
+    error::respond(req.uri().path(), WebError::NotFound)
 }
 
 /// A route asked with a method it does not have: 405 in the house shape (axum adds `Allow`).
 pub(crate) async fn method_not_allowed(req: Request) -> Response {
-    gate::respond(req.uri().path(), WebError::MethodNotAllowed)
+    error::respond(req.uri().path(), WebError::MethodNotAllowed)
 }
 
 /// Runs store work (or any blocking work) on a blocking thread and returns its result with the

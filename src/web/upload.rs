@@ -8,7 +8,7 @@ use axum::extract::{FromRequest, Multipart, Request};
 use axum::http::{StatusCode, header};
 
 use super::error::WebError;
-use super::gate::{Caller, CsrfPending};
+use super::gate::{CSRF_MESSAGE, Caller, CsrfPending};
 use super::params::ParamError;
 use super::state::AppState;
 use crate::app::AppError;
@@ -78,10 +78,7 @@ async fn read_multipart(
             }
             Some("file") => {
                 if !csrf_ok {
-                    return Err(WebError::Forbidden(
-                        "the form expired or came from another site: reload the page and try again"
-                            .into(),
-                    ));
+                    return Err(WebError::Forbidden(CSRF_MESSAGE.into()));
                 }
                 let name = field.file_name().unwrap_or("upload").to_owned();
                 let bytes = field.bytes().await.map_err(multipart_error)?;
@@ -94,9 +91,7 @@ async fn read_multipart(
         }
     }
     if !csrf_ok {
-        return Err(WebError::Forbidden(
-            "the form expired or came from another site: reload the page and try again".into(),
-        ));
+        return Err(WebError::Forbidden(CSRF_MESSAGE.into()));
     }
     Err(WebError::BadRequest(ParamError::new(
         "file",
