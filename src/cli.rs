@@ -204,9 +204,11 @@ impl ImportArgs {
                     DateOrderArg::DayFirst => crate::domain::DayOrder::DayFirst,
                     DateOrderArg::MonthFirst => crate::domain::DayOrder::MonthFirst,
                 }),
+                ..Default::default()
             },
             profile: self.profile.clone(),
             save_profile: self.save_profile.clone(),
+            stop_at_unknown_severity: false,
         }
     }
 }

@@ -4,7 +4,8 @@ use chrono::NaiveDate;
 
 use super::{App, AppError, Conn};
 use crate::ingest::mapping::Mapping;
-use crate::ingest::{ImportReport, RejectionGroup, Source};
+use crate::ingest::preview::{Preview, preview};
+use crate::ingest::{ImportReport, RejectionGroup, RowErrorKind, Source};
 use crate::store::{ImportRecord, NewImport, SourceProfile, StoreError};
 
 /// How to read a file: a mapping given now, a profile to use, a name to keep the mapping under.
@@ -16,6 +17,16 @@ pub struct ImportOptions {
     pub profile: Option<String>,
     /// Keep the mapping used as this profile, for files with this header.
     pub save_profile: Option<String>,
+    /// Import nothing if a row's severity is a value no default reads and the mapping does not
+    /// name ([`AppError::NeedsMapping`]): the web import asks for a level instead of rejecting.
+    pub stop_at_unknown_severity: bool,
+}
+
+/// The mapping a file is read with: a profile (named, or saved for its header) under what the
+/// caller names now.
+struct Chosen {
+    profile: Option<String>,
+    mapping: Mapping,
 }
 
 impl App {
@@ -48,25 +59,26 @@ impl App {
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<ImportReport, AppError> {
         let started = std::time::Instant::now();
-        let mut profile = None;
-        let mut used = Mapping::default();
+        // Checked first: the profile is saved after the import commits.
+        if let Some(name) = &options.save_profile {
+            profile_name(name)?;
+        }
+        let mut chosen = None;
         let mut header = String::new();
         let source = Source::open_choosing(bytes, today, |signature| {
             header = signature.to_owned();
-            profile = match &options.profile {
-                Some(name) => Some(
-                    self.profile(name)?
-                        .ok_or_else(|| AppError::NoSuchProfile(name.clone()))?,
-                ),
-                None if options.mapping.columns.is_empty() => self.profile_for_header(signature)?,
-                None => None,
-            };
-            used = match &profile {
-                Some((_, m)) => m.clone().overlaid(&options.mapping),
-                None => options.mapping.clone(),
-            };
-            Ok::<_, AppError>(used.clone())
+            let c = self.choose_mapping(options, signature)?;
+            let mapping = c.mapping.clone();
+            chosen = Some(c);
+            Ok::<_, AppError>(mapping)
         })?;
+        let Chosen {
+            profile,
+            mapping: used,
+        } = chosen.unwrap_or(Chosen {
+            profile: None,
+            mapping: Mapping::default(),
+        });
         let total = source.len() as u64;
         let name = display_name(source_name);
         let mut rejected = Vec::new();
@@ -91,6 +103,13 @@ impl App {
                     Ok(esc) => {
                         tx.write(&esc)?;
                         written += 1;
+                    }
+                    Err(e)
+                        if options.stop_at_unknown_severity
+                            && e.kind == RowErrorKind::UnknownSeverity =>
+                    {
+                        // Dropping the transaction rolls back what was written so far.
+                        return Err(AppError::NeedsMapping(e.to_string()));
                     }
                     Err(e) => rejected.push(e),
                 }
@@ -118,7 +137,7 @@ impl App {
                     &report,
                     name,
                     rejected,
-                    profile.map(|(n, _)| n),
+                    profile.clone(),
                 ))));
             }
             tx.commit(rejected.len() as u64)?
@@ -132,18 +151,53 @@ impl App {
             duration_ms = started.elapsed().as_millis() as u64,
             "import committed"
         );
-        Ok(report_of(
-            &source,
-            &record,
-            name,
-            rejected,
-            profile.map(|(n, _)| n),
-        ))
-        .and_then(|report| {
+        Ok(report_of(&source, &record, name, rejected, profile)).and_then(|mut report| {
             if let Some(name) = &options.save_profile {
                 self.save_profile(name, &header, &used)?;
+                // Read with it, and kept as it from now on.
+                report.profile = Some(profile_name(name)?.to_owned());
             }
             Ok(report)
+        })
+    }
+
+    /// What `bytes` would become if imported with `options`, importing nothing; with the name of
+    /// the profile it would be read with.
+    pub fn preview(
+        &self,
+        bytes: &[u8],
+        today: NaiveDate,
+        options: &ImportOptions,
+    ) -> Result<(Preview, Option<String>), AppError> {
+        let mut profile = None;
+        let p = preview(bytes, today, |signature| {
+            let c = self.choose_mapping(options, signature)?;
+            profile = c.profile;
+            Ok::<_, AppError>(c.mapping)
+        })?;
+        Ok((p, profile))
+    }
+
+    /// The profile `options` name, else (when they name no columns) the one saved for this
+    /// header, with `options`' mapping laid over it.
+    fn choose_mapping(&self, options: &ImportOptions, signature: &str) -> Result<Chosen, AppError> {
+        let profile = match &options.profile {
+            Some(name) => Some(
+                self.profile(name)?
+                    .ok_or_else(|| AppError::NoSuchProfile(name.clone()))?,
+            ),
+            None if !options.mapping.names_columns() => self.profile_for_header(signature)?,
+            None => None,
+        };
+        Ok(match profile {
+            Some((name, m)) => Chosen {
+                profile: Some(name),
+                mapping: m.overlaid(&options.mapping),
+            },
+            None => Chosen {
+                profile: None,
+                mapping: options.mapping.clone(),
+            },
         })
     }
 
@@ -197,6 +251,15 @@ fn report_of(
     }
 }
 
+/// A profile name as kept: trimmed, 1 to 100 characters, no control characters.
+pub fn profile_name(name: &str) -> Result<&str, AppError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(AppError::BadProfileName);
+    }
+    Ok(name)
+}
+
 impl App {
     /// Keeps `mapping` as the profile `name`, for files whose header is `header`.
     pub fn save_profile(
@@ -205,10 +268,7 @@ impl App {
         header: &str,
         mapping: &Mapping,
     ) -> Result<(), AppError> {
-        let name = name.trim();
-        if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
-            return Err(AppError::BadProfileName);
-        }
+        let name = profile_name(name)?;
         let json = serde_json::to_string(mapping).map_err(|e| AppError::Output(e.to_string()))?;
         Ok(self.store().save_profile(&SourceProfile {
             name: name.to_owned(),

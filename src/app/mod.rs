@@ -30,7 +30,7 @@ use crate::analytics::{Index, InvalidQuery};
 use crate::ingest::FileError;
 use crate::store::{Location, Store, StoreError};
 
-pub use import::{ImportOptions, display_name};
+pub use import::{ImportOptions, display_name, profile_name};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -52,6 +52,10 @@ pub enum AppError {
     /// Every row was rejected: nothing was imported and nothing is recorded.
     #[error("every row was rejected ({}); nothing was imported", .0.rejected_count)]
     AllRejected(Box<crate::ingest::ImportReport>),
+    /// A severity no default reads and the mapping does not name, where the caller asked to
+    /// stop at one ([`ImportOptions::stop_at_unknown_severity`]): nothing was imported.
+    #[error("the file needs a mapping: {0}")]
+    NeedsMapping(String),
     #[error(transparent)]
     Hash(#[from] crate::auth::HashError),
 }

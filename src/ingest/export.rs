@@ -295,7 +295,7 @@ const FIELDS: [(Field, &[&str]); 11] = [
 
 /// The required fields with the names each is recognised by, for a refusal.
 pub fn required_names() -> String {
-    [Field::Client, Field::Opened, Field::Severity]
+    Field::REQUIRED
         .iter()
         .map(|f| format!("{f} (one of: {})", synonyms(*f).join(", ")))
         .collect::<Vec<_>>()
@@ -308,6 +308,34 @@ pub fn synonyms(field: Field) -> &'static [&'static str] {
         .iter()
         .find(|(f, _)| *f == field)
         .map_or(&[], |(_, s)| s)
+}
+
+/// The column that fills `field`: the one the mapping names, else the first recognised name
+/// (none for an optional field the mapping leaves unused).
+fn locate(
+    keys: &[String],
+    header: &[String],
+    mapping: &Mapping,
+    field: Field,
+) -> Option<HeaderCell> {
+    match mapping.column(field) {
+        Some(named) => find_named(header, named),
+        None if mapping.unused.contains(&field) && !field.is_required() => None,
+        None => find(keys, header, synonyms(field)),
+    }
+}
+
+/// For each field, the column (as written) that would fill it under `mapping`, whether or not
+/// the header has every required field: the mapping page's starting point.
+pub fn columns_for(header: &[String], mapping: &Mapping) -> Vec<(Field, Option<String>)> {
+    let keys: Vec<String> = header
+        .iter()
+        .map(|h| super::header::header_key(h))
+        .collect();
+    Field::ALL
+        .into_iter()
+        .map(|f| (f, locate(&keys, header, mapping, f).map(|c| c.written)))
+        .collect()
 }
 
 /// The header cell written `name` (ignoring case and spacing), repeats included.
@@ -405,13 +433,7 @@ impl Columns {
         header: &[String],
         mapping: &Mapping,
     ) -> Result<Self, Vec<String>> {
-        let f = |field: Field| {
-            let syn = synonyms(field);
-            match mapping.column(field) {
-                Some(named) => find_named(header, named),
-                None => find(keys, header, syn),
-            }
-        };
+        let f = |field: Field| locate(keys, header, mapping, field);
         let (client, opened, severity) = (f(Field::Client), f(Field::Opened), f(Field::Severity));
         let tool = recognise(keys);
         match (client, opened, severity) {
@@ -483,13 +505,7 @@ impl Columns {
 
         let client = Text::new(cell(record, &self.client))
             .map_err(|e| err(&self.client, text_reason("client", e)))?;
-        let raw_severity = cell(record, &self.severity);
-        let mapped = self
-            .severity_map
-            .iter()
-            .rev()
-            .find(|(v, _)| v.trim().eq_ignore_ascii_case(raw_severity.trim()))
-            .map(|(_, c)| *c);
+        let (raw_severity, mapped) = self.severity_value(record);
         let severity = match mapped {
             Some(choice) => choice.level().ok_or_else(|| {
                 err(
@@ -501,7 +517,7 @@ impl Columns {
                 )
             })?,
             None => Severity::parse_lenient(raw_severity)
-                .map_err(|e| err(&self.severity, e.to_string()))?,
+                .map_err(|e| err(&self.severity, e.to_string()).unknown_severity())?,
         };
         let opened = self
             .date(cell(record, &self.opened))
@@ -530,6 +546,21 @@ impl Columns {
 }
 
 impl Columns {
+    /// The severity cell of `record`, and what the mapping says it means (if it names it).
+    pub(super) fn severity_value<'r>(
+        &self,
+        record: &'r csv::StringRecord,
+    ) -> (&'r str, Option<SeverityChoice>) {
+        let raw = cell(record, &self.severity);
+        let mapped = self
+            .severity_map
+            .iter()
+            .rev()
+            .find(|(v, _)| v.trim().eq_ignore_ascii_case(raw.trim()))
+            .map(|(_, c)| *c);
+        (raw, mapped)
+    }
+
     /// A date cell in the file's reading.
     fn date(&self, raw: &str) -> Result<NaiveDate, String> {
         if raw.trim().is_empty() {

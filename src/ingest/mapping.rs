@@ -42,6 +42,13 @@ impl Field {
         Self::Phone,
     ];
 
+    /// The fields an escalation export cannot do without.
+    pub const REQUIRED: [Self; 3] = [Self::Client, Self::Opened, Self::Severity];
+
+    pub fn is_required(self) -> bool {
+        Self::REQUIRED.contains(&self)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Client => "client",
@@ -75,6 +82,8 @@ pub enum InvalidMapping {
     Column(String),
     #[error("expected VALUE=LEVEL with LEVEL low, medium, high, critical or reject, got {0:?}")]
     Severity(String),
+    #[error("expected day-first or month-first, got {0:?}")]
+    DateOrder(String),
 }
 
 impl FromStr for Field {
@@ -125,6 +134,23 @@ impl FromStr for SeverityChoice {
     }
 }
 
+/// `--date-order` / `date_order`: `day-first` or `month-first`.
+pub fn parse_date_order(arg: &str) -> Result<DayOrder, InvalidMapping> {
+    match arg.trim().to_ascii_lowercase().as_str() {
+        "day-first" => Ok(DayOrder::DayFirst),
+        "month-first" => Ok(DayOrder::MonthFirst),
+        _ => Err(InvalidMapping::DateOrder(arg.to_owned())),
+    }
+}
+
+/// The name [`parse_date_order`] reads.
+pub fn date_order_name(order: DayOrder) -> &'static str {
+    match order {
+        DayOrder::DayFirst => "day-first",
+        DayOrder::MonthFirst => "month-first",
+    }
+}
+
 /// `--map FIELD=COLUMN`.
 pub fn parse_column_arg(arg: &str) -> Result<(Field, String), InvalidMapping> {
     let (field, column) = arg
@@ -160,11 +186,23 @@ pub struct Mapping {
     /// How numeric dates are read, instead of deciding from the file.
     #[serde(default)]
     pub date_order: Option<DayOrder>,
+    /// Optional fields left unread even where a column's name would fill them (the mapping
+    /// page's "not used").
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unused: Vec<Field>,
 }
 
 impl Mapping {
     pub fn is_empty(&self) -> bool {
-        self.columns.is_empty() && self.severities.is_empty() && self.date_order.is_none()
+        self.columns.is_empty()
+            && self.severities.is_empty()
+            && self.date_order.is_none()
+            && self.unused.is_empty()
+    }
+
+    /// Whether the mapping says which columns to read (then no profile is looked up for it).
+    pub fn names_columns(&self) -> bool {
+        !self.columns.is_empty() || !self.unused.is_empty()
     }
 
     /// The column named for `field`, if any.
@@ -191,6 +229,10 @@ impl Mapping {
         self.columns.extend(other.columns.iter().cloned());
         self.severities.extend(other.severities.iter().cloned());
         self.date_order = other.date_order.or(self.date_order);
+        // A column named now brings a field back into use.
+        self.unused
+            .retain(|f| !other.columns.iter().any(|(named, _)| named == f));
+        self.unused.extend(other.unused.iter().copied());
         self
     }
 }
@@ -223,6 +265,10 @@ mod tests {
             Ok(("a=b".to_owned(), SeverityChoice::Reject))
         );
         assert!(parse_severity_arg("x=loud").is_err());
+        for order in [DayOrder::DayFirst, DayOrder::MonthFirst] {
+            assert_eq!(parse_date_order(date_order_name(order)), Ok(order));
+        }
+        assert!(parse_date_order("ymd").is_err());
     }
 
     #[test]
@@ -231,6 +277,7 @@ mod tests {
             columns: vec![(Field::Client, "A".into())],
             severities: vec![("Planning".into(), SeverityChoice::Low)],
             date_order: None,
+            unused: vec![Field::Region],
         };
         let cli = Mapping {
             columns: vec![(Field::Client, "B".into())],
@@ -240,5 +287,11 @@ mod tests {
         assert_eq!(m.column(Field::Client), Some("B"));
         assert_eq!(m.severity(" planning "), Some(SeverityChoice::Low));
         assert_eq!(m.severity("other"), None);
+        assert_eq!(m.unused, vec![Field::Region]);
+        let back = m.overlaid(&Mapping {
+            columns: vec![(Field::Region, "Geo".into())],
+            ..Mapping::default()
+        });
+        assert!(back.unused.is_empty(), "naming a column brings it back");
     }
 }

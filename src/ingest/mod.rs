@@ -14,6 +14,7 @@ mod decode;
 pub mod export;
 mod header;
 pub mod mapping;
+pub mod preview;
 mod report;
 
 use std::borrow::Cow;
@@ -24,7 +25,7 @@ use crate::domain::NewEscalation;
 pub use columns::Format;
 pub use decode::TextEncoding;
 pub use header::header_key;
-pub use report::{ImportReport, RejectionGroup, RowError, rejected_csv};
+pub use report::{ImportReport, RejectionGroup, RowError, RowErrorKind, rejected_csv};
 
 /// Longest physical record accepted, in bytes. A longer one is rejected as a row.
 pub const MAX_RECORD_BYTES: usize = 1 << 20;
@@ -105,7 +106,17 @@ impl<'a> Source<'a> {
     ) -> Result<Self, E> {
         let (text, encoding) = decode::decode(bytes)?;
         let mapping = choose(&header_signature(&columns::read_header(&text)?.1))?;
-        let (delimiter, format) = columns::detect(&text, &mapping)?;
+        Ok(Self::read(text, encoding, today, &mapping)?)
+    }
+
+    /// Recognises the header of decoded text as `mapping` says and decides how its dates read.
+    fn read(
+        text: Cow<'a, str>,
+        encoding: TextEncoding,
+        today: NaiveDate,
+        mapping: &mapping::Mapping,
+    ) -> Result<Self, FileError> {
+        let (delimiter, format) = columns::detect(&text, mapping)?;
         let mut source = Self {
             text,
             encoding,

@@ -15,6 +15,19 @@ pub struct RowError {
     /// The row's cells as read, for the rejected-rows file (not in the JSON report).
     #[serde(skip)]
     pub cells: Vec<String>,
+    #[serde(skip)]
+    pub kind: RowErrorKind,
+}
+
+/// What a mapping could change about a rejected row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RowErrorKind {
+    /// The value is wrong as it stands.
+    #[default]
+    Invalid,
+    /// The severity is a word no default reads and the mapping does not name: mapping it to a
+    /// level (or to "reject") decides the row.
+    UnknownSeverity,
 }
 
 impl RowError {
@@ -24,7 +37,14 @@ impl RowError {
             column: column.to_owned(),
             reason: reason.into(),
             cells: Vec::new(),
+            kind: RowErrorKind::Invalid,
         }
+    }
+
+    /// This error, marked as a severity a mapping could read.
+    pub(super) fn unknown_severity(mut self) -> Self {
+        self.kind = RowErrorKind::UnknownSeverity;
+        self
     }
 }
 

@@ -3,7 +3,7 @@
 use chrono::NaiveDate;
 
 use super::*;
-use crate::domain::{NewEscalation, Severity};
+use crate::domain::{Label, NewEscalation, Severity};
 
 fn today() -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 11, 24).expect("valid date")
@@ -785,4 +785,117 @@ fn the_export_format_written_reads_back_field_for_field() {
     for name in export::HEADER {
         assert_eq!(field(&mapping, name), Some(name), "{name}");
     }
+}
+
+// ---------- the preview a mapping page shows ----------
+
+fn preview_of(text: &str, mapping: mapping::Mapping) -> preview::Preview {
+    preview::preview(text.as_bytes(), today(), |_| Ok::<_, FileError>(mapping)).expect("a header")
+}
+
+const UNKNOWN_HEADERS: &str = "Kunde;Eröffnet;Stufe;Ort\n\
+    Globex;23.04.2026;Hoch;Wien\n\
+    Initech;03.05.2026;Planung;Graz\n\
+    Hooli;04.05.2026;planung;\n\
+    Acme;05.05.2026;high;Linz\n";
+
+#[test]
+fn a_preview_of_unknown_headers_shows_the_file_and_why_it_does_not_read() {
+    let p = preview_of(UNKNOWN_HEADERS, mapping::Mapping::default());
+    assert_eq!(p.header, ["Kunde", "Eröffnet", "Stufe", "Ort"]);
+    assert_eq!(p.sample.len(), 4);
+    assert_eq!(p.sample[0], ["Globex", "23.04.2026", "Hoch", "Wien"]);
+    assert_eq!(p.sample[2], ["Hooli", "04.05.2026", "planung", ""]);
+    assert!(
+        p.columns.iter().all(|(_, c)| c.is_none()),
+        "{:?}",
+        p.columns
+    );
+    assert!(matches!(p.reading, Err(FileError::Unrecognised { .. })));
+}
+
+#[test]
+fn a_preview_under_a_mapping_lists_the_severities_that_need_a_level() {
+    use mapping::{Field, Mapping, SeverityChoice};
+    let m = Mapping {
+        columns: vec![
+            (Field::Client, "Kunde".into()),
+            (Field::Opened, "Eröffnet".into()),
+            (Field::Severity, "Stufe".into()),
+            (Field::Region, "Ort".into()),
+        ],
+        severities: vec![("hoch".into(), SeverityChoice::High)],
+        ..Mapping::default()
+    };
+    let p = preview_of(UNKNOWN_HEADERS, m);
+    assert_eq!(
+        p.columns
+            .iter()
+            .filter_map(|(f, c)| c.as_ref().map(|c| (f.as_str(), c.as_str())))
+            .collect::<Vec<_>>(),
+        [
+            ("client", "Kunde"),
+            ("region", "Ort"),
+            ("severity", "Stufe"),
+            ("opened", "Eröffnet")
+        ]
+    );
+    let r = p.reading.expect("reads");
+    assert_eq!((r.would_import, r.rejected), (2, 2));
+    // "Planung" twice (case aside), "Hoch" mapped; "high" reads by default and is not listed.
+    let values: Vec<_> = r
+        .severities
+        .iter()
+        .map(|v| (v.value.as_str(), v.rows, v.mapped, v.needs_choice()))
+        .collect();
+    assert_eq!(
+        values,
+        [
+            ("Planung", 2, None, true),
+            ("Hoch", 1, Some(SeverityChoice::High), false)
+        ]
+    );
+    assert_eq!(r.unmapped_severities(), 1);
+    // The reason quotes each value as written: two groups.
+    assert_eq!(r.groups.iter().map(|g| g.count).sum::<u64>(), 2);
+    assert_eq!(r.rows.len(), 4);
+    let first = r.rows[0].1.as_ref().expect("the first row reads");
+    assert_eq!(
+        (first.client.as_str(), first.severity, first.opened),
+        ("Globex", Severity::High, d("2026-04-23"))
+    );
+    assert_eq!(first.region.as_str(), "Wien");
+    assert!(r.dates.is_some_and(|d| d.contains("day first")));
+}
+
+#[test]
+fn a_field_left_unused_is_not_read_even_where_its_name_is_known() {
+    use mapping::{Field, Mapping};
+    let text = "client,severity,opened,region\nAcme,high,2026-11-03,EMEA\n";
+    let m = Mapping {
+        unused: vec![Field::Region, Field::Client],
+        ..Mapping::default()
+    };
+    let r = one_mapped(text, &m);
+    assert_eq!(r.region.as_str(), Label::unknown().as_str());
+    assert_eq!(
+        r.client.as_str(),
+        "Acme",
+        "a required field cannot be left unused"
+    );
+}
+
+fn one_mapped(text: &str, m: &mapping::Mapping) -> NewEscalation {
+    let src = Source::open_mapped(text.as_bytes(), today(), m).expect("reads");
+    let mut rows: Vec<_> = src.rows().collect();
+    assert_eq!(rows.len(), 1);
+    rows.remove(0).expect("the row reads")
+}
+
+#[test]
+fn an_unknown_severity_is_marked_as_one_a_mapping_decides() {
+    let errs = rejected("client,severity,opened\nAcme,Planung,2026-11-03\nB,high,nope\n");
+    assert_eq!(errs.len(), 2);
+    assert_eq!(errs[0].kind, RowErrorKind::UnknownSeverity);
+    assert_eq!(errs[1].kind, RowErrorKind::Invalid);
 }

@@ -152,12 +152,11 @@ pub async fn create_import(
     RawQuery(raw): RawQuery,
     req: Request,
 ) -> Result<Response, ApiError> {
-    let name = Params::parse(raw.as_deref())
-        .get("filename")
-        .unwrap_or("upload.csv")
-        .to_owned();
+    let params = Params::parse(raw.as_deref());
+    let name = params.get("filename").unwrap_or("upload.csv").to_owned();
+    let options = params.import_options()?;
     let file = upload::read(&state, req, upload::Body::MultipartOrRaw { name }).await?;
-    match upload::import(&state, &caller, file).await {
+    match upload::import(&state, &caller, &file, options).await {
         Ok(report) => Ok((StatusCode::CREATED, Json(report)).into_response()),
         // The report, with the house error beside it: nothing was recorded.
         Err(AppError::AllRejected(report)) => {

@@ -24,6 +24,9 @@ pub enum WebError {
     Forbidden(String),
     #[error("{0}")]
     Conflict(String),
+    /// Something that was here for a while is not any more (a held upload).
+    #[error("{0}")]
+    Gone(String),
     #[error("this address does not take that method")]
     MethodNotAllowed,
     #[error("the address is longer than the server accepts")]
@@ -50,7 +53,7 @@ impl From<AppError> for WebError {
     fn from(e: AppError) -> Self {
         match e {
             AppError::File(f) => Self::Unprocessable(f.to_string()),
-            AppError::TooManyRows { .. } | AppError::AllRejected(_) => {
+            AppError::TooManyRows { .. } | AppError::AllRejected(_) | AppError::NeedsMapping(_) => {
                 Self::Unprocessable(e.to_string())
             }
             AppError::NoSuchProfile(_) | AppError::BadProfileName => {
@@ -81,6 +84,7 @@ impl WebError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Gone(_) => StatusCode::GONE,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::UriTooLong => StatusCode::URI_TOO_LONG,
             Self::HeadersTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -99,6 +103,7 @@ impl WebError {
             Self::Unauthorized(_) => "unauthorized",
             Self::Forbidden(_) => "forbidden",
             Self::Conflict(_) => "conflict",
+            Self::Gone(_) => "gone",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::UriTooLong => "uri_too_long",
             Self::HeadersTooLarge => "headers_too_large",

@@ -54,6 +54,15 @@ impl Caller {
         }
     }
 
+    /// Whom held files belong to: the account's id, or the open server's one caller.
+    pub fn owner(&self) -> String {
+        match (&self.user, &self.via) {
+            (Some(u), _) => format!("user {}", u.id),
+            (None, Via::Open) => "(open)".to_owned(),
+            _ => String::new(),
+        }
+    }
+
     pub fn account(&self) -> &str {
         match (&self.user, &self.via) {
             (Some(u), _) => &u.name,

@@ -11,6 +11,7 @@ pub mod embedded;
 pub mod error;
 pub mod extract;
 pub mod gate;
+pub mod held;
 pub mod limits;
 pub mod listener;
 pub mod pages;

@@ -5,7 +5,9 @@
 use std::str::FromStr;
 
 use crate::analytics::{Filter, HeatmapQuery};
+use crate::app::ImportOptions;
 use crate::domain::{Dimension, Measure, Severity, SortColumn, View, parse_flexible_date};
+use crate::ingest::mapping::{InvalidMapping, Mapping};
 use crate::render::Palette;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -85,6 +87,37 @@ impl Params {
                 )),
             },
         }
+    }
+
+    /// `POST /api/v1/imports`' reading options, as the command line's: `map=FIELD=COLUMN` and
+    /// `severity_map=VALUE=LEVEL` (repeatable), `date_order`, `profile`, `save_profile`.
+    pub fn import_options(&self) -> Result<ImportOptions, ParamError> {
+        use crate::ingest::mapping::{parse_column_arg, parse_date_order, parse_severity_arg};
+        fn bad(name: &'static str) -> impl Fn(InvalidMapping) -> ParamError {
+            move |e| ParamError::new(name, e.to_string())
+        }
+        let mut mapping = Mapping::default();
+        for m in self.all("map") {
+            mapping
+                .columns
+                .push(parse_column_arg(&m).map_err(bad("map"))?);
+        }
+        for m in self.all("severity_map") {
+            mapping
+                .severities
+                .push(parse_severity_arg(&m).map_err(bad("severity_map"))?);
+        }
+        mapping.date_order = self
+            .get("date_order")
+            .map(parse_date_order)
+            .transpose()
+            .map_err(bad("date_order"))?;
+        Ok(ImportOptions {
+            mapping,
+            profile: self.get("profile").map(str::to_owned),
+            save_profile: self.get("save_profile").map(str::to_owned),
+            stop_at_unknown_severity: false,
+        })
     }
 
     pub fn filter(&self) -> Result<Filter, ParamError> {

@@ -177,6 +177,31 @@ fn table() -> RouteTable {
             pages::create_import,
         )
         .get(
+            "/import/mapping/{id}",
+            Access::editor(Page),
+            pages::show_mapping,
+        )
+        .post(
+            "/import/mapping/{id}",
+            Access::editor(Import),
+            pages::submit_mapping,
+        )
+        .post(
+            "/import/mapping/{id}/cancel",
+            Access::editor(Page),
+            pages::cancel_mapping,
+        )
+        .get(
+            "/import/rejected/{id}",
+            Access::editor(Data),
+            pages::download_rejected,
+        )
+        .post(
+            "/import/profiles/delete",
+            Access::editor(Page),
+            pages::delete_profile,
+        )
+        .get(
             "/import/{id}/delete",
             Access::editor(Page),
             pages::confirm_delete_import,

@@ -1,5 +1,6 @@
 use std::sync::Arc;
 
+use super::held::HeldFiles;
 use super::limits::Limiters;
 use crate::app::App;
 use crate::auth::SecretKey;
@@ -12,6 +13,8 @@ pub struct AppState {
     pub config: Arc<ServerConfig>,
     pub secret: SecretKey,
     pub limiters: Arc<Limiters>,
+    /// Uploads waiting for their mapping, and rejected rows to download.
+    pub held: Arc<HeldFiles>,
 }
 
 impl AppState {
@@ -22,11 +25,14 @@ impl AppState {
     /// For an application that is shared already (one following a store's change feed).
     pub fn shared(app: Arc<App>, config: ServerConfig, secret: SecretKey) -> Self {
         let limiters = Arc::new(Limiters::new(&config.rate_limits));
+        // Room for two uploads of the largest size accepted.
+        let held = Arc::new(HeldFiles::new(config.max_body_bytes.saturating_mul(2)));
         Self {
             app,
             config: Arc::new(config),
             secret,
             limiters,
+            held,
         }
     }
 }

@@ -11,13 +11,13 @@ use super::error::WebError;
 use super::gate::{CSRF_MESSAGE, Caller, CsrfPending};
 use super::params::ParamError;
 use super::state::AppState;
-use crate::app::AppError;
+use crate::app::{AppError, ImportOptions};
 use crate::ingest::ImportReport;
 
 /// A file as uploaded: its base name (never touching the file system) and its bytes.
 pub struct Upload {
     pub name: String,
-    pub bytes: Vec<u8>,
+    pub bytes: Bytes,
 }
 
 /// How the file may arrive.
@@ -57,10 +57,7 @@ pub async fn read(state: &AppState, req: Request, accepts: Body) -> Result<Uploa
                     WebError::BadRequest(ParamError::new("body", e.body_text()))
                 }
             })?;
-            Ok(Upload {
-                name,
-                bytes: body.to_vec(),
-            })
+            Ok(Upload { name, bytes: body })
         }
     }
 }
@@ -82,10 +79,7 @@ async fn read_multipart(
                 }
                 let name = field.file_name().unwrap_or("upload").to_owned();
                 let bytes = field.bytes().await.map_err(multipart_error)?;
-                return Ok(Upload {
-                    name,
-                    bytes: bytes.to_vec(),
-                });
+                return Ok(Upload { name, bytes });
             }
             _ => {}
         }
@@ -111,14 +105,16 @@ fn multipart_error(e: axum::extract::multipart::MultipartError) -> WebError {
 pub async fn import(
     state: &AppState,
     caller: &Caller,
-    upload: Upload,
+    upload: &Upload,
+    options: ImportOptions,
 ) -> Result<ImportReport, AppError> {
     let app = state.app.clone();
-    let Upload { name, bytes } = upload;
-    let result =
-        tokio::task::spawn_blocking(move || app.import(&name, &bytes, app.today(), &mut |_, _| {}))
-            .await
-            .map_err(|e| AppError::Output(format!("import task failed: {e}")))?;
+    let (name, bytes) = (upload.name.clone(), upload.bytes.clone());
+    let result = tokio::task::spawn_blocking(move || {
+        app.import_with(&name, &bytes, app.today(), &options, &mut |_, _| {})
+    })
+    .await
+    .map_err(|e| AppError::Output(format!("import task failed: {e}")))?;
     if let Ok(r) = &result {
         super::audit::changed(caller, "import", &format!("import {}", r.import_id));
     }

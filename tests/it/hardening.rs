@@ -59,6 +59,9 @@ struct World {
     admin: TestApp,
     token_id: i64,
     import_id: i64,
+    /// An upload held for the admin's mapping step.
+    held_id: String,
+    admin_owner: String,
 }
 
 impl World {
@@ -69,10 +72,35 @@ impl World {
         let (token, _) = t.state.app.create_token("victim", "ci").expect("token");
         let import_id = t.state.app.imports().expect("imports")[0].id;
         let admin = signed_in(&t, "boss").await;
+        let boss = t.state.app.users().expect("users");
+        let boss = boss
+            .iter()
+            .find(|u| u.name.as_str() == "boss")
+            .expect("boss");
+        let admin_owner = format!("user {}", boss.id);
+        let held_id = t
+            .state
+            .held
+            .uploads
+            .put(
+                &admin_owner,
+                escamap::web::held::HeldUpload {
+                    name: "held.csv".into(),
+                    bytes: "Kunde,Stufe\nAcme,x\n".into(),
+                },
+                20,
+            )
+            .expect("held");
+        t.state
+            .app
+            .save_profile("Kept", "a\u{1f}b", &Default::default())
+            .expect("a profile");
         Self {
             admin,
             token_id: token.id,
             import_id,
+            held_id,
+            admin_owner,
         }
     }
 
@@ -81,6 +109,9 @@ impl World {
         vec![
             ("POST", "/import".into()),
             ("POST", format!("/import/{}/delete", self.import_id)),
+            ("POST", format!("/import/mapping/{}", self.held_id)),
+            ("POST", format!("/import/mapping/{}/cancel", self.held_id)),
+            ("POST", "/import/profiles/delete".into()),
             ("POST", "/admin/users".into()),
             ("POST", "/admin/users/victim/delete".into()),
             ("POST", "/admin/users/victim/password".into()),
@@ -156,8 +187,59 @@ impl World {
             1,
             "{what}: imports changed"
         );
+        assert_eq!(
+            app.profiles().expect("profiles").len(),
+            1,
+            "{what}: profiles changed"
+        );
+        assert!(
+            self.admin
+                .state
+                .held
+                .uploads
+                .get(&self.admin_owner, &self.held_id)
+                .is_some(),
+            "{what}: the held upload was dropped"
+        );
         let (status, _) = self.admin.html("/admin").await;
         assert_eq!(status, 200, "{what}: the admin was signed out");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_changes_tried_are_every_state_changing_route_of_the_table() {
+    let w = World::new().await;
+    let tried: Vec<(String, String)> = w
+        .changes()
+        .into_iter()
+        .map(|(m, p)| {
+            let template: Vec<&str> = p
+                .split('/')
+                .map(|seg| {
+                    if seg.chars().all(|c| c.is_ascii_digit()) && !seg.is_empty()
+                        || seg == w.held_id
+                    {
+                        "{id}"
+                    } else if seg == "victim" {
+                        "{name}"
+                    } else {
+                        seg
+                    }
+                })
+                .collect();
+            (m.to_owned(), template.join("/"))
+        })
+        .collect();
+    for (method, template, access) in escamap::web::routes::declared() {
+        // Reads change nothing; signing in needs no session to ride on (its own tests).
+        if method == reqwest::Method::GET
+            || method == reqwest::Method::HEAD
+            || access.role.is_none()
+        {
+            continue;
+        }
+        let route = (method.to_string(), template.to_owned());
+        assert!(tried.contains(&route), "{route:?} is not tried");
     }
 }
 

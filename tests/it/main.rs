@@ -9,6 +9,7 @@ mod exports;
 mod hardening;
 mod helpers;
 mod hostile;
+mod mapping;
 mod properties;
 mod security;
 mod soak;

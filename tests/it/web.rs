@@ -305,7 +305,8 @@ async fn uploads_from_the_browser_form() {
     assert_eq!(texts(&doc, "#r-imported"), ["60"]);
     assert_eq!(texts(&doc, "#r-rejected"), ["0"]);
 
-    let bad = "client,severity,opened\nA,low,2024-01-01\n,low,2024-01-02\nB,P9,2024-01-03\n";
+    // (An unknown severity would open the mapping step instead: see `mapping.rs`.)
+    let bad = "client,severity,opened\nA,low,2024-01-01\n,low,2024-01-02\nB,high,2024-13-03\n";
     let resp = upload(&t, "/import", "../../etc/passwd", bad.as_bytes()).await;
     let doc = scraper::Html::parse_document(&resp.text().await.expect("html"));
     assert_eq!(texts(&doc, "#r-imported"), ["1"]);

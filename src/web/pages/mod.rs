@@ -7,14 +7,19 @@ mod dashboard;
 mod data;
 pub mod import;
 mod login;
+mod mapping;
 
 use askama::Template;
 use axum::http::StatusCode;
 use axum::response::Html;
 pub use dashboard::show_dashboard;
 pub use data::{download_data_csv, list_escalations};
-pub use import::{confirm_delete_import, create_import, delete_import, show_import};
+pub use import::{
+    confirm_delete_import, create_import, delete_import, delete_profile, download_rejected,
+    show_import,
+};
 pub use login::{login, logout, show_login};
+pub use mapping::{cancel_mapping, show_mapping, submit_mapping};
 
 use super::embedded::assets;
 use super::params::{Params, filter_pairs};
