@@ -394,11 +394,12 @@ fn migrate_store(a: &MigrateArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string(&summary)?);
     } else {
         println!(
-            "copied {} imports, {} escalations, {} accounts and {} API tokens from {} into {} in {:.1} s",
+            "copied {} imports, {} escalations, {} accounts, {} API tokens and {} source profiles from {} into {} in {:.1} s",
             summary.imports,
             summary.escalations,
             summary.users,
             summary.tokens,
+            summary.profiles,
             a.from,
             a.to,
             started.elapsed().as_secs_f64()

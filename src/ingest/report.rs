@@ -87,10 +87,15 @@ impl fmt::Display for RejectionGroup {
         let rows = if self.count == 1 { "row" } else { "rows" };
         let lines: Vec<String> = self.lines.iter().take(10).map(u64::to_string).collect();
         let more = if self.lines.len() > 10 { ", ..." } else { "" };
+        let lines_word = if self.lines.len() == 1 {
+            "line"
+        } else {
+            "lines"
+        };
         if self.column.is_empty() {
             write!(
                 f,
-                "{} {rows}: {} (lines {}{more})",
+                "{} {rows}: {} ({lines_word} {}{more})",
                 self.count,
                 self.reason,
                 lines.join(", ")
@@ -98,7 +103,7 @@ impl fmt::Display for RejectionGroup {
         } else {
             write!(
                 f,
-                "{} {rows}: {:?} {} (lines {}{more})",
+                "{} {rows}: {:?} {} ({lines_word} {}{more})",
                 self.count,
                 self.column,
                 self.reason,

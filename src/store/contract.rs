@@ -569,6 +569,13 @@ pub(crate) fn copies_keep_everything(from: &mut dyn Store, to: &mut dyn Store) {
         .expect("user");
     from.create_token(user.id, "ci", "digest-c", chrono::Utc::now())
         .expect("token");
+    from.save_profile(&SourceProfile {
+        name: "German CRM".into(),
+        header: "kunde\u{1f}stufe".into(),
+        mapping: r#"{"columns":[["client","Kunde"]]}"#.into(),
+        created_at: chrono::Utc::now(),
+    })
+    .expect("profile");
 
     let mut seen = Vec::new();
     let summary = copy_store(from, to, &mut |s| seen.push(s.clone())).expect("copy");
@@ -577,9 +584,14 @@ pub(crate) fn copies_keep_everything(from: &mut dyn Store, to: &mut dyn Store) {
             summary.imports,
             summary.escalations,
             summary.users,
-            summary.tokens
+            summary.tokens,
+            summary.profiles
         ),
-        (2, 2, 1, 1)
+        (2, 2, 1, 1, 1)
+    );
+    assert_eq!(
+        to.profiles().expect("profiles"),
+        from.profiles().expect("profiles")
     );
     assert_eq!(to.imports().expect("list"), from.imports().expect("list"));
     let ids: Vec<i64> = scan(from).iter().map(|r| r.0).collect();

@@ -2,12 +2,15 @@
 //!
 //! The source is read in one snapshot and streamed into one transaction on the target, so a
 //! failure at any point (a bad row, a lost connection, Ctrl-C) leaves the target as blank as it
-//! was. Ids are kept, so imports keep their escalations and accounts their tokens. Sessions and
+//! was. Ids are kept, so imports keep their escalations and accounts their tokens; source profiles
+//! go along. Sessions and
 //! failed-login records are not copied: everyone signs in again on the new store.
 
 use serde::Serialize;
 
-use super::{DumpSink, ImportRecord, RestoreTx, Store, StoreError, StoredToken, StoredUser};
+use super::{
+    DumpSink, ImportRecord, RestoreTx, SourceProfile, Store, StoreError, StoredToken, StoredUser,
+};
 use crate::domain::Escalation;
 
 /// What was copied.
@@ -17,6 +20,7 @@ pub struct CopySummary {
     pub escalations: u64,
     pub users: u64,
     pub tokens: u64,
+    pub profiles: u64,
 }
 
 struct Counting<'a, 't> {
@@ -44,6 +48,10 @@ impl DumpSink for Counting<'_, '_> {
     fn token(&mut self, t: &StoredToken) -> Result<(), StoreError> {
         self.summary.tokens += 1;
         self.target.token(t)
+    }
+    fn profile(&mut self, p: &SourceProfile) -> Result<(), StoreError> {
+        self.summary.profiles += 1;
+        self.target.profile(p)
     }
 }
 

@@ -261,6 +261,7 @@ pub trait DumpSink {
     fn escalation(&mut self, e: &Escalation) -> Result<(), StoreError>;
     fn user(&mut self, u: &StoredUser) -> Result<(), StoreError>;
     fn token(&mut self, t: &StoredToken) -> Result<(), StoreError>;
+    fn profile(&mut self, p: &SourceProfile) -> Result<(), StoreError>;
 }
 
 /// A restore in progress; dropped without [`RestoreTx::commit`] it leaves the store blank.

@@ -674,7 +674,8 @@ impl Store for SqliteStore {
     fn is_blank(&mut self) -> Result<bool, StoreError> {
         Ok(self.conn.query_row(
             "SELECT (SELECT count(*) FROM imports) + (SELECT count(*) FROM escalations)
-                  + (SELECT count(*) FROM users) + (SELECT count(*) FROM api_tokens)",
+                  + (SELECT count(*) FROM users) + (SELECT count(*) FROM api_tokens)
+                  + (SELECT count(*) FROM source_profiles)",
             [],
             |r| r.get::<_, i64>(0),
         )? == 0)
@@ -716,6 +717,18 @@ impl Store for SqliteStore {
                     token_hash: r.get(3)?,
                     created_at: time_at(r, 4)?,
                     last_used: optional_time_at(r, 5)?,
+                })?;
+            }
+            let mut stmt = tx.prepare(
+                "SELECT name, header, mapping, created_at FROM source_profiles ORDER BY name",
+            )?;
+            let mut rows = stmt.query([])?;
+            while let Some(r) = rows.next()? {
+                sink.profile(&SourceProfile {
+                    name: r.get(0)?,
+                    header: r.get(1)?,
+                    mapping: r.get(2)?,
+                    created_at: time_at(r, 3)?,
                 })?;
             }
         }
@@ -843,6 +856,14 @@ impl DumpSink for SqliteRestore<'_> {
                 t.created_at.to_rfc3339(),
                 t.last_used.map(|d| d.to_rfc3339())
             ],
+        )?;
+        Ok(())
+    }
+
+    fn profile(&mut self, p: &SourceProfile) -> Result<(), StoreError> {
+        self.tx.execute(
+            "INSERT INTO source_profiles (name, header, mapping, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![p.name, p.header, p.mapping, to_micros(p.created_at).to_rfc3339()],
         )?;
         Ok(())
     }

@@ -298,3 +298,190 @@ async fn a_manager_goes_from_hotspot_to_tickets_in_a_real_browser() {
     );
     c.close().await.expect("close");
 }
+
+/// Sets the `<select>` with this id to `value`.
+async fn choose(c: &Client, id: &str, value: &str) {
+    c.find(Locator::Id(id))
+        .await
+        .unwrap_or_else(|e| panic!("#{id}: {e}"))
+        .select_by_value(value)
+        .await
+        .unwrap_or_else(|e| panic!("#{id} = {value}: {e}"));
+}
+
+async fn text_of(c: &Client, id: &str) -> String {
+    c.wait()
+        .for_element(Locator::Id(id))
+        .await
+        .unwrap_or_else(|e| panic!("#{id}: {e}"))
+        .text()
+        .await
+        .expect("text")
+}
+
+async fn upload_in(c: &Client, app: &TestApp, file: &std::path::Path) {
+    c.goto(&app.url("/import")).await.expect("import page");
+    c.find(Locator::Id("file"))
+        .await
+        .expect("file input")
+        .send_keys(&file.to_string_lossy())
+        .await
+        .expect("choose file");
+    c.find(Locator::Css("form.upload button"))
+        .await
+        .expect("submit")
+        .click()
+        .await
+        .expect("submit");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_with_unknown_columns_is_mapped_previewed_and_imported_in_a_real_browser() {
+    if !browser_available(
+        "a_file_with_unknown_columns_is_mapped_previewed_and_imported_in_a_real_browser",
+    ) {
+        return;
+    }
+    let app = TestApp::spawn().await;
+    let driver = start_driver().await;
+    let c = browser(&driver).await;
+    c.set_window_size(1280, 2300).await.expect("window size");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("crm-export.csv");
+    std::fs::write(
+        &file,
+        "Kunde;Eröffnet;Stufe;Ort;Thema\n\
+         Globex;23.04.2026;Hoch;Wien;Login schlägt fehl\n\
+         Initech;03.05.2026;Planung;Graz;Idee\n\
+         Hooli;04.05.2026;Weiss nicht;Linz;?\n\
+         Acme;05.05.2026;Hoch;Wien;Export hängt\n\
+         Umbrella;13.05.2026;Mittel;Wien;Rechnung\n",
+    )
+    .expect("write");
+
+    // Upload: not recognised, so the mapping step, and nothing stored.
+    upload_in(&c, &app, &file).await;
+    wait_url(&c, "/import/mapping/").await;
+    assert!(
+        text_of(&c, "m-why")
+            .await
+            .contains("could not tell which column")
+    );
+    assert!(app.state.app.imports().expect("imports").is_empty());
+
+    // Pick the columns, preview: the severity words appear.
+    for (field, column) in [
+        ("col-client", "Kunde"),
+        ("col-opened", "Eröffnet"),
+        ("col-severity", "Stufe"),
+        ("col-region", "Ort"),
+        ("col-summary", "Thema"),
+    ] {
+        choose(&c, field, column).await;
+    }
+    c.find(Locator::Id("m-preview"))
+        .await
+        .expect("preview button")
+        .click()
+        .await
+        .expect("preview");
+    c.wait()
+        .for_element(Locator::Css("select.sev-level"))
+        .await
+        .expect("severity choices");
+    assert_eq!(text_of(&c, "m-would-import").await, "0");
+
+    // A level for each word (one rejected), preview again: the result.
+    let levels = [
+        ("Hoch", "high"),
+        ("Planung", "low"),
+        ("Mittel", "medium"),
+        ("Weiss nicht", "reject"),
+    ];
+    let selects = c
+        .find_all(Locator::Css("select.sev-level"))
+        .await
+        .expect("selects");
+    assert_eq!(selects.len(), levels.len());
+    for s in selects {
+        let value = s.attr("data-value").await.expect("attr").expect("a value");
+        let level = levels
+            .iter()
+            .find(|(w, _)| *w == value)
+            .unwrap_or_else(|| panic!("unexpected value {value:?}"))
+            .1;
+        s.select_by_value(level).await.expect("choose a level");
+    }
+    c.find(Locator::Id("m-preview"))
+        .await
+        .expect("preview button")
+        .click()
+        .await
+        .expect("preview");
+    c.wait()
+        .for_element(Locator::Css(
+            "select.sev-level option[value=high][selected]",
+        ))
+        .await
+        .expect("the choices kept");
+    assert_eq!(text_of(&c, "m-would-import").await, "4");
+    assert_eq!(text_of(&c, "m-would-reject").await, "1");
+    let first = c
+        .find(Locator::Css("table.result tbody tr td:nth-child(2)"))
+        .await
+        .expect("a result row")
+        .text()
+        .await
+        .expect("text");
+    assert_eq!(first, "Globex");
+    assert!(
+        app.state.app.imports().expect("imports").is_empty(),
+        "nothing stored yet"
+    );
+
+    // The README's screenshot of this step, when asked for.
+    if let Ok(dir) = std::env::var("ESCAMAP_SCREENSHOTS") {
+        let png = c.screenshot().await.expect("screenshot");
+        std::fs::write(std::path::Path::new(&dir).join("mapping.png"), png).expect("save");
+    }
+
+    // Name the profile and import.
+    let name = c
+        .find(Locator::Id("m-profile"))
+        .await
+        .expect("profile name");
+    name.clear().await.expect("clear");
+    name.send_keys("German CRM").await.expect("type");
+    c.find(Locator::Id("m-import"))
+        .await
+        .expect("import button")
+        .click()
+        .await
+        .expect("import");
+    assert_eq!(text_of(&c, "r-imported").await, "4");
+    assert!(text_of(&c, "r-profile").await.contains("German CRM"));
+    assert_eq!(app.state.app.imports().expect("imports").len(), 1);
+
+    // The same header again: read with the profile, no mapping step.
+    let again = dir.path().join("crm-export-december.csv");
+    std::fs::write(
+        &again,
+        "Kunde;Eröffnet;Stufe;Ort;Thema\nStark;01.12.2026;Mittel;Graz;Neu\n",
+    )
+    .expect("write");
+    upload_in(&c, &app, &again).await;
+    assert_eq!(text_of(&c, "r-imported").await, "1");
+    assert!(text_of(&c, "r-profile").await.contains("German CRM"));
+    let names = c
+        .find_all(Locator::Css("td.profile-name"))
+        .await
+        .expect("profiles");
+    assert_eq!(names.len(), 1);
+
+    let errors = console_errors(&driver, &c).await;
+    assert!(
+        errors.is_empty(),
+        "console errors or CSP violations: {errors:#?}"
+    );
+    c.close().await.expect("close");
+}

@@ -424,7 +424,7 @@ fn migrate_store_moves_a_sqlite_store_to_postgres_all_or_nothing() {
     let local = TestCli::new();
     let csv = local.path("demo.csv");
     local.ok(&["demo-data", "--rows", "3000", "--out", &csv]);
-    local.ok(&["import", &csv]);
+    local.ok(&["import", &csv, "--save-profile", "Demo"]);
     local.add_user("ada", "editor", PASSWORD);
     let sqlite = local.db.to_string_lossy().into_owned();
     let copy = |extra: &[&str]| {
@@ -441,7 +441,7 @@ fn migrate_store_moves_a_sqlite_store_to_postgres_all_or_nothing() {
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(
         summary,
-        serde_json::json!({"imports": 1, "escalations": 3000, "users": 1, "tokens": 0})
+        serde_json::json!({"imports": 1, "escalations": 3000, "users": 1, "tokens": 0, "profiles": 1})
     );
 
     // The PostgreSQL store answers exactly as the SQLite one did.

@@ -247,3 +247,77 @@ fn a_saved_profile_is_reused_for_the_same_header_listed_shown_and_deleted() {
     // Without the profile the file is refused again.
     t.fails(&["import", &g]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_api_takes_the_command_lines_mapping_and_profiles() {
+    let t = TestApp::spawn().await;
+    let client = reqwest::Client::new();
+    let file = "Kunde;Eröffnet;Stufe\nGlobex;03/04/2026;Hoch\nInitech;05/04/2026;Planung\n";
+    let url = t.url(
+        "/api/v1/imports?filename=crm.csv&map=client%3DKunde&map=opened%3DEr%C3%B6ffnet\
+         &map=severity%3DStufe&severity_map=Hoch%3Dhigh&severity_map=planung%3Dreject\
+         &date_order=month-first&save_profile=CRM",
+    );
+    let resp = client
+        .post(url)
+        .header("content-type", "text/csv")
+        .body(file)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(resp.status().as_u16(), 201);
+    let report: Value = resp.json().await.expect("JSON");
+    assert_eq!(
+        (
+            report["imported"].as_u64(),
+            report["rejected_count"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
+    assert_eq!(report["profile"], "CRM");
+    assert_eq!(report["columns"]["client"], "Kunde");
+    assert!(
+        report["dates"]
+            .as_str()
+            .is_some_and(|d| d.contains("month first"))
+    );
+    let (_, rows) = t.json("/api/v1/escalations").await;
+    assert_eq!(
+        rows["items"][0]["opened"], "2026-03-04",
+        "month first, as asked"
+    );
+
+    // The same header again, with no mapping: the profile reads it.
+    let resp = client
+        .post(t.url("/api/v1/imports?filename=crm2.csv"))
+        .header("content-type", "text/csv")
+        .body("Kunde;Eröffnet;Stufe\nHooli;04/07/2026;Hoch\n")
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(resp.status().as_u16(), 201);
+    let report: Value = resp.json().await.expect("JSON");
+    assert_eq!(report["profile"], "CRM");
+    assert_eq!(report["imported"], 1);
+
+    // Malformed mapping parameters name themselves; nothing is imported.
+    for (query, parameter) in [
+        ("map=colour%3DKunde", "map"),
+        ("severity_map=Hoch%3Dloud", "severity_map"),
+        ("date_order=ymd", "date_order"),
+        ("profile=nobody", "profile"),
+    ] {
+        let resp = client
+            .post(t.url(&format!("/api/v1/imports?{query}")))
+            .header("content-type", "text/csv")
+            .body(file)
+            .send()
+            .await
+            .expect("answer");
+        assert_eq!(resp.status().as_u16(), 400, "{query}");
+        let body: Value = resp.json().await.expect("JSON");
+        assert_eq!(body["error"]["code"], "invalid_parameter", "{query}");
+        assert_eq!(body["error"]["parameter"], parameter, "{query}");
+    }
+    assert_eq!(t.state.app.imports().expect("imports").len(), 2);
+}

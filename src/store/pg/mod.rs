@@ -684,7 +684,8 @@ impl Store for PgStore {
         let row = self.run(|c| {
             c.query_one(
                 "SELECT (SELECT count(*) FROM imports) + (SELECT count(*) FROM escalations)
-                      + (SELECT count(*) FROM users) + (SELECT count(*) FROM api_tokens)",
+                      + (SELECT count(*) FROM users) + (SELECT count(*) FROM api_tokens)
+                      + (SELECT count(*) FROM source_profiles)",
                 &[],
             )
         })?;
@@ -740,6 +741,20 @@ impl Store for PgStore {
                 token_hash: col(r, 3)?,
                 created_at: col(r, 4)?,
                 last_used: col(r, 5)?,
+            })?;
+        }
+        for r in tx
+            .query(
+                "SELECT name, header, mapping, created_at FROM source_profiles ORDER BY name",
+                &[],
+            )?
+            .iter()
+        {
+            sink.profile(&SourceProfile {
+                name: col(r, 0)?,
+                header: col(r, 1)?,
+                mapping: col(r, 2)?,
+                created_at: col(r, 3)?,
             })?;
         }
         Ok(())
@@ -827,6 +842,14 @@ impl DumpSink for PgRestore<'_> {
                 &micros(t.created_at),
                 &t.last_used.map(micros),
             ],
+        )?;
+        Ok(())
+    }
+
+    fn profile(&mut self, p: &SourceProfile) -> Result<(), StoreError> {
+        self.tx.execute(
+            "INSERT INTO source_profiles (name, header, mapping, created_at) VALUES ($1, $2, $3, $4)",
+            &[&p.name, &p.header, &p.mapping, &micros(p.created_at)],
         )?;
         Ok(())
     }

@@ -372,11 +372,13 @@ fn render(
             .to_owned(),
         Ok(_) => "Check the columns and the preview, then import.".to_owned(),
     };
-    let fields = preview
+    // The required fields first.
+    let mut fields: Vec<FieldChoice> = preview
         .columns
         .iter()
         .map(|(field, chosen)| field_choice(*field, chosen.as_deref(), &preview.header))
         .collect();
+    fields.sort_by_key(|f| !f.required);
     let (severities, more_severities, dates_read, result) = match &preview.reading {
         Ok(r) => (
             severity_rows(r),
