@@ -14,7 +14,8 @@ use crate::app::App;
 use crate::config::{ServeArgs, Settings};
 use crate::demo::{DemoSpec, generate};
 use crate::domain::{
-    Dimension, Measure, Password, Role, Severity, UserName, View, parse_flexible_date,
+    Compare, Dimension, Measure, Normalize, Password, Period, Role, Severity, UserName, View,
+    parse_flexible_date,
 };
 use crate::render::{Palette, SvgOptions, heatmap_csv, heatmap_svg, svg_to_png};
 use crate::store::Location;
@@ -51,6 +52,8 @@ pub enum Command {
     Stats(StatsArgs),
     /// Draw a heatmap to SVG, PNG, CSV or JSON (the extension of --out picks).
     Render(RenderArgs),
+    /// Opened, closed and still open per month or week, with the mean days to resolve.
+    Backlog(BacklogArgs),
     /// Write the filtered escalations as CSV, in the export format EscaMap reads back.
     Export(ExportArgs),
     /// List or delete imports.
@@ -224,6 +227,19 @@ pub struct StatsArgs {
     pub json: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct BacklogArgs {
+    /// The client, product, region and severity filters select escalations; --from and --to
+    /// only choose the periods shown (what is open at a date depends on everything before it).
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// month or week.
+    #[arg(long, default_value = "month")]
+    pub period: Period,
+    #[arg(long)]
+    pub json: bool,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutFormat {
     Svg,
@@ -244,9 +260,18 @@ pub struct RenderArgs {
     /// Column dimension.
     #[arg(long, requires = "rows")]
     pub cols: Option<Dimension>,
-    /// count, score (sum of severity scores), mean (mean score) or high (High + Critical).
+    /// count, score (sum of severity scores), mean (mean score), high (High + Critical), mttr
+    /// (mean days to resolve, over those closed) or open (without a closed date).
     #[arg(long)]
     pub measure: Option<Measure>,
+    /// Show each value as a share of its row's, column's or the grand total (row, col, total);
+    /// for count, score, high and open.
+    #[arg(long)]
+    pub normalize: Option<Normalize>,
+    /// `previous`: set the grid against the period of equal length before --from..--to (needs
+    /// both, and two dimensions that are not time).
+    #[arg(long)]
+    pub compare: Option<Compare>,
     /// Keep the first N rows after ordering. SVG and PNG default to 50 so that a heatmap of
     /// thousands of clients stays readable; CSV and JSON default to all rows.
     #[arg(long)]
@@ -354,6 +379,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Import(a) => import(&open(&cli.db)?, &a),
         Command::Stats(a) => stats(&open(&cli.db)?, &a),
         Command::Render(a) => render(&open(&cli.db)?, &a),
+        Command::Backlog(a) => backlog(&open(&cli.db)?, &a),
         Command::Export(a) => export(&open(&cli.db)?, &a),
         Command::Imports { action } => imports(&open(&cli.db)?, action),
         Command::Profiles { action } => profiles(&open(&cli.db)?, action),
@@ -515,6 +541,26 @@ fn progress_bar(len: u64) -> indicatif::ProgressBar {
     bar
 }
 
+fn backlog(app: &App, a: &BacklogArgs) -> anyhow::Result<ExitCode> {
+    let b = app.backlog(&a.filter.to_filter()?, a.period)?;
+    if a.json {
+        println!("{}", serde_json::to_string(&b)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<9} {:>8} {:>8} {:>12} {:>10}",
+        "period", "opened", "closed", "open at end", "mttr days"
+    );
+    for (i, p) in b.periods.iter().enumerate() {
+        let mttr = b.mttr_days[i].map_or("-".to_owned(), |d| format!("{d:.2}"));
+        println!(
+            "{p:<9} {:>8} {:>8} {:>12} {mttr:>10}",
+            b.opened[i], b.closed[i], b.open_at_end[i]
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn stats(app: &App, a: &StatsArgs) -> anyhow::Result<ExitCode> {
     let s = app.stats(&a.filter.to_filter()?)?;
     if a.json {
@@ -558,6 +604,10 @@ fn render(app: &App, a: &RenderArgs) -> anyhow::Result<ExitCode> {
         }
         _ => bail!("give --view, or --rows and --cols"),
     };
+    let query = query
+        .with_normalize(a.normalize)
+        .and_then(|q| q.with_compare(a.compare))
+        .map_err(|e| anyhow::anyhow!("--{}: {e}", e.parameter()))?;
     let map = app.heatmap(&query);
     let bytes = match format {
         OutFormat::Json => serde_json::to_vec_pretty(&map)?,

@@ -28,6 +28,15 @@ pub enum InvalidFilter {
     FromAfterTo { from: NaiveDate, to: NaiveDate },
 }
 
+impl InvalidFilter {
+    /// The parameter to fix.
+    pub fn parameter(&self) -> &'static str {
+        match self {
+            Self::FromAfterTo { .. } => "from",
+        }
+    }
+}
+
 impl Filter {
     pub fn validate(&self) -> Result<(), InvalidFilter> {
         match (self.from, self.to) {

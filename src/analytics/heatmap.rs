@@ -4,9 +4,11 @@ use std::collections::HashMap;
 use serde::ser::{SerializeSeq, Serializer};
 use serde::{Deserialize, Serialize};
 
-use super::index::{Compiled, HIGH_BY_CODE, Index, SCORE_BY_CODE};
+use chrono::NaiveDate;
+
+use super::index::{Compiled, HIGH_BY_CODE, Index, OPEN, SCORE_BY_CODE};
 use super::{Filter, InvalidFilter};
-use crate::domain::{Dimension, Measure, View};
+use crate::domain::{Compare, Dimension, Measure, Normalize, View};
 
 /// What to aggregate: two different dimensions, a measure, an optional cut, and a filter.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -20,6 +22,12 @@ pub struct HeatmapQuery {
     /// The original's view this query draws, when it was asked for by name (its title).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub view: Option<View>,
+    /// Show each value as a share of its row's, its column's or the grand total.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub normalize: Option<Normalize>,
+    /// Set the grid against the previous period of equal length.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compare: Option<Compare>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -28,8 +36,27 @@ pub enum InvalidQuery {
     SameDimension(Dimension),
     #[error("top must be at least 1")]
     TopZero,
+    #[error("normalize applies to count, score, high and open, not to {0} (a mean is no share)")]
+    NormalizeMean(Measure),
+    #[error("compare=previous needs a date range: give both from and to")]
+    CompareNeedsDates,
+    #[error("compare=previous needs two dimensions that are not time ({0} is)")]
+    CompareTime(Dimension),
     #[error(transparent)]
     Filter(#[from] InvalidFilter),
+}
+
+impl InvalidQuery {
+    /// The parameter to fix, as the command line and the API name it.
+    pub fn parameter(&self) -> &'static str {
+        match self {
+            Self::SameDimension(_) => "cols",
+            Self::TopZero => "top",
+            Self::NormalizeMean(_) => "normalize",
+            Self::CompareNeedsDates | Self::CompareTime(_) => "compare",
+            Self::Filter(f) => f.parameter(),
+        }
+    }
 }
 
 impl HeatmapQuery {
@@ -54,7 +81,40 @@ impl HeatmapQuery {
             top,
             filter,
             view: None,
+            normalize: None,
+            compare: None,
         })
+    }
+
+    /// This query with its values as shares; refused for the means.
+    pub fn with_normalize(self, normalize: Option<Normalize>) -> Result<Self, InvalidQuery> {
+        if normalize.is_some() && !self.measure.is_additive() {
+            return Err(InvalidQuery::NormalizeMean(self.measure));
+        }
+        Ok(Self { normalize, ..self })
+    }
+
+    /// This query set against the previous period; needs `from`, `to` and no time dimension.
+    pub fn with_compare(self, compare: Option<Compare>) -> Result<Self, InvalidQuery> {
+        if compare.is_some() {
+            if self.filter.from.is_none() || self.filter.to.is_none() {
+                return Err(InvalidQuery::CompareNeedsDates);
+            }
+            if let Some(d) = [self.rows, self.cols].into_iter().find(|d| d.is_time()) {
+                return Err(InvalidQuery::CompareTime(d));
+            }
+        }
+        Ok(Self { compare, ..self })
+    }
+
+    /// The previous period of equal length: the `to - from + 1` days ending the day before
+    /// `from`.
+    pub fn previous_period(&self) -> Option<(NaiveDate, NaiveDate)> {
+        let (from, to) = (self.filter.from?, self.filter.to?);
+        let days = (to - from).num_days() + 1;
+        let prev_to = from.pred_opt()?;
+        let prev_from = prev_to.checked_sub_signed(chrono::Duration::days(days - 1))?;
+        Some((prev_from, prev_to))
     }
 
     pub fn view(view: View, top: Option<usize>, filter: Filter) -> Result<Self, InvalidQuery> {
@@ -136,23 +196,39 @@ pub fn cell_filter(map: &Heatmap, i: usize, j: usize, base: &Filter) -> Filter {
     f
 }
 
-/// Counts behind one heatmap cell; every measure derives from these.
+/// Counts behind one heatmap cell (or a margin); every measure derives from these.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Cell {
     pub count: u64,
     pub score: u64,
     pub high: u64,
+    /// Of `count`, those with a closed date, and their days to resolve summed.
+    pub closed: u64,
+    pub days: u64,
+}
+
+impl std::ops::AddAssign for Cell {
+    fn add_assign(&mut self, o: Self) {
+        self.count += o.count;
+        self.score += o.score;
+        self.high += o.high;
+        self.closed += o.closed;
+        self.days += o.days;
+    }
 }
 
 impl Cell {
-    /// The measure's value; `None` for the mean of an empty cell.
+    /// The measure's value; `None` for a mean over nothing.
     pub fn value(&self, m: Measure) -> Option<f64> {
+        let mean =
+            |sum: u64, n: u64| (n > 0).then(|| (sum as f64 / n as f64 * 100.0).round() / 100.0);
         match m {
             Measure::Count => Some(self.count as f64),
             Measure::Score => Some(self.score as f64),
             Measure::High => Some(self.high as f64),
-            Measure::Mean if self.count == 0 => None,
-            Measure::Mean => Some((self.score as f64 / self.count as f64 * 100.0).round() / 100.0),
+            Measure::Mean => mean(self.score, self.count),
+            Measure::Mttr => mean(self.days, self.closed),
+            Measure::Open => Some((self.count - self.closed) as f64),
         }
     }
 }
@@ -172,9 +248,66 @@ pub struct Heatmap {
     pub col_dimension: Dimension,
     /// Escalations behind each cell (what a tooltip shows next to the value).
     pub counts: Vec<Vec<u64>>,
-    /// Sum of the measure over each shown row, the ordering key.
+    /// The measure over each shown row's escalations (a sum for count, score, high and open; the
+    /// mean over them for mean and mttr): the ordering key.
     #[serde(serialize_with = "serialize_row")]
     pub row_totals: Vec<Option<f64>>,
+    /// The measure over each column's escalations, rows hidden by `top` included.
+    #[serde(serialize_with = "serialize_row")]
+    pub col_totals: Vec<Option<f64>>,
+    /// The measure over the whole filtered set.
+    #[serde(serialize_with = "serialize_one")]
+    pub total: Option<f64>,
+    /// When set, `values` are shares (0 to 1) of this total; the margins stay absolute.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub normalize: Option<Normalize>,
+    /// With `compare=previous`: the values on the previous period, on this grid's rows and
+    /// columns (0, or `null` for a mean, where that period has none).
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "serialize_grid"
+    )]
+    pub previous: Option<Vec<Vec<Option<f64>>>>,
+    /// `values - previous`, `null` where either is.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "serialize_grid"
+    )]
+    pub delta: Option<Vec<Vec<Option<f64>>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_from: Option<NaiveDate>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_to: Option<NaiveDate>,
+    /// For a grid without a time dimension: each shown row's last 12 months of the measure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub row_history: Option<RowHistory>,
+}
+
+/// Each shown row's measure per month, over the 12 months that end with the filtered range.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RowHistory {
+    /// `YYYY-MM`, oldest first.
+    pub periods: Vec<String>,
+    /// One series per shown row, in row order.
+    #[serde(serialize_with = "serialize_values")]
+    pub values: Vec<Vec<Option<f64>>>,
+}
+
+fn serialize_one<S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(x) if x.fract() == 0.0 && x.abs() < 9.0e15 => s.serialize_i64(*x as i64),
+        other => other.serialize(s),
+    }
+}
+
+fn serialize_grid<S: Serializer>(
+    grid: &Option<Vec<Vec<Option<f64>>>>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match grid {
+        Some(g) => serialize_values(g, s),
+        None => s.serialize_none(),
+    }
 }
 
 /// Whole numbers as JSON integers, means as decimals, empty means as `null`.
@@ -239,49 +372,98 @@ impl CodeSlice for [u8] {
     }
 }
 
-/// Escalations per severity level in one cell: one increment per row in the hot loop; count,
-/// score and high are derived afterwards.
-type Tally = [u32; 4];
+/// What one cell accumulates in the hot loop: the least the measure needs, one branch-free update
+/// per row; [`Tally::cell`] derives the counts afterwards.
+trait Tally: Copy + Default {
+    /// Adds row `i` when `keep` is 1 (and changes nothing when it is 0).
+    fn add(&mut self, ix: &Index, i: usize, keep: u32);
+    fn is_empty(&self) -> bool;
+    fn cell(&self) -> Cell;
+}
 
-/// Row codes that have escalations, each with its non-empty (column code, tally) cells.
-type PresentRows = Vec<(u32, Vec<(u32, Tally)>)>;
+/// Escalations per severity level: count, score, high and mean.
+type BySeverity = [u32; 4];
 
-fn cell_of(t: &Tally) -> Cell {
-    let n = |s: usize| u64::from(t[s]);
-    Cell {
-        count: (0..4).map(n).sum(),
-        score: (0..4).map(|s| n(s) * SCORE_BY_CODE[s]).sum(),
-        high: (0..4).filter(|&s| HIGH_BY_CODE[s]).map(n).sum(),
+impl Tally for BySeverity {
+    #[inline(always)]
+    fn add(&mut self, ix: &Index, i: usize, keep: u32) {
+        self[usize::from(ix.severity[i] & 3)] += keep;
+    }
+    fn is_empty(&self) -> bool {
+        self.iter().all(|&n| n == 0)
+    }
+    fn cell(&self) -> Cell {
+        let n = |s: usize| u64::from(self[s]);
+        Cell {
+            count: (0..4).map(n).sum(),
+            score: (0..4).map(|s| n(s) * SCORE_BY_CODE[s]).sum(),
+            high: (0..4).filter(|&s| HIGH_BY_CODE[s]).map(n).sum(),
+            closed: 0,
+            days: 0,
+        }
     }
 }
+
+/// Escalations, those closed, and their days to resolve: mttr and open.
+#[derive(Debug, Clone, Copy, Default)]
+struct Resolution {
+    count: u32,
+    closed: u32,
+    days: u64,
+}
+
+impl Tally for Resolution {
+    #[inline(always)]
+    fn add(&mut self, ix: &Index, i: usize, keep: u32) {
+        let d = ix.resolve[i];
+        let closed = u32::from(d != OPEN) & keep;
+        self.count += keep;
+        self.closed += closed;
+        self.days += u64::from(d) * u64::from(closed);
+    }
+    fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+    fn cell(&self) -> Cell {
+        Cell {
+            count: u64::from(self.count),
+            closed: u64::from(self.closed),
+            days: self.days,
+            ..Cell::default()
+        }
+    }
+}
+
+/// Row codes that have escalations, each with its non-empty (column code, tally) cells.
+type PresentRows<T> = Vec<(u32, Vec<(u32, T)>)>;
 
 /// Where cells accumulate: a dense grid when it is small enough, a map otherwise (a filter on
 /// weeks spanning centuries must not allocate a billion cells).
 trait Acc {
-    /// Counts the row when `keep`; the dense grid adds `keep as u32` rather than branching.
-    fn add(&mut self, r: u32, c: u32, severity: u8, keep: bool);
+    /// Counts row `i` in cell (`r`, `c`) when `keep`; the dense grid adds `keep as u32` rather
+    /// than branching.
+    fn add(&mut self, ix: &Index, i: usize, r: u32, c: u32, keep: bool);
 }
 
-struct Dense {
-    cells: Vec<Tally>,
+struct Dense<T> {
+    cells: Vec<T>,
     r0: u32,
     c0: u32,
     ncols: usize,
 }
-impl Acc for Dense {
+impl<T: Tally> Acc for Dense<T> {
     #[inline(always)]
-    fn add(&mut self, r: u32, c: u32, severity: u8, keep: bool) {
-        let i = (r - self.r0) as usize * self.ncols + (c - self.c0) as usize;
-        self.cells[i][usize::from(severity & 3)] += u32::from(keep);
+    fn add(&mut self, ix: &Index, i: usize, r: u32, c: u32, keep: bool) {
+        let at = (r - self.r0) as usize * self.ncols + (c - self.c0) as usize;
+        self.cells[at].add(ix, i, u32::from(keep));
     }
 }
 
-#[derive(Default)]
-struct Sparse(HashMap<(u32, u32), Tally>);
-impl Acc for Sparse {
-    fn add(&mut self, r: u32, c: u32, severity: u8, keep: bool) {
+struct Sparse<T>(HashMap<(u32, u32), T>);
+impl<T: Tally> Acc for Sparse<T> {
+    fn add(&mut self, ix: &Index, i: usize, r: u32, c: u32, keep: bool) {
         if keep {
-            self.0.entry((r, c)).or_default()[usize::from(severity & 3)] += 1;
+            self.0.entry((r, c)).or_default().add(ix, i, 1);
         }
     }
 }
@@ -294,23 +476,31 @@ const DENSE_LIMIT: usize = 1 << 22;
 fn pass<R: CodeSlice + ?Sized, C: CodeSlice + ?Sized, A: Acc, const CHECK: bool>(
     ix: &Index,
     f: &Compiled,
+    range: std::ops::Range<usize>,
     r: &R,
     c: &C,
     acc: &mut A,
 ) {
-    for i in f.range.clone() {
+    for i in range {
         let keep = !CHECK || f.keeps(ix, i);
-        acc.add(r.at(i), c.at(i), ix.severity[i], keep);
+        acc.add(ix, i, r.at(i), c.at(i), keep);
     }
 }
 
-fn run<A: Acc>(ix: &Index, f: &Compiled, rows: &Codes<'_>, cols: &Codes<'_>, acc: &mut A) {
+fn run<A: Acc>(
+    ix: &Index,
+    f: &Compiled,
+    range: std::ops::Range<usize>,
+    rows: &Codes<'_>,
+    cols: &Codes<'_>,
+    acc: &mut A,
+) {
     macro_rules! go {
         ($r:expr, $c:expr) => {
             if f.is_trivial() {
-                pass::<_, _, _, false>(ix, f, $r, $c, acc)
+                pass::<_, _, _, false>(ix, f, range, $r, $c, acc)
             } else {
-                pass::<_, _, _, true>(ix, f, $r, $c, acc)
+                pass::<_, _, _, true>(ix, f, range, $r, $c, acc)
             }
         };
     }
@@ -320,6 +510,17 @@ fn run<A: Acc>(ix: &Index, f: &Compiled, rows: &Codes<'_>, cols: &Codes<'_>, acc
         (Codes::Byte(r), Codes::Wide(c)) => go!(*r, *c),
         (Codes::Byte(r), Codes::Byte(c)) => go!(*r, *c),
     }
+}
+
+/// A row of a grid: its code, its cells, its margin.
+type GridRow = (u32, Vec<Cell>, Cell);
+
+/// A grid's cells with their margins, before rows are cut to `top`.
+struct Grid {
+    rows: Vec<GridRow>,
+    col_codes: Vec<u32>,
+    col_cells: Vec<Cell>,
+    total: Cell,
 }
 
 impl Index {
@@ -356,27 +557,32 @@ impl Index {
 
     /// Accumulates the grid: present row codes with their (col code, tally) pairs, and the
     /// present column codes.
-    fn accumulate(&self, q: &HeatmapQuery, f: &Compiled) -> (PresentRows, Vec<u32>) {
-        let (r0, r1) = self.code_span(q.rows, &f.range);
-        let (c0, c1) = self.code_span(q.cols, &f.range);
+    fn accumulate<T: Tally>(
+        &self,
+        rows_d: Dimension,
+        cols_d: Dimension,
+        f: &Compiled,
+    ) -> (PresentRows<T>, Vec<u32>) {
+        let (r0, r1) = self.code_span(rows_d, &f.range);
+        let (c0, c1) = self.code_span(cols_d, &f.range);
         let (nrows, ncols) = ((r1 - r0) as usize, (c1 - c0) as usize);
-        let (rows_c, cols_c) = (self.codes(q.rows), self.codes(q.cols));
+        let (rows_c, cols_c) = (self.codes(rows_d), self.codes(cols_d));
         let mut rows = Vec::new();
         let mut col_codes = Vec::new();
         if nrows.saturating_mul(ncols) <= DENSE_LIMIT {
             let mut acc = Dense {
-                cells: vec![[0; 4]; nrows * ncols],
+                cells: vec![T::default(); nrows * ncols],
                 r0,
                 c0,
                 ncols,
             };
-            run(self, f, &rows_c, &cols_c, &mut acc);
+            run(self, f, f.range.clone(), &rows_c, &cols_c, &mut acc);
             let mut col_present = vec![false; ncols];
             for (r, row) in acc.cells.chunks_exact(ncols.max(1)).enumerate().take(nrows) {
-                let cells: Vec<(u32, Tally)> = row
+                let cells: Vec<(u32, T)> = row
                     .iter()
                     .enumerate()
-                    .filter(|(_, t)| t.iter().any(|&n| n > 0))
+                    .filter(|(_, t)| !t.is_empty())
                     .map(|(c, t)| {
                         col_present[c] = true;
                         (c0 + c as u32, *t)
@@ -394,9 +600,9 @@ impl Index {
                     .map(|(c, _)| c0 + c as u32),
             );
         } else {
-            let mut acc = Sparse::default();
-            run(self, f, &rows_c, &cols_c, &mut acc);
-            let mut by_row: HashMap<u32, Vec<(u32, Tally)>> = HashMap::new();
+            let mut acc = Sparse(HashMap::new());
+            run(self, f, f.range.clone(), &rows_c, &cols_c, &mut acc);
+            let mut by_row: HashMap<u32, Vec<(u32, T)>> = HashMap::new();
             for ((r, c), t) in acc.0 {
                 by_row.entry(r).or_default().push((c, t));
                 col_codes.push(c);
@@ -409,81 +615,280 @@ impl Index {
         (rows, col_codes)
     }
 
-    /// Aggregates one heatmap: a single pass over the rows inside the date range.
-    pub fn heatmap(&self, q: &HeatmapQuery) -> Heatmap {
-        let f = self.compile(&q.filter);
-        let (present, col_codes) = self.accumulate(q, &f);
+    /// The cells of `q`'s grid over the escalations `f` keeps, ordered, with their margins.
+    fn grid<T: Tally>(&self, q: &HeatmapQuery, f: &Compiled) -> Grid {
+        let (present, col_codes) = self.accumulate::<T>(q.rows, q.cols, f);
         let row_codes = fill_time_gaps(q.rows, present.iter().map(|(r, _)| *r).collect());
         let mut col_codes = fill_time_gaps(q.cols, col_codes);
         let col_pos: HashMap<u32, usize> =
             col_codes.iter().enumerate().map(|(i, c)| (*c, i)).collect();
 
-        let mut by_code: HashMap<u32, Vec<(u32, Tally)>> = present.into_iter().collect();
-        let mut rows: Vec<(u32, Vec<Cell>)> = row_codes
+        let mut by_code: HashMap<u32, Vec<(u32, T)>> = present.into_iter().collect();
+        let mut col_cells = vec![Cell::default(); col_codes.len()];
+        let mut total = Cell::default();
+        let mut rows: Vec<GridRow> = row_codes
             .iter()
             .map(|r| {
                 let mut cells = vec![Cell::default(); col_codes.len()];
+                let mut margin = Cell::default();
                 for (c, t) in by_code.remove(r).unwrap_or_default() {
                     if let Some(&i) = col_pos.get(&c) {
-                        cells[i] = cell_of(&t);
+                        let cell = t.cell();
+                        cells[i] = cell;
+                        margin += cell;
+                        col_cells[i] += cell;
                     }
                 }
-                (*r, cells)
+                total += margin;
+                (*r, cells, margin)
             })
             .collect();
 
-        let total =
-            |cells: &[Cell]| -> f64 { cells.iter().filter_map(|c| c.value(q.measure)).sum() };
+        let m = q.measure;
         if is_ranked(q.cols) {
-            let col_total = |j: usize| -> f64 {
-                rows.iter()
-                    .filter_map(|(_, cells)| cells[j].value(q.measure))
-                    .sum()
-            };
             let mut order: Vec<(f64, &str, usize)> = (0..col_codes.len())
-                .map(|j| (col_total(j), self.text_label(q.cols, col_codes[j]), j))
+                .map(|j| {
+                    let key = col_cells[j].value(m).unwrap_or(f64::NEG_INFINITY);
+                    (key, self.text_label(q.cols, col_codes[j]), j)
+                })
                 .collect();
             order.sort_by(|a, b| by_total_then_name((a.0, a.1), (b.0, b.1)));
             let order: Vec<usize> = order.into_iter().map(|(_, _, j)| j).collect();
             col_codes = order.iter().map(|&j| col_codes[j]).collect();
-            for (_, cells) in &mut rows {
+            col_cells = order.iter().map(|&j| col_cells[j]).collect();
+            for (_, cells, _) in &mut rows {
                 *cells = order.iter().map(|&j| cells[j]).collect();
             }
         }
         if is_ranked(q.rows) {
-            let mut keyed: Vec<(f64, &str, u32, Vec<Cell>)> = rows
+            let mut keyed: Vec<(f64, &str, GridRow)> = rows
                 .into_iter()
-                .map(|(code, cells)| (total(&cells), self.text_label(q.rows, code), code, cells))
+                .map(|row| {
+                    let key = row.2.value(m).unwrap_or(f64::NEG_INFINITY);
+                    (key, self.text_label(q.rows, row.0), row)
+                })
                 .collect();
             keyed.sort_by(|a, b| by_total_then_name((a.0, a.1), (b.0, b.1)));
-            rows = keyed
-                .into_iter()
-                .map(|(_, _, code, cells)| (code, cells))
-                .collect();
+            rows = keyed.into_iter().map(|(_, _, row)| row).collect();
         }
+        Grid {
+            rows,
+            col_codes,
+            col_cells,
+            total,
+        }
+    }
+
+    /// Aggregates one heatmap: a single pass over the rows inside the date range (a second over
+    /// the previous period with `compare`, and one over the last 12 months for the rows'
+    /// sparklines when neither axis is time).
+    pub fn heatmap(&self, q: &HeatmapQuery) -> Heatmap {
+        self.heatmap_of(q, true)
+    }
+
+    /// The grid alone (`extras` false: no comparison, no sparklines), or with them.
+    fn heatmap_of(&self, q: &HeatmapQuery, extras: bool) -> Heatmap {
+        if matches!(q.measure, Measure::Mttr | Measure::Open) {
+            self.heatmap_with::<Resolution>(q, extras)
+        } else {
+            self.heatmap_with::<BySeverity>(q, extras)
+        }
+    }
+
+    fn heatmap_with<T: Tally>(&self, q: &HeatmapQuery, extras: bool) -> Heatmap {
+        let f = self.compile(&q.filter);
+        let Grid {
+            mut rows,
+            col_codes,
+            col_cells,
+            total,
+        } = self.grid::<T>(q, &f);
+        let m = q.measure;
         let shown = q.top.map_or(rows.len(), |n| n.min(rows.len()));
         let hidden_rows = rows.len() - shown;
         rows.truncate(shown);
 
-        Heatmap {
-            rows: rows
-                .iter()
-                .map(|(code, _)| self.label(q.rows, *code))
-                .collect(),
-            cols: col_codes.iter().map(|c| self.label(q.cols, *c)).collect(),
-            values: rows
-                .iter()
-                .map(|(_, cells)| cells.iter().map(|c| c.value(q.measure)).collect())
-                .collect(),
+        let share = |v: Option<f64>, of: &Cell| -> Option<f64> {
+            let (v, of) = (v?, of.value(m)?);
+            Some(if of == 0.0 {
+                0.0
+            } else {
+                (v / of * 10_000.0).round() / 10_000.0
+            })
+        };
+        let values: Vec<Vec<Option<f64>>> = rows
+            .iter()
+            .map(|(_, cells, margin)| {
+                cells
+                    .iter()
+                    .enumerate()
+                    .map(|(j, c)| match q.normalize {
+                        None => c.value(m),
+                        Some(Normalize::Row) => share(c.value(m), margin),
+                        Some(Normalize::Col) => share(c.value(m), &col_cells[j]),
+                        Some(Normalize::Total) => share(c.value(m), &total),
+                    })
+                    .collect()
+            })
+            .collect();
+        let row_labels: Vec<String> = rows
+            .iter()
+            .map(|(code, _, _)| self.label(q.rows, *code))
+            .collect();
+        let col_labels: Vec<String> = col_codes.iter().map(|c| self.label(q.cols, *c)).collect();
+
+        let mut map = Heatmap {
             counts: rows
                 .iter()
-                .map(|(_, cells)| cells.iter().map(|c| c.count).collect())
+                .map(|(_, cells, _)| cells.iter().map(|c| c.count).collect())
                 .collect(),
-            row_totals: rows.iter().map(|(_, cells)| Some(total(cells))).collect(),
-            measure: q.measure,
+            row_totals: rows.iter().map(|(_, _, margin)| margin.value(m)).collect(),
+            col_totals: col_cells.iter().map(|c| c.value(m)).collect(),
+            total: total.value(m),
+            rows: row_labels,
+            cols: col_labels,
+            values,
+            measure: m,
             hidden_rows,
             row_dimension: q.rows,
             col_dimension: q.cols,
+            normalize: q.normalize,
+            previous: None,
+            delta: None,
+            previous_from: None,
+            previous_to: None,
+            row_history: None,
+        };
+        if !extras {
+            return map;
+        }
+        if q.compare == Some(Compare::Previous) {
+            self.set_previous(q, &mut map);
+        }
+        if !q.rows.is_time() && !q.cols.is_time() {
+            let codes: Vec<u32> = rows.iter().map(|(code, _, _)| *code).collect();
+            map.row_history = Some(self.row_history::<T>(q, &f, &codes));
+        }
+        map
+    }
+
+    /// `previous`, `delta` and the previous period's dates, on `map`'s rows and columns.
+    fn set_previous(&self, q: &HeatmapQuery, map: &mut Heatmap) {
+        let Some((from, to)) = q.previous_period() else {
+            return;
+        };
+        let before = HeatmapQuery {
+            filter: Filter {
+                from: Some(from),
+                to: Some(to),
+                ..q.filter.clone()
+            },
+            top: None,
+            compare: None,
+            ..q.clone()
+        };
+        let prev = self.heatmap_of(&before, false);
+        let row_at: HashMap<&str, usize> = prev
+            .rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.as_str(), i))
+            .collect();
+        let col_at: HashMap<&str, usize> = prev
+            .cols
+            .iter()
+            .enumerate()
+            .map(|(j, c)| (c.as_str(), j))
+            .collect();
+        let absent = if q.measure.is_additive() {
+            Some(0.0)
+        } else {
+            None
+        };
+        let previous: Vec<Vec<Option<f64>>> = map
+            .rows
+            .iter()
+            .map(|r| {
+                map.cols
+                    .iter()
+                    .map(|c| match (row_at.get(r.as_str()), col_at.get(c.as_str())) {
+                        (Some(&i), Some(&j)) => prev.values[i][j].or(absent),
+                        _ => absent,
+                    })
+                    .collect()
+            })
+            .collect();
+        let delta = map
+            .values
+            .iter()
+            .zip(&previous)
+            .map(|(now, before)| {
+                now.iter()
+                    .zip(before)
+                    .map(|(a, b)| Some(((a.as_ref()? - b.as_ref()?) * 10_000.0).round() / 10_000.0))
+                    .collect()
+            })
+            .collect();
+        map.previous = Some(previous);
+        map.delta = Some(delta);
+        map.previous_from = Some(from);
+        map.previous_to = Some(to);
+    }
+
+    /// The measure per month for each of `row_codes` (the shown rows), over the 12 months ending
+    /// with the last month `f` reaches.
+    fn row_history<T: Tally>(
+        &self,
+        q: &HeatmapQuery,
+        f: &Compiled,
+        row_codes: &[u32],
+    ) -> RowHistory {
+        const MONTHS: u32 = 12;
+        let empty = RowHistory {
+            periods: Vec::new(),
+            values: vec![Vec::new(); row_codes.len()],
+        };
+        if f.range.is_empty() || row_codes.is_empty() {
+            return empty;
+        }
+        // Month codes are relative to the index's first month; the window may start before it.
+        let last = i64::from(self.month[f.range.end - 1]);
+        let first = last - i64::from(MONTHS - 1);
+        let width = MONTHS as usize;
+        // Rows are sorted by date, so the window is the range's tail.
+        let start =
+            f.range.start + self.month[f.range.clone()].partition_point(|&m| i64::from(m) < first);
+        let mut slot = vec![u32::MAX; self.cardinality(q.rows)];
+        for (k, &code) in row_codes.iter().enumerate() {
+            if let Some(s) = slot.get_mut(code as usize) {
+                *s = k as u32;
+            }
+        }
+        let mut cells = vec![T::default(); row_codes.len() * width];
+        let (rows_c, check) = (self.codes(q.rows), !f.is_trivial());
+        for i in start..f.range.end {
+            let code = match &rows_c {
+                Codes::Wide(v) => v[i],
+                Codes::Byte(v) => u32::from(v[i]),
+            };
+            let k = slot.get(code as usize).copied().unwrap_or(u32::MAX);
+            if k == u32::MAX || (check && !f.keeps(self, i)) {
+                continue;
+            }
+            let at = (i64::from(self.month[i]) - first) as usize;
+            cells[k as usize * width + at].add(self, i, 1);
+        }
+        RowHistory {
+            periods: (first..=last)
+                .map(|p| {
+                    let month = i64::from(self.month_base) + p;
+                    super::index::period_label(Dimension::Month, month as i32)
+                })
+                .collect(),
+            values: cells
+                .chunks_exact(width)
+                .map(|row| row.iter().map(|t| t.cell().value(q.measure)).collect())
+                .collect(),
         }
     }
 }

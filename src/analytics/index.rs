@@ -237,6 +237,7 @@ pub struct IndexBuilder {
     region: Vec<u32>,
     severity: Vec<u8>,
     closed: Vec<u32>,
+    resolve: Vec<u32>,
     status: Vec<u32>,
     tickets: Vec<Option<Box<str>>>,
     clients: Dict,
@@ -247,6 +248,20 @@ pub struct IndexBuilder {
 
 /// Sort key of a missing closed date or ticket: after every present one.
 const LAST: u32 = u32::MAX;
+
+/// `Index::resolve` of an escalation without a closed date.
+pub(super) const OPEN: u32 = u32::MAX;
+
+/// Whole days from opened to closed; a closed date before the opened one counts as 0 (it is kept
+/// as imported), and an open escalation is [`OPEN`].
+fn resolve_days(opened: NaiveDate, closed: Option<NaiveDate>) -> u32 {
+    match closed {
+        None => OPEN,
+        Some(c) => {
+            u32::try_from((c - opened).num_days().max(0)).map_or(OPEN - 1, |d| d.min(OPEN - 1))
+        }
+    }
+}
 
 /// A date as an order-preserving `u32`.
 fn day_key(day: i32) -> u32 {
@@ -262,6 +277,7 @@ impl IndexBuilder {
             product: Vec::with_capacity(n),
             region: Vec::with_capacity(n),
             severity: Vec::with_capacity(n),
+            resolve: Vec::with_capacity(n),
             ..Self::default()
         }
     }
@@ -275,6 +291,7 @@ impl IndexBuilder {
         self.severity.push(row.severity.code());
         self.closed
             .push(row.closed.map_or(LAST, |d| day_key(d.num_days_from_ce())));
+        self.resolve.push(resolve_days(row.opened, row.closed));
         self.status
             .push(self.statuses.code(row.status.unwrap_or("")));
         self.tickets.push(row.ticket.map(Box::from));
@@ -311,6 +328,7 @@ impl IndexBuilder {
         Index {
             ticket_rank: order.iter().map(|&i| ticket_rank[i as usize]).collect(),
             closed: order.iter().map(|&i| self.closed[i as usize]).collect(),
+            resolve: permute(&self.resolve),
             status: permute(&self.status),
             client_rank: self.clients.ranks(),
             product_rank: self.products.ranks(),
@@ -350,6 +368,9 @@ pub struct Index {
     pub(super) region: Vec<u32>,
     /// `Severity as u8`: 0 = Low .. 3 = Critical.
     pub(super) severity: Vec<u8>,
+    /// Whole days from opened to closed (a closed date before the opened one counts 0), or
+    /// [`OPEN`]: what `mttr`, `open` and the backlog read.
+    pub(super) resolve: Vec<u32>,
     /// Period codes relative to the bases below.
     pub(super) month: Vec<u32>,
     pub(super) quarter: Vec<u32>,

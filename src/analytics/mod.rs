@@ -8,15 +8,20 @@
 //!
 //! No IO here: the index is built from anything that yields [`crate::store::IndexRow`]s.
 
+mod backlog;
 mod filter;
 mod heatmap;
 mod index;
 mod stats;
 
+pub use backlog::{Backlog, MAX_PERIODS};
 pub use filter::{Filter, InvalidFilter};
-pub use heatmap::{Cell, Heatmap, HeatmapQuery, InvalidQuery, cell_filter};
+pub use heatmap::{Cell, Heatmap, HeatmapQuery, InvalidQuery, RowHistory, cell_filter};
 pub use index::{Index, IndexBuilder};
 pub use stats::Stats;
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod resolution_tests;

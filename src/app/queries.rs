@@ -4,8 +4,8 @@
 use std::io::Write;
 
 use super::{App, AppError, FETCH_CHUNK};
-use crate::analytics::{Filter, Heatmap, HeatmapQuery, InvalidQuery, Stats};
-use crate::domain::{Escalation, SortColumn};
+use crate::analytics::{Backlog, Filter, Heatmap, HeatmapQuery, InvalidQuery, Stats};
+use crate::domain::{Escalation, Period, SortColumn};
 use crate::ingest::export;
 use crate::render::csv_safe;
 
@@ -17,6 +17,13 @@ impl App {
 
     pub fn heatmap(&self, q: &HeatmapQuery) -> Heatmap {
         self.index().heatmap(q)
+    }
+
+    /// Opened, closed and open at the end of each period, for the escalations `filter` selects
+    /// (its dates choose the periods shown).
+    pub fn backlog(&self, filter: &Filter, period: Period) -> Result<Backlog, AppError> {
+        filter.validate().map_err(InvalidQuery::from)?;
+        Ok(self.index().backlog(filter, period))
     }
 
     /// Stats for the filter and, when its period is known, for the period of equal length just

@@ -85,6 +85,33 @@ closed_set! {
         Score => "score",
         Mean => "mean",
         High => "high",
+        Mttr => "mttr",
+        Open => "open",
+    }
+}
+
+closed_set! {
+    /// What a heatmap's shares are of: each value divided by its row's, its column's or the
+    /// grand total.
+    Normalize, InvalidNormalize, "normalization" {
+        Row => "row",
+        Col => "col",
+        Total => "total",
+    }
+}
+
+closed_set! {
+    /// What a heatmap is set against.
+    Compare, InvalidCompare, "comparison" {
+        Previous => "previous",
+    }
+}
+
+closed_set! {
+    /// The periods of a backlog series.
+    Period, InvalidPeriod, "period" {
+        Month => "month",
+        Week => "week",
     }
 }
 
@@ -132,9 +159,15 @@ impl Dimension {
 }
 
 impl Measure {
-    /// Whether every cell is a whole number (all but `mean`).
+    /// Whether every cell is a whole number (all but the two means).
     pub fn is_integral(self) -> bool {
-        !matches!(self, Self::Mean)
+        !matches!(self, Self::Mean | Self::Mttr)
+    }
+
+    /// Whether a total is the sum of its parts (count, score, high, open), so shares of it make
+    /// sense and an absent cell is 0; the means are not (an absent cell has no value).
+    pub fn is_additive(self) -> bool {
+        !matches!(self, Self::Mean | Self::Mttr)
     }
 
     pub fn title(self) -> &'static str {
@@ -143,6 +176,18 @@ impl Measure {
             Self::Score => "Severity score",
             Self::Mean => "Mean severity score",
             Self::High => "High-severity escalations",
+            Self::Mttr => "Mean days to resolve",
+            Self::Open => "Open escalations",
+        }
+    }
+}
+
+impl Period {
+    /// The heatmap dimension whose periods these are.
+    pub fn dimension(self) -> Dimension {
+        match self {
+            Self::Month => Dimension::Month,
+            Self::Week => Dimension::Week,
         }
     }
 }

@@ -17,8 +17,8 @@ pub use date::{
     parse_export_date, parse_flexible_date,
 };
 pub use dimension::{
-    Dimension, InvalidDimension, InvalidMeasure, InvalidSortColumn, InvalidView, Measure,
-    SortColumn, View,
+    Compare, Dimension, InvalidCompare, InvalidDimension, InvalidMeasure, InvalidNormalize,
+    InvalidPeriod, InvalidSortColumn, InvalidView, Measure, Normalize, Period, SortColumn, View,
 };
 pub use escalation::{Escalation, InvalidText, Label, NewEscalation, Text};
 pub use severity::{InvalidSeverity, Severity};

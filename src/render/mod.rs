@@ -3,11 +3,13 @@
 //!
 //! The `render` command and the web's `heatmap.svg`/`.png` routes call the same functions.
 
+mod chart;
 mod palette;
 mod png;
 mod svg;
 mod table;
 
+pub use chart::backlog_svg;
 pub use palette::{InvalidPalette, Palette};
 pub use png::{PngError, svg_to_png};
 pub use svg::{SvgOptions, heatmap_svg};
@@ -92,6 +94,128 @@ mod tests {
                 .count();
             assert_eq!(cells, map.rows.len() * map.cols.len());
         }
+    }
+
+    fn classed<'a>(
+        doc: &'a roxmltree::Document<'a>,
+        tag: &str,
+        class: &str,
+    ) -> Vec<roxmltree::Node<'a, 'a>> {
+        doc.descendants()
+            .filter(|n| n.has_tag_name(tag) && n.attribute("class") == Some(class))
+            .collect()
+    }
+
+    #[test]
+    fn totals_are_drawn_apart_and_rows_carry_a_sparkline() {
+        let (map, svg) = svg_for(&hostile_index(), Measure::Count);
+        let doc = roxmltree::Document::parse(&svg).expect("well-formed");
+        let totals = classed(&doc, "g", "hm-total");
+        assert_eq!(totals.len(), map.rows.len() + map.cols.len() + 1);
+        let grand = totals
+            .last()
+            .and_then(|g| g.descendants().find(|n| n.has_tag_name("text")));
+        assert_eq!(
+            grand.and_then(|t| t.text()),
+            Some("36"),
+            "1 + 2 + ... + 8 escalations"
+        );
+        assert_eq!(classed(&doc, "g", "hm-spark").len(), map.rows.len());
+        assert_eq!(classed(&doc, "text", "hm-total-label").len(), 2);
+    }
+
+    #[test]
+    fn shares_print_as_percentages_and_changes_on_a_diverging_scale() {
+        let ix = hostile_index();
+        let q = HeatmapQuery::new(
+            Dimension::Client,
+            Dimension::Severity,
+            Measure::Count,
+            None,
+            Filter::default(),
+        )
+        .expect("valid")
+        .with_normalize(Some(crate::domain::Normalize::Row))
+        .expect("a count");
+        let svg = heatmap_svg(&ix.heatmap(&q), &SvgOptions::default());
+        let doc = roxmltree::Document::parse(&svg).expect("well-formed");
+        let values: Vec<&str> = classed(&doc, "g", "hm-cell")
+            .iter()
+            .filter_map(|g| g.attribute("data-value"))
+            .collect();
+        assert!(values.contains(&"100%"), "{values:?}");
+        assert!(
+            values.iter().all(|v| v.ends_with('%') || *v == "–"),
+            "{values:?}"
+        );
+
+        let day = |d: u32| chrono::NaiveDate::from_ymd_opt(2024, 5, d).expect("valid");
+        let rows = [
+            ("A", 2),
+            ("A", 3),
+            ("A", 20),
+            ("B", 2),
+            ("B", 21),
+            ("B", 22),
+        ];
+        let ix = Index::from_rows(rows.iter().enumerate().map(|(i, (c, d))| IndexRow {
+            id: i as i64,
+            client: c,
+            product: "P",
+            region: "R",
+            severity: Severity::Low,
+            opened: day(*d),
+            closed: None,
+            ticket: None,
+            status: None,
+        }));
+        let f = Filter {
+            from: Some(day(16)),
+            to: Some(day(30)),
+            ..Filter::default()
+        };
+        let q = HeatmapQuery::new(
+            Dimension::Client,
+            Dimension::Product,
+            Measure::Count,
+            None,
+            f,
+        )
+        .expect("valid")
+        .with_compare(Some(crate::domain::Compare::Previous))
+        .expect("valid");
+        let map = ix.heatmap(&q);
+        let svg = heatmap_svg(&map, &SvgOptions::default());
+        let doc = roxmltree::Document::parse(&svg).expect("well-formed");
+        let cells = classed(&doc, "g", "hm-cell");
+        let text_of = |row: &str| {
+            let i = map.rows.iter().position(|r| r == row).expect("row");
+            let g = cells
+                .iter()
+                .find(|g| g.attribute("data-row") == Some(&i.to_string()))
+                .expect("cell");
+            let fill = g
+                .descendants()
+                .find(|n| n.has_tag_name("rect"))
+                .and_then(|r| r.attribute("fill"))
+                .unwrap_or("");
+            let tip = g
+                .descendants()
+                .find(|n| n.has_tag_name("title"))
+                .and_then(|t| t.text())
+                .unwrap_or("");
+            (fill.to_owned(), tip.to_owned())
+        };
+        // B: 2 now against 1 before (warm); A: 1 now against 2 before (purple).
+        let (b_fill, b_tip) = text_of("B");
+        let (a_fill, _) = text_of("A");
+        assert_eq!(b_fill, palette::diverging_hex(1.0));
+        assert_eq!(a_fill, palette::diverging_hex(-1.0));
+        assert!(
+            b_tip.contains("2 now, 1 in 2024-05-01 to 2024-05-15, change +1"),
+            "{b_tip}"
+        );
+        assert!(svg.contains("Change from the previous period"));
     }
 
     #[test]

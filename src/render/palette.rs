@@ -32,6 +32,38 @@ const REDS: [u32; 9] = [
     0xfff5f0, 0xfee0d2, 0xfcbba1, 0xfc9272, 0xfb6a4a, 0xef3b2c, 0xcb181d, 0xa50f15, 0x67000d,
 ];
 
+/// ColorBrewer's PuOr, eleven classes, warm (an increase) first: readable with the common
+/// colour-vision deficiencies, and centred on a neutral grey.
+const PUOR: [u32; 11] = [
+    0x7f3b08, 0xb35806, 0xe08214, 0xfdb863, 0xfee0b6, 0xf7f7f7, 0xd8daeb, 0xb2abd2, 0x8073ac,
+    0x542788, 0x2d004b,
+];
+
+/// The fill of a cell set against the previous period, at `t` in -1..=1 (clamped): warm for an
+/// increase, purple for a decrease, grey for none.
+pub fn diverging_hex(t: f64) -> String {
+    let (r, g, b) = diverging_rgb(t);
+    format!("#{r:02x}{g:02x}{b:02x}")
+}
+
+fn diverging_rgb(t: f64) -> (u8, u8, u8) {
+    let t = if t.is_nan() { 0.0 } else { t.clamp(-1.0, 1.0) };
+    // +1 is the first stop, -1 the last.
+    let pos = (1.0 - t) / 2.0 * (PUOR.len() - 1) as f64;
+    let i = (pos.floor() as usize).min(PUOR.len() - 2);
+    let frac = pos - i as f64;
+    let ch = |c: u32, shift: u32| f64::from((c >> shift) & 0xff);
+    let mix = |shift| {
+        (ch(PUOR[i], shift) + (ch(PUOR[i + 1], shift) - ch(PUOR[i], shift)) * frac).round() as u8
+    };
+    (mix(16), mix(8), mix(0))
+}
+
+/// Black or white on [`diverging_hex`]`(t)`.
+pub fn diverging_text_on(t: f64) -> &'static str {
+    if t.abs() > 0.6 { "#ffffff" } else { "#111111" }
+}
+
 /// The fill of a cell with no escalations: neutral, so "none" never reads as "a few".
 pub const EMPTY_FILL: &str = "#f1f2f4";
 
@@ -128,6 +160,15 @@ mod tests {
         assert_eq!(Palette::Reds.hex(1.0), "#67000d");
         assert_eq!(Palette::Cividis.hex(2.0), "#00224e");
         assert_eq!(Palette::Cividis.hex(f64::NAN), "#fee838");
+    }
+
+    #[test]
+    fn the_diverging_scale_is_warm_for_more_and_grey_at_zero() {
+        assert_eq!(diverging_hex(1.0), "#7f3b08");
+        assert_eq!(diverging_hex(0.0), "#f7f7f7");
+        assert_eq!(diverging_hex(-1.0), "#2d004b");
+        assert_eq!(diverging_hex(5.0), "#7f3b08");
+        assert_eq!(diverging_text_on(0.0), "#111111");
     }
 
     #[test]

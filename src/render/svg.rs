@@ -4,7 +4,7 @@
 use askama::Template;
 
 use super::Palette;
-use super::palette::EMPTY_FILL;
+use super::palette::{EMPTY_FILL, diverging_hex, diverging_text_on};
 use crate::analytics::Heatmap;
 
 /// A link per cell, `(map, row, col) -> href`, for drill-down from the dashboard.
@@ -44,6 +44,26 @@ struct SvgCell {
     share: String,
 }
 
+/// A row's or column's total (or the grand total): drawn apart from the grid, uncoloured.
+struct MarginCell {
+    x: f64,
+    y: f64,
+    w: f64,
+    h: f64,
+    text: String,
+    tooltip: String,
+}
+
+/// A row's last 12 months as a small line at its end.
+struct Spark {
+    points: String,
+    tooltip: String,
+    x: f64,
+    y: f64,
+    w: f64,
+    h: f64,
+}
+
 struct Label {
     x: f64,
     y: f64,
@@ -67,6 +87,10 @@ struct SvgView<'a> {
     subtitle: &'a str,
     note: String,
     cells: Vec<SvgCell>,
+    margins: Vec<MarginCell>,
+    margin_row_label: Option<Label>,
+    margin_col_label: Option<Label>,
+    sparks: Vec<Spark>,
     row_labels: Vec<Label>,
     col_labels: Vec<Label>,
     rotate_cols: bool,
@@ -78,7 +102,7 @@ struct SvgView<'a> {
     plot_top: f64,
     legend_x: f64,
     legend_h: f64,
-    legend_title: &'a str,
+    legend_title: String,
     legend_max: String,
     legend_mid: String,
     legend_min: String,
@@ -129,6 +153,96 @@ pub fn format_value(v: f64, integral: bool) -> String {
     }
 }
 
+/// A share as printed: a whole percent, or one decimal under 10 %.
+fn format_share(v: f64) -> String {
+    let pct = v * 100.0;
+    if pct > 0.0 && pct < 10.0 {
+        format!("{pct:.1}%")
+    } else {
+        format!("{pct:.0}%")
+    }
+}
+
+/// A change as printed: signed, `+` for an increase.
+fn format_delta(v: f64, integral: bool, share: bool) -> String {
+    let body = if share {
+        format!("{:.1} pts", v.abs() * 100.0)
+    } else {
+        format_value(v.abs(), integral)
+    };
+    if v > 0.0 {
+        format!("+{body}")
+    } else if v < 0.0 {
+        format!("−{body}")
+    } else if share {
+        "0 pts".to_owned()
+    } else {
+        "0".to_owned()
+    }
+}
+
+/// How a cell's value is shown and coloured.
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    /// The value against the grid's largest.
+    Value,
+    /// A share, against the largest share.
+    Share,
+    /// The change from the previous period, centred on zero.
+    Delta,
+}
+
+impl Mode {
+    fn of(map: &Heatmap) -> Self {
+        if map.delta.is_some() {
+            Self::Delta
+        } else if map.normalize.is_some() {
+            Self::Share
+        } else {
+            Self::Value
+        }
+    }
+}
+
+/// The number a cell prints (and is coloured by) in `mode`.
+fn shown_value(map: &Heatmap, mode: Mode, i: usize, j: usize) -> Option<f64> {
+    match mode {
+        Mode::Delta => map.delta.as_ref().and_then(|d| d[i][j]),
+        _ => map.values[i][j],
+    }
+}
+
+fn format_in(mode: Mode, map: &Heatmap, v: f64) -> String {
+    let integral = map.measure.is_integral();
+    match mode {
+        Mode::Value => format_value(v, integral),
+        Mode::Share => format_share(v),
+        Mode::Delta => format_delta(
+            v,
+            integral && map.normalize.is_none(),
+            map.normalize.is_some(),
+        ),
+    }
+}
+
+/// The largest magnitude drawn, for the colour scale.
+fn scale_max(map: &Heatmap, mode: Mode) -> f64 {
+    match mode {
+        Mode::Delta => map
+            .delta
+            .iter()
+            .flatten()
+            .flatten()
+            .flatten()
+            .map(|v| v.abs())
+            .fold(0.0, f64::max),
+        _ => map.max_value(),
+    }
+}
+
+const GAP: f64 = 8.0;
+const SPARK_W: f64 = 64.0;
+
 /// Which columns to draw: all of them when they fit, else the latest periods of a time axis or
 /// the first columns in display order.
 fn visible_columns(map: &Heatmap, max_cols: usize) -> Vec<usize> {
@@ -144,6 +258,12 @@ fn visible_columns(map: &Heatmap, max_cols: usize) -> Vec<usize> {
 
 /// Where everything goes.
 struct Geometry {
+    /// Where the totals column and row start.
+    margin_x: f64,
+    margin_y: f64,
+    /// Where the sparklines start (0 wide when there are none).
+    spark_x: f64,
+    spark_w: f64,
     cell_w: f64,
     cell_h: f64,
     show_values: bool,
@@ -165,12 +285,22 @@ const MARGIN: f64 = 16.0;
 /// to its right.
 fn layout(map: &Heatmap, cols: &[usize], has_note: bool) -> Geometry {
     let integral = map.measure.is_integral();
+    let mode = Mode::of(map);
     let (nrows, ncols) = (map.rows.len(), cols.len());
-    let widest_value = map
-        .values
-        .iter()
-        .flat_map(|r| cols.iter().filter_map(move |&j| r[j]))
-        .map(|v| text_px(&format_value(v, integral)))
+    let widest_value = (0..nrows)
+        .flat_map(|i| {
+            cols.iter()
+                .filter_map(move |&j| shown_value(map, mode, i, j))
+        })
+        .map(|v| text_px(&format_in(mode, map, v)))
+        .chain(
+            map.row_totals
+                .iter()
+                .chain(&map.col_totals)
+                .chain(std::iter::once(&map.total))
+                .flatten()
+                .map(|v| text_px(&format_value(*v, integral))),
+        )
         .fold(0.0, f64::max);
     let cell_w = if ncols > 60 {
         14.0
@@ -198,10 +328,24 @@ fn layout(map: &Heatmap, cols: &[usize], has_note: bool) -> Geometry {
     let plot_top = if has_note { 96.0 } else { 80.0 };
     let plot_w = ncols as f64 * cell_w;
     let plot_h = nrows as f64 * cell_h;
-    let legend_x = plot_left + plot_w + 28.0;
+    let has_margins = nrows > 0;
+    let margin_x = plot_left + plot_w + GAP;
+    let margin_y = plot_top + plot_h + GAP;
+    let spark_x = margin_x + if has_margins { cell_w + 12.0 } else { 0.0 };
+    let spark_w = if map.row_history.is_some() && has_margins {
+        SPARK_W
+    } else {
+        0.0
+    };
+    let legend_x = spark_x + spark_w + 28.0;
     let width = (legend_x + 34.0 + text_px(map.measure.title()).max(60.0)).max(520.0);
-    let col_title_y = plot_top + plot_h + col_label_h + 22.0;
+    let below = if has_margins { GAP + cell_h } else { 0.0 };
+    let col_title_y = plot_top + plot_h + below + col_label_h + 22.0;
     Geometry {
+        margin_x,
+        margin_y,
+        spark_x,
+        spark_w,
         cell_w,
         cell_h,
         show_values: cell_h >= 20.0 && cell_w >= 30.0,
@@ -217,62 +361,191 @@ fn layout(map: &Heatmap, cols: &[usize], has_note: bool) -> Geometry {
     }
 }
 
-/// One rectangle per visible cell, coloured by its value against the map's maximum, with its
-/// value printed when it fits and a tooltip naming row, column, value, count and share.
+/// One rectangle per visible cell, coloured by its value against the map's maximum (its share,
+/// or its change from the previous period on a diverging scale), with that printed when it fits
+/// and a tooltip naming row, column, value, count and share.
 fn cells(map: &Heatmap, cols: &[usize], g: &Geometry, opts: &SvgOptions<'_>) -> Vec<SvgCell> {
     let integral = map.measure.is_integral();
-    let max = map.max_value();
+    let mode = Mode::of(map);
+    let max = scale_max(map, mode);
+    let measure = map.measure.title().to_lowercase();
     let mut cells = Vec::with_capacity(map.rows.len() * cols.len());
     for (i, row) in map.values.iter().enumerate() {
         let row_total: u64 = map.counts[i].iter().sum();
         for (k, &j) in cols.iter().enumerate() {
             let count = map.counts[i][j];
-            let value = row[j];
-            let t = value.map_or(0.0, |v| if max > 0.0 { v / max } else { 0.0 });
-            let shown = value
-                .map(|v| format_value(v, integral))
+            let drawn = shown_value(map, mode, i, j);
+            let t = drawn.map_or(0.0, |v| if max > 0.0 { v / max } else { 0.0 });
+            let shown = drawn
+                .map(|v| format_in(mode, map, v))
                 .unwrap_or_else(|| "–".to_owned());
+            let value = match (mode, row[j]) {
+                (Mode::Value, _) => shown.clone(),
+                (Mode::Share, Some(v)) => format_share(v),
+                (Mode::Delta, Some(v)) if map.normalize.is_some() => format_share(v),
+                (Mode::Delta, Some(v)) => format_value(v, integral),
+                (_, None) => "–".to_owned(),
+            };
             let share = if row_total > 0 {
                 format!("{:.0}%", count as f64 * 100.0 / row_total as f64)
             } else {
                 "0%".into()
             };
-            let text = (g.show_values && count > 0)
+            let has_something = count > 0 || mode == Mode::Delta;
+            let text = (g.show_values && has_something && drawn.is_some())
                 .then(|| shown.clone())
                 .filter(|s| text_px(s) + 6.0 <= g.cell_w);
+            let (fill, text_fill) = match mode {
+                Mode::Delta if drawn.is_some() => (diverging_hex(t), diverging_text_on(t)),
+                _ if count == 0 => (EMPTY_FILL.to_owned(), "#555555"),
+                _ => (opts.palette.hex(t), opts.palette.text_on(t)),
+            };
+            let tooltip = match mode {
+                Mode::Delta => {
+                    let before = map
+                        .previous
+                        .as_ref()
+                        .and_then(|p| p[i][j])
+                        .map(|v| {
+                            if map.normalize.is_some() {
+                                format_share(v)
+                            } else {
+                                format_value(v, integral)
+                            }
+                        })
+                        .unwrap_or_else(|| "–".to_owned());
+                    let period = match (map.previous_from, map.previous_to) {
+                        (Some(a), Some(b)) => format!("{a} to {b}"),
+                        _ => "the previous period".to_owned(),
+                    };
+                    format!(
+                        "{} × {}: {measure} {value} now, {before} in {period}, change {shown} ({count} escalations)",
+                        map.rows[i], map.cols[j]
+                    )
+                }
+                _ => format!(
+                    "{} × {}: {measure} {value} ({count} escalations, {share} of the row)",
+                    map.rows[i], map.cols[j]
+                ),
+            };
             cells.push(SvgCell {
                 x: g.plot_left + k as f64 * g.cell_w,
                 y: g.plot_top + i as f64 * g.cell_h,
                 w: g.cell_w - 1.0,
                 h: g.cell_h - 1.0,
-                fill: if count == 0 {
-                    EMPTY_FILL.to_owned()
-                } else {
-                    opts.palette.hex(t)
-                },
+                fill,
                 text,
-                text_fill: if count == 0 {
-                    "#555555"
-                } else {
-                    opts.palette.text_on(t)
-                },
-                tooltip: format!(
-                    "{} × {}: {} {} ({count} escalations, {share} of the row)",
-                    map.rows[i],
-                    map.cols[j],
-                    map.measure.title().to_lowercase(),
-                    shown
-                ),
+                text_fill,
+                tooltip,
                 href: opts.link.map(|f| f(map, i, j)),
                 row: i,
                 col: j,
-                value: shown,
+                value,
                 count,
                 share,
             });
         }
     }
     cells
+}
+
+/// The totals column (each row's), the totals row (each visible column's) and the grand total.
+fn margins(map: &Heatmap, cols: &[usize], g: &Geometry) -> Vec<MarginCell> {
+    if map.rows.is_empty() {
+        return Vec::new();
+    }
+    let integral = map.measure.is_integral();
+    let measure = map.measure.title().to_lowercase();
+    let text = |v: &Option<f64>| v.map_or("–".to_owned(), |v| format_value(v, integral));
+    let fits = |t: String| (g.show_values && text_px(&t) + 6.0 <= g.cell_w).then_some(t);
+    let mut out = Vec::new();
+    for (i, (label, v)) in map.rows.iter().zip(&map.row_totals).enumerate() {
+        out.push(MarginCell {
+            x: g.margin_x,
+            y: g.plot_top + i as f64 * g.cell_h,
+            w: g.cell_w - 1.0,
+            h: g.cell_h - 1.0,
+            text: fits(text(v)).unwrap_or_default(),
+            tooltip: format!(
+                "{label}, all {}: {measure} {}",
+                map.col_dimension.title().to_lowercase(),
+                text(v)
+            ),
+        });
+    }
+    for (k, &j) in cols.iter().enumerate() {
+        let v = &map.col_totals[j];
+        out.push(MarginCell {
+            x: g.plot_left + k as f64 * g.cell_w,
+            y: g.margin_y,
+            w: g.cell_w - 1.0,
+            h: g.cell_h - 1.0,
+            text: fits(text(v)).unwrap_or_default(),
+            tooltip: format!(
+                "{}, all {}: {measure} {}",
+                map.cols[j],
+                map.row_dimension.title().to_lowercase(),
+                text(v)
+            ),
+        });
+    }
+    out.push(MarginCell {
+        x: g.margin_x,
+        y: g.margin_y,
+        w: g.cell_w - 1.0,
+        h: g.cell_h - 1.0,
+        text: fits(text(&map.total)).unwrap_or_default(),
+        tooltip: format!("All escalations shown: {measure} {}", text(&map.total)),
+    });
+    out
+}
+
+/// Each row's last 12 months, scaled to its own largest month.
+fn sparks(map: &Heatmap, g: &Geometry) -> Vec<Spark> {
+    let Some(h) = &map.row_history else {
+        return Vec::new();
+    };
+    if g.spark_w == 0.0 || h.periods.len() < 2 {
+        return Vec::new();
+    }
+    let integral = map.measure.is_integral();
+    let step = g.spark_w / (h.periods.len() - 1) as f64;
+    h.values
+        .iter()
+        .enumerate()
+        .map(|(i, series)| {
+            let max = series.iter().flatten().copied().fold(0.0, f64::max);
+            let (y, hh) = (g.plot_top + i as f64 * g.cell_h + 3.0, g.cell_h - 7.0);
+            let points: Vec<String> = series
+                .iter()
+                .enumerate()
+                .filter_map(|(k, v)| {
+                    let v = (*v)?;
+                    let py = y + hh - if max > 0.0 { v / max * hh } else { 0.0 };
+                    Some(format!("{:.1},{py:.1}", g.spark_x + k as f64 * step))
+                })
+                .collect();
+            let listed: Vec<String> = series
+                .iter()
+                .map(|v| v.map_or("–".to_owned(), |v| format_value(v, integral)))
+                .collect();
+            Spark {
+                points: points.join(" "),
+                tooltip: format!(
+                    "{}: {} by month, {} to {}: {}",
+                    map.rows[i],
+                    map.measure.title().to_lowercase(),
+                    h.periods.first().map_or("", String::as_str),
+                    h.periods.last().map_or("", String::as_str),
+                    listed.join(", ")
+                ),
+                x: g.spark_x,
+                y,
+                w: g.spark_w,
+                h: hh,
+            }
+        })
+        .collect()
 }
 
 fn row_labels(map: &Heatmap, g: &Geometry) -> Vec<Label> {
@@ -293,13 +566,18 @@ fn row_labels(map: &Heatmap, g: &Geometry) -> Vec<Label> {
 }
 
 fn col_labels(map: &Heatmap, cols: &[usize], g: &Geometry) -> Vec<Label> {
+    let below = if map.rows.is_empty() {
+        0.0
+    } else {
+        GAP + g.cell_h
+    };
     cols.iter()
         .enumerate()
         .map(|(k, &j)| {
             let (short, shortened) = shorten(&map.cols[j]);
             Label {
                 x: g.plot_left + k as f64 * g.cell_w + g.cell_w / 2.0,
-                y: g.plot_top + g.plot_h + 16.0,
+                y: g.plot_top + g.plot_h + below + 16.0,
                 short,
                 full: map.cols[j].clone(),
                 shortened,
@@ -345,18 +623,76 @@ fn legend_stops(palette: Palette) -> Vec<Stop> {
 /// columns, layout, cells, labels, notes and legend, each a step of its own.
 pub fn heatmap_svg(map: &Heatmap, opts: &SvgOptions<'_>) -> String {
     let integral = map.measure.is_integral();
+    let mode = Mode::of(map);
     let cols = visible_columns(map, opts.max_cols.unwrap_or(DEFAULT_MAX_COLS).max(1));
     let notes = notes(map, cols.len());
     let g = layout(map, &cols, !notes.is_empty());
-    let max = map.max_value();
+    let max = scale_max(map, mode);
+    let has_margins = !map.rows.is_empty();
+    let label = |x: f64, y: f64, text: &str| Label {
+        x,
+        y,
+        short: text.to_owned(),
+        full: text.to_owned(),
+        shortened: false,
+    };
+    let (legend_title, legend_max, legend_mid, legend_min) = match mode {
+        Mode::Value => (
+            map.measure.title().to_owned(),
+            format_value(max, integral),
+            format_value(
+                if integral {
+                    (max / 2.0).round()
+                } else {
+                    max / 2.0
+                },
+                integral,
+            ),
+            format_value(0.0, integral),
+        ),
+        Mode::Share => (
+            format!("{}: share", map.measure.title()),
+            format_share(max),
+            format_share(max / 2.0),
+            format_share(0.0),
+        ),
+        Mode::Delta => (
+            "Change from the previous period".to_owned(),
+            format_in(mode, map, max),
+            format_in(mode, map, 0.0),
+            format_in(mode, map, -max),
+        ),
+    };
+    let stops = match mode {
+        Mode::Delta => (0..=10)
+            .map(|k| Stop {
+                offset: format!("{}%", k * 10),
+                color: diverging_hex(1.0 - f64::from(k) / 5.0),
+            })
+            .collect(),
+        _ => legend_stops(opts.palette),
+    };
+    // The legend's title may be wider than the measure's name the layout allowed for.
+    let width = g.width.max(g.legend_x + 24.0 + text_px(&legend_title));
     let view = SvgView {
-        width: g.width.round(),
+        width: width.round(),
         height: g.height.round(),
         font: FONT,
         title: &opts.title,
         subtitle: &opts.subtitle,
         note: notes.join("; "),
         cells: cells(map, &cols, &g, opts),
+        margins: margins(map, &cols, &g),
+        margin_row_label: has_margins.then(|| {
+            label(
+                g.plot_left - 8.0,
+                g.margin_y + g.cell_h / 2.0 + 4.0,
+                "Total",
+            )
+        }),
+        margin_col_label: has_margins
+            .then(|| label(g.margin_x + g.cell_w / 2.0, g.plot_top - 6.0, "Total")),
+        sparks: sparks(map, &g),
         row_labels: row_labels(map, &g),
         col_labels: col_labels(map, &cols, &g),
         rotate_cols: g.rotate_cols,
@@ -368,18 +704,11 @@ pub fn heatmap_svg(map: &Heatmap, opts: &SvgOptions<'_>) -> String {
         plot_top: g.plot_top,
         legend_x: g.legend_x,
         legend_h: g.plot_h.clamp(60.0, 240.0),
-        legend_title: map.measure.title(),
-        legend_max: format_value(max, integral),
-        legend_mid: format_value(
-            if integral {
-                (max / 2.0).round()
-            } else {
-                max / 2.0
-            },
-            integral,
-        ),
-        legend_min: format_value(0.0, integral),
-        stops: legend_stops(opts.palette),
+        legend_title,
+        legend_max,
+        legend_mid,
+        legend_min,
+        stops,
         empty: map.rows.is_empty(),
         empty_x: g.width / 2.0,
     };

@@ -29,6 +29,20 @@ pub async fn get_stats(
     Ok(Json(state.app.stats(&filter)?))
 }
 
+/// `GET /api/v1/backlog`: the filters select escalations; `from`/`to` choose the periods shown;
+/// `period=month|week`.
+pub async fn get_backlog(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<crate::analytics::Backlog>, ApiError> {
+    let p = Params::parse(raw.as_deref());
+    let filter = p.filter()?;
+    let period = p
+        .typed::<crate::domain::Period>("period")?
+        .unwrap_or(crate::domain::Period::Month);
+    Ok(Json(state.app.backlog(&filter, period)?))
+}
+
 fn heatmap_of(
     state: &AppState,
     raw: Option<&str>,

@@ -59,7 +59,7 @@ impl From<AppError> for WebError {
             AppError::NoSuchProfile(_) | AppError::BadProfileName => {
                 Self::BadRequest(ParamError::new("profile", e.to_string()))
             }
-            AppError::Query(q) => Self::BadRequest(ParamError::new("query", q.to_string())),
+            AppError::Query(q) => Self::BadRequest(ParamError::new(q.parameter(), q.to_string())),
             AppError::Store(StoreError::NotFound) => Self::NotFound,
             AppError::Store(StoreError::Conflict(m)) => Self::Conflict(m),
             AppError::Store(StoreError::Unavailable(cause)) => {

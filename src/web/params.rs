@@ -6,7 +6,9 @@ use std::str::FromStr;
 
 use crate::analytics::{Filter, HeatmapQuery};
 use crate::app::ImportOptions;
-use crate::domain::{Dimension, Measure, Severity, SortColumn, View, parse_flexible_date};
+use crate::domain::{
+    Compare, Dimension, Measure, Normalize, Severity, SortColumn, View, parse_flexible_date,
+};
 use crate::ingest::mapping::{InvalidMapping, Mapping};
 use crate::render::Palette;
 
@@ -174,7 +176,12 @@ impl Params {
             let measure = self.typed::<Measure>("measure")?.unwrap_or(Measure::Count);
             HeatmapQuery::new(rows, cols, measure, top, filter)
         };
-        query.map_err(|e| ParamError::new("cols", e.to_string()))
+        let normalize = self.typed::<Normalize>("normalize")?;
+        let compare = self.typed::<Compare>("compare")?;
+        query
+            .and_then(|q| q.with_normalize(normalize))
+            .and_then(|q| q.with_compare(compare))
+            .map_err(|e| ParamError::new(e.parameter(), e.to_string()))
     }
 
     pub fn palette(&self) -> Result<Palette, ParamError> {

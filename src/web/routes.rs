@@ -263,6 +263,7 @@ fn table() -> RouteTable {
             Access::viewer(Api),
             api::get_heatmap_csv,
         )
+        .get("/api/v1/backlog", Access::viewer(Api), api::get_backlog)
         .get(
             "/api/v1/escalations",
             Access::viewer(Api),

@@ -8,8 +8,8 @@ use axum::response::Html;
 
 use super::{Choice, FilterBar, Layout, choices, render_html};
 use crate::analytics::{Filter, Heatmap, HeatmapQuery, Stats, cell_filter};
-use crate::domain::{Dimension, Measure, View};
-use crate::render::{Palette, SvgOptions, heatmap_svg};
+use crate::domain::{Compare, Dimension, Measure, Normalize, Period, View};
+use crate::render::{Palette, SvgOptions, backlog_svg, heatmap_svg};
 use crate::web::error::WebError;
 use crate::web::gate::Caller;
 use crate::web::params::{ParamError, Params, filter_pairs};
@@ -53,6 +53,16 @@ pub struct DashboardPage {
     custom_cols: Vec<Choice>,
     custom_measures: Vec<Choice>,
     custom_error: Option<String>,
+    /// The heatmap's controls: colour by value or share, against the previous period.
+    controls_keep: Vec<(&'static str, String)>,
+    colour_by: Vec<(&'static str, &'static str, bool)>,
+    can_compare: bool,
+    compare_hint: Option<&'static str>,
+    comparing: bool,
+    controls_error: Option<String>,
+    /// The Resolution tab's backlog chart, and its period choice.
+    backlog_svg: Option<String>,
+    periods: Vec<(&'static str, bool)>,
 }
 
 fn delta(
@@ -143,14 +153,17 @@ fn cards(now: &Stats, before: Option<&Stats>) -> Vec<Card> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DashboardTab {
     View(View),
+    /// The backlog over time and the time to resolve by product and month.
+    Resolution,
     Custom,
 }
 
 impl DashboardTab {
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
         Self::View(View::ProductTimeline),
         Self::View(View::Regional),
         Self::View(View::ClientOverview),
+        Self::Resolution,
         Self::Custom,
     ];
 
@@ -160,6 +173,7 @@ impl DashboardTab {
             Self::View(View::ProductTimeline) => "product-timeline",
             Self::View(View::Regional) => "regional",
             Self::View(View::ClientOverview) => "client-overview",
+            Self::Resolution => "resolution",
             Self::Custom => "custom",
         }
     }
@@ -167,8 +181,13 @@ impl DashboardTab {
     pub fn label(self) -> &'static str {
         match self {
             Self::View(v) => v.title(),
+            Self::Resolution => "Resolution",
             Self::Custom => "Custom",
         }
+    }
+
+    pub fn is_resolution(self) -> bool {
+        self == Self::Resolution
     }
 
     pub fn is_custom(self) -> bool {
@@ -182,7 +201,7 @@ impl DashboardTab {
             Some(t) => Self::ALL.into_iter().find(|x| x.slug() == t).ok_or_else(|| {
                 ParamError::new(
                     "tab",
-                    format!("unknown tab {t:?}: expected product-timeline, regional, client-overview or custom"),
+                    format!("unknown tab {t:?}: expected product-timeline, regional, client-overview, resolution or custom"),
                 )
             }),
         }
@@ -199,8 +218,15 @@ fn state_pairs(tab: DashboardTab, p: &Params) -> Vec<(&'static str, String)> {
             }
         }
     }
-    if let Some(v) = p.get("top") {
-        pairs.push(("top", v.to_owned()));
+    for k in ["top", "normalize", "compare"] {
+        if let Some(v) = p.get(k) {
+            pairs.push((k, v.to_owned()));
+        }
+    }
+    if tab.is_resolution()
+        && let Some(v) = p.get("period")
+    {
+        pairs.push(("period", v.to_owned()));
     }
     pairs
 }
@@ -239,6 +265,17 @@ fn heatmap_query(
                     Ok((fallback, Some(e.to_string())))
                 }
             }
+        }
+        DashboardTab::Resolution => {
+            let q = HeatmapQuery::new(
+                Dimension::Product,
+                Dimension::Month,
+                Measure::Mttr,
+                top,
+                filter.clone(),
+            )
+            .map_err(|e| ParamError::new("top", e.to_string()))?;
+            Ok((q, None))
         }
         DashboardTab::View(view) => {
             let top = if view == View::ClientOverview {
@@ -299,6 +336,12 @@ fn api_query(query: &HeatmapQuery, palette: Palette, filter: &Filter) -> String 
     if let Some(t) = query.top {
         v.push(("top", t.to_string()));
     }
+    if let Some(n) = query.normalize {
+        v.push(("normalize", n.to_string()));
+    }
+    if let Some(c) = query.compare {
+        v.push(("compare", c.to_string()));
+    }
     v.push(("palette", palette.to_string()));
     with_filter(filter, v)
 }
@@ -340,9 +383,52 @@ pub async fn show_dashboard(
     let tab = DashboardTab::from_params(&p)?;
     let palette = p.palette()?;
     let (query, custom_error) = heatmap_query(tab, &p, &filter)?;
+    let normalize = p.typed::<Normalize>("normalize")?;
+    let compare = p.typed::<Compare>("compare")?;
+    let has_time = query.rows.is_time() || query.cols.is_time();
+    let has_dates = filter.from.is_some() && filter.to.is_some();
+    let compare_hint = match (has_dates, has_time) {
+        (false, _) => Some("pick a date range (from and to) to compare it with the period before"),
+        (true, true) => Some(
+            "this view has a time axis: compare on Regional Analysis, Client Overview or a custom pair",
+        ),
+        (true, false) => None,
+    };
+    // A control the view cannot take is said, not failed on: the view is drawn without it.
+    let mut controls_error = None;
+    let query = match query.clone().with_normalize(normalize) {
+        Ok(q) => q,
+        Err(e) => {
+            controls_error = Some(e.to_string());
+            query
+        }
+    };
+    let query = match query.clone().with_compare(compare) {
+        Ok(q) => q,
+        Err(_) => query,
+    };
     let app = &state.app;
     let (now, before) = app.stats_compared(&filter)?;
     let map = app.heatmap(&query);
+    let period = p.typed::<Period>("period")?.unwrap_or(Period::Month);
+    let backlog = if tab.is_resolution() {
+        let b = app.backlog(&filter, period)?;
+        Some(backlog_svg(
+            &b,
+            &format!("Backlog by {period}"),
+            &format!(
+                "opened, closed and open at the end of each {period} · {}",
+                query
+                    .describe()
+                    .split(" · ")
+                    .skip(1)
+                    .collect::<Vec<_>>()
+                    .join(" · ")
+            ),
+        ))
+    } else {
+        None
+    };
     let index = app.index();
     let state_now = state_pairs(tab, &p);
     let api = api_query(&query, palette, &filter);
@@ -367,6 +453,36 @@ pub async fn show_dashboard(
         custom_cols: choices(dims.iter().copied(), &[query.cols.to_string()]),
         custom_measures: choices(Measure::NAMES.iter().copied(), &[query.measure.to_string()]),
         custom_error,
+        controls_keep: {
+            let mut keep: Vec<(&'static str, String)> = state_now
+                .iter()
+                .filter(|(k, _)| !matches!(*k, "normalize" | "compare" | "period"))
+                .cloned()
+                .collect();
+            keep.extend(filter_pairs(&filter));
+            keep
+        },
+        colour_by: [
+            ("", "value"),
+            ("row", "share of row"),
+            ("col", "share of column"),
+            ("total", "share of total"),
+        ]
+        .into_iter()
+        .map(|(v, label)| {
+            let on = query.normalize.map_or("", |n| n.as_str()) == v;
+            (v, label, on)
+        })
+        .collect(),
+        can_compare: compare_hint.is_none(),
+        compare_hint,
+        comparing: query.compare.is_some(),
+        controls_error,
+        backlog_svg: backlog,
+        periods: Period::ALL
+            .iter()
+            .map(|x| (x.as_str(), *x == period))
+            .collect(),
     };
     Ok(render_html(&page))
 }
