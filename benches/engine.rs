@@ -19,7 +19,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use escamap::analytics::{Filter, HeatmapQuery};
 use escamap::app::App;
 use escamap::demo::{DemoSpec, generate};
-use escamap::domain::{Severity, View};
+use escamap::domain::{Dimension, Measure, Period, Severity, View};
 
 fn rows() -> u64 {
     std::env::var("ESCAMAP_BENCH_ROWS")
@@ -179,6 +179,20 @@ fn aggregate(c: &mut Criterion) {
         });
         g.bench_function(format!("client_overview/{name}"), |b| {
             b.iter(|| black_box(ix.heatmap(&views[2])))
+        });
+        let mttr = HeatmapQuery::new(
+            Dimension::Client,
+            Dimension::Product,
+            Measure::Mttr,
+            Some(25),
+            f.clone(),
+        )
+        .expect("valid");
+        g.bench_function(format!("client_product_mttr/{name}"), |b| {
+            b.iter(|| black_box(ix.heatmap(&mttr)))
+        });
+        g.bench_function(format!("backlog_by_month/{name}"), |b| {
+            b.iter(|| black_box(ix.backlog(&f, Period::Month)))
         });
     }
     g.finish();

@@ -512,6 +512,26 @@ fn run<A: Acc>(
     }
 }
 
+/// Months a sparkline covers.
+const HISTORY_MONTHS: usize = 12;
+
+/// Sparkline cells: (row slot, month in the window) for the shown rows, one spare slot for the
+/// rest.
+struct History<T> {
+    slot: Vec<u32>,
+    cells: Vec<T>,
+    first: u32,
+}
+
+impl<T: Tally> Acc for History<T> {
+    #[inline(always)]
+    fn add(&mut self, ix: &Index, i: usize, r: u32, c: u32, keep: bool) {
+        let k = self.slot[r as usize] as usize;
+        let at = c.wrapping_sub(self.first) as usize;
+        self.cells[k * HISTORY_MONTHS + at].add(ix, i, u32::from(keep));
+    }
+}
+
 /// A row of a grid: its code, its cells, its margin.
 type GridRow = (u32, Vec<Cell>, Cell);
 
@@ -843,7 +863,6 @@ impl Index {
         f: &Compiled,
         row_codes: &[u32],
     ) -> RowHistory {
-        const MONTHS: u32 = 12;
         let empty = RowHistory {
             periods: Vec::new(),
             values: vec![Vec::new(); row_codes.len()],
@@ -853,31 +872,36 @@ impl Index {
         }
         // Month codes are relative to the index's first month; the window may start before it.
         let last = i64::from(self.month[f.range.end - 1]);
-        let first = last - i64::from(MONTHS - 1);
-        let width = MONTHS as usize;
+        let first = last - (HISTORY_MONTHS as i64 - 1);
+        let width = HISTORY_MONTHS;
         // Rows are sorted by date, so the window is the range's tail.
         let start =
             f.range.start + self.month[f.range.clone()].partition_point(|&m| i64::from(m) < first);
-        let mut slot = vec![u32::MAX; self.cardinality(q.rows)];
+        // Each shown row's slot; every other row code adds to a spare slot that is dropped, so
+        // the loop is the heatmaps' branch-free one.
+        let spare = row_codes.len() as u32;
+        let mut slot = vec![spare; self.cardinality(q.rows)];
         for (k, &code) in row_codes.iter().enumerate() {
             if let Some(s) = slot.get_mut(code as usize) {
                 *s = k as u32;
             }
         }
-        let mut cells = vec![T::default(); row_codes.len() * width];
-        let (rows_c, check) = (self.codes(q.rows), !f.is_trivial());
-        for i in start..f.range.end {
-            let code = match &rows_c {
-                Codes::Wide(v) => v[i],
-                Codes::Byte(v) => u32::from(v[i]),
-            };
-            let k = slot.get(code as usize).copied().unwrap_or(u32::MAX);
-            if k == u32::MAX || (check && !f.keeps(self, i)) {
-                continue;
-            }
-            let at = (i64::from(self.month[i]) - first) as usize;
-            cells[k as usize * width + at].add(self, i, 1);
-        }
+        let mut acc = History {
+            slot,
+            cells: vec![T::default(); (row_codes.len() + 1) * width],
+            // Wrapping: the window's first month may be before the index's (a negative code).
+            first: first as u32,
+        };
+        let months = Codes::Wide(&self.month);
+        run(
+            self,
+            f,
+            start..f.range.end,
+            &self.codes(q.rows),
+            &months,
+            &mut acc,
+        );
+        let cells = &acc.cells[..row_codes.len() * width];
         RowHistory {
             periods: (first..=last)
                 .map(|p| {

@@ -238,6 +238,7 @@ pub struct IndexBuilder {
     severity: Vec<u8>,
     closed: Vec<u32>,
     resolve: Vec<u32>,
+    close_month: Vec<i32>,
     status: Vec<u32>,
     tickets: Vec<Option<Box<str>>>,
     clients: Dict,
@@ -248,6 +249,10 @@ pub struct IndexBuilder {
 
 /// Sort key of a missing closed date or ticket: after every present one.
 const LAST: u32 = u32::MAX;
+
+/// `Index::close_month` of an escalation without a closed date (and the months past the u16
+/// range, 5,000 years on, are its last value but one).
+pub(super) const NOT_CLOSED: u16 = u16::MAX;
 
 /// `Index::resolve` of an escalation without a closed date.
 pub(super) const OPEN: u32 = u32::MAX;
@@ -278,6 +283,7 @@ impl IndexBuilder {
             region: Vec::with_capacity(n),
             severity: Vec::with_capacity(n),
             resolve: Vec::with_capacity(n),
+            close_month: Vec::with_capacity(n),
             ..Self::default()
         }
     }
@@ -292,6 +298,11 @@ impl IndexBuilder {
         self.closed
             .push(row.closed.map_or(LAST, |d| day_key(d.num_days_from_ce())));
         self.resolve.push(resolve_days(row.opened, row.closed));
+        // The month it was closed in (the opened one for a closed date before it).
+        self.close_month.push(
+            row.closed
+                .map_or(i32::MAX, |c| Month::of(c.max(row.opened)).index()),
+        );
         self.status
             .push(self.statuses.code(row.status.unwrap_or("")));
         self.tickets.push(row.ticket.map(Box::from));
@@ -329,6 +340,13 @@ impl IndexBuilder {
             ticket_rank: order.iter().map(|&i| ticket_rank[i as usize]).collect(),
             closed: order.iter().map(|&i| self.closed[i as usize]).collect(),
             resolve: permute(&self.resolve),
+            close_month: order
+                .iter()
+                .map(|&i| match self.close_month[i as usize] {
+                    i32::MAX => NOT_CLOSED,
+                    m => u16::try_from(m - month_base).unwrap_or(NOT_CLOSED - 1),
+                })
+                .collect(),
             status: permute(&self.status),
             client_rank: self.clients.ranks(),
             product_rank: self.products.ranks(),
@@ -371,6 +389,10 @@ pub struct Index {
     /// Whole days from opened to closed (a closed date before the opened one counts 0), or
     /// [`OPEN`]: what `mttr`, `open` and the backlog read.
     pub(super) resolve: Vec<u32>,
+    /// The month it was closed in, relative to `month_base` (the opened month for a closed date
+    /// before it), or [`NOT_CLOSED`]: the monthly backlog's closings without a calendar per row.
+    /// With `resolve`, 6 bytes per escalation.
+    pub(super) close_month: Vec<u16>,
     /// Period codes relative to the bases below.
     pub(super) month: Vec<u32>,
     pub(super) quarter: Vec<u32>,

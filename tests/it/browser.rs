@@ -485,3 +485,94 @@ async fn a_file_with_unknown_columns_is_mapped_previewed_and_imported_in_a_real_
     );
     c.close().await.expect("close");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_manager_switches_the_colour_mode_and_the_comparison_and_opens_resolution() {
+    if !browser_available(
+        "a_manager_switches_the_colour_mode_and_the_comparison_and_opens_resolution",
+    ) {
+        return;
+    }
+    let app = TestApp::with_csv(&fixture_csv()).await;
+    let driver = start_driver().await;
+    let c = browser(&driver).await;
+
+    // Colour by share of row: the cells show percentages.
+    c.goto(&app.url("/?tab=regional")).await.expect("dashboard");
+    choose(&c, "hm-colour", "row").await;
+    wait_url(&c, "normalize=row").await;
+    let values: Vec<String> = {
+        let mut v = Vec::new();
+        for cell in c.find_all(Locator::Css(".hm-cell")).await.expect("cells") {
+            v.push(
+                cell.attr("data-value")
+                    .await
+                    .expect("attr")
+                    .unwrap_or_default(),
+            );
+        }
+        v
+    };
+    assert!(values.iter().any(|v| v.ends_with('%')), "{values:?}");
+
+    // With a date range, compare against the previous period: the change, in the tooltip too.
+    c.goto(&app.url("/?tab=client-overview&from=2024-02-01&to=2024-03-31"))
+        .await
+        .expect("dashboard");
+    choose(&c, "hm-compare", "previous").await;
+    wait_url(&c, "compare=previous").await;
+    let legend = c
+        .find(Locator::Css(".hm-legend text"))
+        .await
+        .expect("legend")
+        .text()
+        .await
+        .expect("text");
+    assert_eq!(legend, "Change from the previous period");
+    let cell = c
+        .find(Locator::Css(".hm-cell[data-row='0'][data-col='0'] rect"))
+        .await
+        .expect("a cell");
+    let mouse = MouseActions::new("mouse".into()).then(PointerAction::MoveToElement {
+        element: cell,
+        duration: Some(Duration::from_millis(50)),
+        x: 0.0,
+        y: 0.0,
+    });
+    c.perform_actions(mouse).await.expect("hover");
+    c.wait()
+        .for_element(Locator::Css("#tooltip:not([hidden])"))
+        .await
+        .expect("tooltip visible");
+    let tip = text_of(&c, "tooltip").await;
+    assert!(tip.contains(" now, ") && tip.contains("change"), "{tip}");
+
+    // The Resolution tab: the backlog chart and mean days to resolve by product and month.
+    c.find(Locator::LinkText("Resolution"))
+        .await
+        .expect("tab")
+        .click()
+        .await
+        .expect("click tab");
+    wait_url(&c, "tab=resolution").await;
+    let slots = c
+        .find_all(Locator::Css("#backlog-chart .bl-slot"))
+        .await
+        .expect("backlog periods");
+    assert_eq!(
+        slots.len(),
+        2,
+        "the date range (February and March) chooses the periods shown"
+    );
+    assert_eq!(
+        text_of(&c, "hm-heading").await,
+        "Mean days to resolve by Product and Month"
+    );
+
+    let errors = console_errors(&driver, &c).await;
+    assert!(
+        errors.is_empty(),
+        "console errors or CSP violations: {errors:#?}"
+    );
+    c.close().await.expect("close");
+}

@@ -1,6 +1,7 @@
 //! The one integration test binary. Each module drives EscaMap through a real interface: the
 //! `escamap` executable, or the library's public API for property tests.
 
+mod analysis;
 mod architecture;
 mod browser;
 mod cli;
