@@ -24,3 +24,4 @@ for path in "/" "/?tab=client-overview&product=API&from=2025-11-24&to=2026-11-24
     wrk -t2 -c4 -d"${secs}s" --latency "http://127.0.0.1:$port$path" | grep -E "Requests/sec|  50%|  99%|Non-2xx|Socket errors"
 done
 echo "peak RSS of the server: $(grep VmHWM /proc/$pid/status | awk '{print $2, $3}')"
+echo "RSS of the server now: $(grep VmRSS /proc/$pid/status | awk '{print $2, $3}')"

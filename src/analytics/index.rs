@@ -237,8 +237,6 @@ pub struct IndexBuilder {
     region: Vec<u32>,
     severity: Vec<u8>,
     closed: Vec<u32>,
-    resolve: Vec<u32>,
-    close_month: Vec<i32>,
     status: Vec<u32>,
     tickets: Vec<Option<Box<str>>>,
     clients: Dict,
@@ -257,13 +255,27 @@ pub(super) const NOT_CLOSED: u16 = u16::MAX;
 /// `Index::resolve` of an escalation without a closed date.
 pub(super) const OPEN: u32 = u32::MAX;
 
-/// Whole days from opened to closed; a closed date before the opened one counts as 0 (it is kept
-/// as imported), and an open escalation is [`OPEN`].
-fn resolve_days(opened: NaiveDate, closed: Option<NaiveDate>) -> u32 {
+/// Whole days from opened to closed (`closed` as the builder keeps it, a [`day_key`] or
+/// [`LAST`]); a closed date before the opened one counts as 0 (it is kept as imported), and an
+/// open escalation is [`OPEN`].
+fn resolve_days(opened: i32, closed: u32) -> u32 {
     match closed {
-        None => OPEN,
-        Some(c) => {
-            u32::try_from((c - opened).num_days().max(0)).map_or(OPEN - 1, |d| d.min(OPEN - 1))
+        LAST => OPEN,
+        key => {
+            let days = (i64::from(key_day(key)) - i64::from(opened)).max(0);
+            u32::try_from(days).map_or(OPEN - 1, |d| d.min(OPEN - 1))
+        }
+    }
+}
+
+/// The month an escalation was closed in, from `month_base` (the opened month for a closed date
+/// before it), or [`NOT_CLOSED`].
+fn close_month(opened: i32, closed: u32, month_base: i32) -> u16 {
+    match closed {
+        LAST => NOT_CLOSED,
+        key => {
+            let month = month_of(key_day(key).max(opened));
+            u16::try_from(month - month_base).unwrap_or(NOT_CLOSED - 1)
         }
     }
 }
@@ -271,6 +283,11 @@ fn resolve_days(opened: NaiveDate, closed: Option<NaiveDate>) -> u32 {
 /// A date as an order-preserving `u32`.
 fn day_key(day: i32) -> u32 {
     (i64::from(day) - i64::from(i32::MIN)) as u32
+}
+
+/// The day a [`day_key`] stands for.
+fn key_day(key: u32) -> i32 {
+    (i64::from(key) + i64::from(i32::MIN)) as i32
 }
 
 impl IndexBuilder {
@@ -282,8 +299,6 @@ impl IndexBuilder {
             product: Vec::with_capacity(n),
             region: Vec::with_capacity(n),
             severity: Vec::with_capacity(n),
-            resolve: Vec::with_capacity(n),
-            close_month: Vec::with_capacity(n),
             ..Self::default()
         }
     }
@@ -297,12 +312,6 @@ impl IndexBuilder {
         self.severity.push(row.severity.code());
         self.closed
             .push(row.closed.map_or(LAST, |d| day_key(d.num_days_from_ce())));
-        self.resolve.push(resolve_days(row.opened, row.closed));
-        // The month it was closed in (the opened one for a closed date before it).
-        self.close_month.push(
-            row.closed
-                .map_or(i32::MAX, |c| Month::of(c.max(row.opened)).index()),
-        );
         self.status
             .push(self.statuses.code(row.status.unwrap_or("")));
         self.tickets.push(row.ticket.map(Box::from));
@@ -339,13 +348,15 @@ impl IndexBuilder {
         Index {
             ticket_rank: order.iter().map(|&i| ticket_rank[i as usize]).collect(),
             closed: order.iter().map(|&i| self.closed[i as usize]).collect(),
-            resolve: permute(&self.resolve),
+            // Derived from the closed dates the builder holds anyway, straight into their final
+            // order, so building holds no third copy.
+            resolve: order
+                .iter()
+                .map(|&i| resolve_days(self.day[i as usize], self.closed[i as usize]))
+                .collect(),
             close_month: order
                 .iter()
-                .map(|&i| match self.close_month[i as usize] {
-                    i32::MAX => NOT_CLOSED,
-                    m => u16::try_from(m - month_base).unwrap_or(NOT_CLOSED - 1),
-                })
+                .map(|&i| close_month(self.day[i as usize], self.closed[i as usize], month_base))
                 .collect(),
             status: permute(&self.status),
             client_rank: self.clients.ranks(),

@@ -366,3 +366,43 @@ fn rows_without_a_time_axis_carry_their_last_twelve_months() {
     assert_eq!(h.values[globex][10..].to_vec(), [Some(30.0), Some(0.0)]);
     assert_eq!(h.values[globex][0], None);
 }
+
+#[test]
+fn sparklines_are_the_same_whether_fused_into_the_grid_or_a_pass_of_their_own() {
+    // 6,000 clients and a top of 5: the sparklines of the five shown, one escalation each.
+    let names: Vec<String> = (0..6_000).map(|i| format!("C{i:04}")).collect();
+    let many = Index::from_rows(names.iter().enumerate().map(|(i, c)| IndexRow {
+        id: i as i64,
+        client: c,
+        product: "P",
+        region: "R",
+        severity: Low,
+        opened: d("2026-01-01") + chrono::Days::new((i % 300) as u64),
+        closed: None,
+        ticket: None,
+        status: None,
+    }));
+    let query = HeatmapQuery {
+        top: Some(5),
+        ..q(Dimension::Client, Dimension::Product, Measure::Count)
+    };
+    let m = many.heatmap(&query);
+    let h = m.row_history.expect("a history");
+    assert_eq!(h.values.len(), 5);
+    let sums: Vec<f64> = h.values.iter().map(|r| r.iter().flatten().sum()).collect();
+    assert_eq!(sums, [1.0; 5], "each client's one escalation, in its month");
+
+    // Each row's months are its escalations counted by hand.
+    let ix = index(ROWS);
+    let m = ix.heatmap(&q(Dimension::Client, Dimension::Product, Measure::Count));
+    let h = m.row_history.expect("a history");
+    for (row, series) in m.rows.iter().zip(&h.values) {
+        for (period, v) in h.periods.iter().zip(series) {
+            let by_hand = ROWS
+                .iter()
+                .filter(|r| r.0 == row && r.3.starts_with(period.as_str()))
+                .count();
+            assert_eq!(*v, Some(by_hand as f64), "{row} {period}");
+        }
+    }
+}
