@@ -124,10 +124,9 @@ mod tests {
         assert_eq!(classed(&doc, "text", "hm-total-label").len(), 2);
     }
 
-    #[test]
-    fn shares_print_as_percentages_and_changes_on_a_diverging_scale() {
-        let ix = hostile_index();
-        let q = HeatmapQuery::new(
+    /// Client × severity counts, unfiltered.
+    fn by_severity() -> HeatmapQuery {
+        HeatmapQuery::new(
             Dimension::Client,
             Dimension::Severity,
             Measure::Count,
@@ -135,8 +134,14 @@ mod tests {
             Filter::default(),
         )
         .expect("valid")
-        .with_normalize(Some(crate::domain::Normalize::Row))
-        .expect("a count");
+    }
+
+    #[test]
+    fn shares_print_as_percentages_and_changes_on_a_diverging_scale() {
+        let ix = hostile_index();
+        let q = by_severity()
+            .with_normalize(Some(crate::domain::Normalize::Row))
+            .expect("a count");
         let svg = heatmap_svg(&ix.heatmap(&q), &SvgOptions::default());
         let doc = roxmltree::Document::parse(&svg).expect("well-formed");
         let values: Vec<&str> = classed(&doc, "g", "hm-cell")
@@ -273,14 +278,7 @@ mod tests {
     #[test]
     fn csv_grid_neutralises_formula_labels() {
         let ix = hostile_index();
-        let q = HeatmapQuery::new(
-            Dimension::Client,
-            Dimension::Severity,
-            Measure::Count,
-            None,
-            Filter::default(),
-        )
-        .expect("valid");
+        let q = by_severity();
         let mut out = Vec::new();
         heatmap_csv(&ix.heatmap(&q), &mut out).expect("writes");
         let text = String::from_utf8(out).expect("utf-8");

@@ -260,19 +260,7 @@ async fn a_manager_goes_from_hotspot_to_tickets_in_a_real_browser() {
         "client,severity,opened\nBrowser Co,P1,2024-03-03\nNo Date Co,P2,\n",
     )
     .expect("write");
-    c.goto(&app.url("/import")).await.expect("import page");
-    c.find(Locator::Id("file"))
-        .await
-        .expect("file input")
-        .send_keys(&file.to_string_lossy())
-        .await
-        .expect("choose file");
-    c.find(Locator::Css("form.upload button"))
-        .await
-        .expect("submit")
-        .click()
-        .await
-        .expect("submit");
+    upload_in(&c, &app, &file).await;
     let imported = c
         .wait()
         .for_element(Locator::Id("r-imported"))

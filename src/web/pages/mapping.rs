@@ -201,13 +201,20 @@ pub async fn submit_mapping(
         let page = render(&caller, &id, &upload, preview, None, None, Some(&form));
         return Ok(page.into_response());
     }
+    let profile = if form.profile.is_empty() {
+        suggested_profile(&upload.name, &preview)
+    } else {
+        form.profile.clone()
+    };
     let problem = match &preview.reading {
         Err(e) => Some(e.to_string()),
         Ok(r) if r.unmapped_severities() > 0 => Some(format!(
             "Choose a level, or \"reject its rows\", for every severity value: {} still need one.",
             r.unmapped_severities()
         )),
-        Ok(_) => None,
+        Ok(_) => crate::app::profile_name(&profile)
+            .err()
+            .map(|e| e.to_string()),
     };
     if let Some(problem) = problem {
         let page = render(
@@ -217,23 +224,6 @@ pub async fn submit_mapping(
             preview,
             None,
             Some(problem),
-            Some(&form),
-        );
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
-    }
-    let profile = if form.profile.is_empty() {
-        suggested_profile(&upload.name, &preview)
-    } else {
-        form.profile.clone()
-    };
-    if let Err(e) = crate::app::profile_name(&profile) {
-        let page = render(
-            &caller,
-            &id,
-            &upload,
-            preview,
-            None,
-            Some(e.to_string()),
             Some(&form),
         );
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, page).into_response());
