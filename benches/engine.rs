@@ -194,6 +194,9 @@ fn aggregate(c: &mut Criterion) {
         g.bench_function(format!("backlog_by_month/{name}"), |b| {
             b.iter(|| black_box(ix.backlog(&f, Period::Month)))
         });
+        g.bench_function(format!("slice_series_by_month/{name}"), |b| {
+            b.iter(|| black_box(ix.slice_series(&f, Period::Month, None)))
+        });
     }
     g.finish();
 }

@@ -12,12 +12,14 @@ mod backlog;
 mod filter;
 mod heatmap;
 mod index;
+mod slices;
 mod stats;
 
 pub use backlog::{Backlog, MAX_PERIODS};
 pub use filter::{Filter, InvalidFilter};
 pub use heatmap::{Cell, Heatmap, HeatmapQuery, InvalidQuery, RowHistory, cell_filter};
 pub use index::{Index, IndexBuilder};
+pub use slices::{Counts, PERIODS, Slice, SliceSeries};
 pub use stats::Stats;
 
 #[cfg(test)]
