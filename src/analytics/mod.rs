@@ -9,6 +9,7 @@
 //! No IO here: the index is built from anything that yields [`crate::store::IndexRow`]s.
 
 mod backlog;
+pub mod detect;
 mod filter;
 mod heatmap;
 mod index;

@@ -1,0 +1,253 @@
+//! The statistics the insight detectors (issue 13) stand on, for sparse, over-dispersed counts
+//! such as a client's escalations per month. Pure functions over a slice's history; no index.
+//!
+//! - [`Baseline::of`]: what a slice's history predicts, after Farrington and Noufaily (the
+//!   public-health outbreak detectors): a quasi-Poisson mean and dispersion from the past periods,
+//!   refitted with the periods that were themselves outbreaks down-weighted (Farrington's rule:
+//!   an Anscombe residual above 1 gets weight `1/r²`; three rounds, since a big outbreak first
+//!   inflates the dispersion that would reveal it), so a past spike does not hide the next one.
+//! - [`upper_tail`]: how unlikely a count at least this high is, under a negative binomial with
+//!   that mean and variance `dispersion × mean` (a Poisson when the history is not
+//!   over-dispersed). A negative binomial's heavier tail is what keeps a noisy slice from
+//!   alarming every other month.
+//! - [`benjamini_hochberg`]: which of many tests stand at a false-discovery rate, since thousands
+//!   of slices are tested at once.
+//! - [`poisson_cusum`]: a one-sided Poisson CUSUM for a sustained rise, which a single period's
+//!   test misses while the rise is still inflating the trailing mean.
+
+use statrs::distribution::{DiscreteCDF, NegativeBinomial, Poisson};
+
+/// Anscombe residuals above this are down-weighted (Farrington et al., 1996).
+const OUTBREAK_RESIDUAL: f64 = 1.0;
+
+/// Rounds of refitting with down-weighted outbreaks.
+const REWEIGHT_ROUNDS: usize = 3;
+
+/// The smallest mean a test is run against: a history of zeros predicts "next to nothing", not
+/// "impossible".
+const MIN_MEAN: f64 = 0.05;
+
+/// What a slice's history predicts for the next period.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Baseline {
+    /// The expected count.
+    pub expected: f64,
+    /// Variance over mean, at least 1 (1: Poisson).
+    pub dispersion: f64,
+    /// Periods it was fitted on.
+    pub periods: usize,
+}
+
+impl Baseline {
+    /// Fits the history (oldest first, the period being judged not included).
+    pub fn of(history: &[u32]) -> Self {
+        let n = history.len();
+        if n == 0 {
+            return Self {
+                expected: MIN_MEAN,
+                dispersion: 1.0,
+                periods: 0,
+            };
+        }
+        let (mut expected, mut dispersion) = fit(history, &vec![1.0; n]);
+        for _ in 0..REWEIGHT_ROUNDS {
+            // Refit with past outbreaks down-weighted; the weights keep their sum at n.
+            let raw: Vec<f64> = history
+                .iter()
+                .map(|&y| anscombe(f64::from(y), expected, dispersion))
+                .map(|r| {
+                    if r > OUTBREAK_RESIDUAL {
+                        1.0 / (r * r)
+                    } else {
+                        1.0
+                    }
+                })
+                .collect();
+            let total: f64 = raw.iter().sum();
+            let weights: Vec<f64> = raw.iter().map(|w| w * n as f64 / total).collect();
+            (expected, dispersion) = fit(history, &weights);
+        }
+        Self {
+            expected: expected.max(MIN_MEAN),
+            dispersion,
+            periods: n,
+        }
+    }
+}
+
+/// Weighted mean, and dispersion `max(1, Σ w (y - μ)² / μ / (n - 1))`.
+fn fit(history: &[u32], weights: &[f64]) -> (f64, f64) {
+    let n = history.len() as f64;
+    let wsum: f64 = weights.iter().sum();
+    let mean = history
+        .iter()
+        .zip(weights)
+        .map(|(&y, w)| w * f64::from(y))
+        .sum::<f64>()
+        / wsum.max(f64::MIN_POSITIVE);
+    if mean <= 0.0 || n < 2.0 {
+        return (mean, 1.0);
+    }
+    let chi: f64 = history
+        .iter()
+        .zip(weights)
+        .map(|(&y, w)| w * (f64::from(y) - mean).powi(2) / mean)
+        .sum();
+    (mean, (chi / (n - 1.0)).max(1.0))
+}
+
+/// The Anscombe residual of a count `y` against a quasi-Poisson mean and dispersion.
+fn anscombe(y: f64, mean: f64, phi: f64) -> f64 {
+    if mean <= 0.0 {
+        return if y > 0.0 { f64::INFINITY } else { 0.0 };
+    }
+    1.5 * (y.powf(2.0 / 3.0) - mean.powf(2.0 / 3.0)) / (mean.powf(1.0 / 6.0) * phi.sqrt())
+}
+
+/// `P(X ≥ observed)` for `X` negative binomial with this mean and variance `dispersion × mean`
+/// (Poisson when `dispersion` is 1). 1 for an observed 0.
+pub fn upper_tail(observed: u32, expected: f64, dispersion: f64) -> f64 {
+    if observed == 0 {
+        return 1.0;
+    }
+    let mean = expected.max(MIN_MEAN);
+    let at_least = u64::from(observed - 1); // sf(k) is P(X > k)
+    let p = if dispersion <= 1.0 + 1e-9 {
+        Poisson::new(mean).map(|d| d.sf(at_least))
+    } else {
+        // Variance μ + μ²/r = φμ gives r = μ / (φ - 1); success probability r / (r + μ).
+        let r = mean / (dispersion - 1.0);
+        NegativeBinomial::new(r, r / (r + mean))
+            .map(|d| d.sf(at_least))
+            .map_err(|_| ())
+            .or_else(|()| Poisson::new(mean).map(|d| d.sf(at_least)))
+    };
+    p.map_or(1.0, |v| v.clamp(0.0, 1.0))
+}
+
+/// Which of `p_values` are discoveries at false-discovery rate `q` (Benjamini and Hochberg,
+/// 1995): sorted ascending, every p up to the largest `p(k) ≤ k q / m`.
+pub fn benjamini_hochberg(p_values: &[f64], q: f64) -> Vec<bool> {
+    let m = p_values.len();
+    let mut order: Vec<usize> = (0..m).collect();
+    order.sort_by(|&a, &b| p_values[a].total_cmp(&p_values[b]));
+    let cut = order
+        .iter()
+        .enumerate()
+        .rev()
+        .find(|(k, i)| p_values[**i] <= (*k + 1) as f64 * q / m as f64)
+        .map(|(k, _)| k + 1)
+        .unwrap_or(0);
+    let mut out = vec![false; m];
+    for &i in &order[..cut] {
+        out[i] = true;
+    }
+    out
+}
+
+/// A one-sided Poisson CUSUM over `counts` for a rise from `mean` to `ratio × mean`: the largest
+/// statistic and the first period where it crossed `threshold`, if any. Each period adds
+/// `y − k`, with `k = (μ₁ − μ₀) / ln(μ₁ / μ₀)` the reference value, and the sum never drops
+/// below 0.
+pub fn poisson_cusum(
+    counts: &[u32],
+    mean: f64,
+    ratio: f64,
+    threshold: f64,
+) -> (f64, Option<usize>) {
+    let mu0 = mean.max(MIN_MEAN);
+    let mu1 = mu0 * ratio.max(1.0 + 1e-6);
+    let k = (mu1 - mu0) / (mu1 / mu0).ln();
+    let (mut s, mut top, mut first) = (0.0f64, 0.0f64, None);
+    for (t, &y) in counts.iter().enumerate() {
+        s = (s + f64::from(y) - k).max(0.0);
+        top = top.max(s);
+        if first.is_none() && s > threshold {
+            first = Some(t);
+        }
+    }
+    (top, first)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: f64, b: f64, tol: f64) -> bool {
+        (a - b).abs() <= tol * b.abs().max(1e-300)
+    }
+
+    #[test]
+    fn tails_are_the_poisson_and_negative_binomial_ones() {
+        // P(X ≥ 6) for Poisson(2) = 1 - Σ_{k≤5} e^-2 2^k / k! = 0.016563608...
+        assert!(close(
+            upper_tail(6, 2.0, 1.0),
+            0.016_563_608_480_614_49,
+            1e-9
+        ));
+        assert_eq!(upper_tail(0, 5.0, 3.0), 1.0);
+        // Over-dispersion makes the same count less surprising.
+        assert!(upper_tail(10, 3.0, 4.0) > upper_tail(10, 3.0, 1.0) * 10.0);
+        // NB with mean 2 and dispersion 2: r = 2, p = 0.5; P(X ≥ 6) = P(X > 5) = 0.0625.
+        assert!(close(upper_tail(6, 2.0, 2.0), 0.0625, 1e-9));
+        // A history of zeros still yields a finite, tiny tail for a burst.
+        assert!(upper_tail(7, 0.0, 1.0) < 1e-9);
+    }
+
+    #[test]
+    fn a_past_outbreak_is_down_weighted_in_the_baseline() {
+        let quiet = [3, 2, 4, 3, 3, 2, 4, 3, 2, 3, 4, 3];
+        let with_spike = [3, 2, 4, 3, 40, 2, 4, 3, 2, 3, 4, 3];
+        let a = Baseline::of(&quiet);
+        let b = Baseline::of(&with_spike);
+        assert!(close(a.expected, 3.0, 1e-9));
+        assert_eq!(a.dispersion, 1.0, "no over-dispersion in a quiet history");
+        // A plain mean would be 6.08; the outbreak month counts for little.
+        assert!(b.expected < 3.3, "{b:?}");
+        assert!(
+            b.dispersion < 1.5,
+            "the outbreak does not inflate the dispersion: {b:?}"
+        );
+        let plain_mean = with_spike.iter().sum::<u32>() as f64 / 12.0;
+        assert!(b.expected < plain_mean / 1.5);
+        // So the next spike still stands out.
+        assert!(upper_tail(14, b.expected, b.dispersion) < 1e-3);
+        let empty = Baseline::of(&[0; 12]);
+        assert_eq!((empty.expected, empty.dispersion), (MIN_MEAN, 1.0));
+        assert_eq!(Baseline::of(&[]).periods, 0);
+    }
+
+    #[test]
+    fn benjamini_hochberg_keeps_the_textbook_discoveries() {
+        // Benjamini & Hochberg's example shape: 15 p-values, q = 0.05 keeps the first four.
+        let p = [
+            0.0001, 0.0004, 0.0019, 0.0095, 0.0201, 0.0278, 0.0298, 0.0344, 0.0459, 0.3240, 0.4262,
+            0.5719, 0.6528, 0.7590, 1.000,
+        ];
+        let kept = benjamini_hochberg(&p, 0.05);
+        assert_eq!(kept.iter().filter(|&&k| k).count(), 4);
+        assert!(kept[..4].iter().all(|&k| k));
+        // Order does not matter.
+        let mut shuffled = p;
+        shuffled.reverse();
+        let kept = benjamini_hochberg(&shuffled, 0.05);
+        assert!(kept[11..].iter().all(|&k| k) && kept[..11].iter().all(|&k| !k));
+        assert!(benjamini_hochberg(&[], 0.05).is_empty());
+        assert_eq!(benjamini_hochberg(&[0.9, 0.8], 0.05), [false, false]);
+    }
+
+    #[test]
+    fn the_cusum_catches_a_sustained_rise_but_not_noise() {
+        let steady = [4, 5, 3, 4, 6, 4, 3, 5, 4, 4, 5, 4];
+        let (top, alarm) = poisson_cusum(&steady, 4.2, 2.0, 5.0);
+        assert!(alarm.is_none(), "noise: top {top}");
+        // From month 8 on, twice the level: each month alone is unremarkable at first.
+        let rising = [4, 5, 3, 4, 6, 4, 3, 5, 8, 9, 8, 10];
+        let (_, alarm) = poisson_cusum(&rising, 4.2, 2.0, 5.0);
+        assert_eq!(
+            alarm,
+            Some(10),
+            "8 - 6.06, then 9 - 6.06, then 8 - 6.06 cross 5"
+        );
+    }
+}
