@@ -197,6 +197,12 @@ fn aggregate(c: &mut Criterion) {
         g.bench_function(format!("slice_series_by_month/{name}"), |b| {
             b.iter(|| black_box(ix.slice_series(&f, Period::Month, None)))
         });
+        g.bench_function(format!("findings_by_month/{name}"), |b| {
+            b.iter(|| {
+                let series = ix.slice_series(&f, Period::Month, None);
+                black_box(series.map(|s| escamap::analytics::insights::find(&s)))
+            })
+        });
     }
     g.finish();
 }

@@ -13,6 +13,7 @@ pub mod detect;
 mod filter;
 mod heatmap;
 mod index;
+pub mod insights;
 mod slices;
 mod stats;
 

@@ -21,11 +21,14 @@ pub const PERIODS: usize = 13;
 /// Counts per period, oldest first, the current (possibly partial) period last.
 pub type Counts = [u32; PERIODS];
 
-/// Which escalations a slice holds: the values it fixes (`None`: any).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// Which escalations a slice holds: the values it fixes (`None`: any, and absent from JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 pub struct Slice {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub client: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub product: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
 }
 
