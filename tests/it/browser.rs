@@ -261,23 +261,8 @@ async fn a_manager_goes_from_hotspot_to_tickets_in_a_real_browser() {
     )
     .expect("write");
     upload_in(&c, &app, &file).await;
-    let imported = c
-        .wait()
-        .for_element(Locator::Id("r-imported"))
-        .await
-        .expect("report")
-        .text()
-        .await
-        .expect("text");
-    assert_eq!(imported, "1");
-    let rejected = c
-        .find(Locator::Id("r-rejected"))
-        .await
-        .expect("rejected")
-        .text()
-        .await
-        .expect("text");
-    assert_eq!(rejected, "1");
+    assert_eq!(text_of(&c, "r-imported").await, "1");
+    assert_eq!(text_of(&c, "r-rejected").await, "1");
 
     let errors = console_errors(&driver, &c).await;
     assert!(
