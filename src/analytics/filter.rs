@@ -49,6 +49,51 @@ impl Filter {
         *self == Self::default()
     }
 
+    /// The same filter on the period of equal length just before its own (the `to - from + 1`
+    /// days ending the day before `from`), when it has both dates.
+    pub fn previous_period(&self) -> Option<Self> {
+        let (from, to) = (self.from?, self.to?);
+        let days = u64::try_from((to - from).num_days()).ok()?;
+        let prev_to = from.pred_opt()?;
+        let prev_from = prev_to.checked_sub_days(chrono::Days::new(days))?;
+        Some(Self {
+            from: Some(prev_from),
+            to: Some(prev_to),
+            ..self.clone()
+        })
+    }
+
+    /// The dates and filters in force, for subtitles: `2026-01-01 to 2026-03-31 · product: API`.
+    pub fn describe(&self) -> String {
+        let mut parts = vec![match (self.from, self.to) {
+            (Some(a), Some(b)) => format!("{a} to {b}"),
+            (Some(a), None) => format!("from {a}"),
+            (None, Some(b)) => format!("until {b}"),
+            (None, None) => "all dates".to_owned(),
+        }];
+        for (name, vals) in [
+            ("client", &self.clients),
+            ("product", &self.products),
+            ("region", &self.regions),
+        ] {
+            if !vals.is_empty() {
+                parts.push(format!("{name}: {}", vals.join(", ")));
+            }
+        }
+        if !self.severities.is_empty() {
+            let s: Vec<&str> = self.severities.iter().map(|s| s.as_str()).collect();
+            parts.push(format!("severity: {}", s.join(", ")));
+        }
+        if let Some(q) = self
+            .client_search
+            .as_deref()
+            .filter(|q| !q.trim().is_empty())
+        {
+            parts.push(format!("clients matching \"{q}\""));
+        }
+        parts.join(" · ")
+    }
+
     /// The same filter without its date bounds.
     pub fn without_dates(&self) -> Self {
         Self {

@@ -107,14 +107,10 @@ impl HeatmapQuery {
         Ok(Self { compare, ..self })
     }
 
-    /// The previous period of equal length: the `to - from + 1` days ending the day before
-    /// `from`.
+    /// The previous period of equal length ([`Filter::previous_period`]): its first and last day.
     pub fn previous_period(&self) -> Option<(NaiveDate, NaiveDate)> {
-        let (from, to) = (self.filter.from?, self.filter.to?);
-        let days = (to - from).num_days() + 1;
-        let prev_to = from.pred_opt()?;
-        let prev_from = prev_to.checked_sub_signed(chrono::Duration::days(days - 1))?;
-        Some((prev_from, prev_to))
+        let prev = self.filter.previous_period()?;
+        Some((prev.from?, prev.to?))
     }
 
     pub fn view(view: View, top: Option<usize>, filter: Filter) -> Result<Self, InvalidQuery> {
@@ -140,31 +136,7 @@ impl HeatmapQuery {
 
     /// A one-line description of the measure and filters, for subtitles.
     pub fn describe(&self) -> String {
-        let f = &self.filter;
-        let mut parts = vec![self.measure.title().to_owned()];
-        match (f.from, f.to) {
-            (Some(a), Some(b)) => parts.push(format!("{a} to {b}")),
-            (Some(a), None) => parts.push(format!("from {a}")),
-            (None, Some(b)) => parts.push(format!("until {b}")),
-            (None, None) => parts.push("all dates".to_owned()),
-        }
-        for (name, vals) in [
-            ("client", &f.clients),
-            ("product", &f.products),
-            ("region", &f.regions),
-        ] {
-            if !vals.is_empty() {
-                parts.push(format!("{name}: {}", vals.join(", ")));
-            }
-        }
-        if !f.severities.is_empty() {
-            let s: Vec<&str> = f.severities.iter().map(|s| s.as_str()).collect();
-            parts.push(format!("severity: {}", s.join(", ")));
-        }
-        if let Some(q) = f.client_search.as_deref().filter(|q| !q.trim().is_empty()) {
-            parts.push(format!("clients matching \"{q}\""));
-        }
-        parts.join(" · ")
+        format!("{} · {}", self.measure.title(), self.filter.describe())
     }
 }
 
@@ -794,15 +766,12 @@ impl Index {
 
     /// `previous`, `delta` and the previous period's dates, on `map`'s rows and columns.
     fn set_previous(&self, q: &HeatmapQuery, map: &mut Heatmap) {
-        let Some((from, to)) = q.previous_period() else {
+        let Some(filter) = q.filter.previous_period() else {
             return;
         };
+        let (from, to) = (filter.from, filter.to);
         let before = HeatmapQuery {
-            filter: Filter {
-                from: Some(from),
-                to: Some(to),
-                ..q.filter.clone()
-            },
+            filter,
             top: None,
             compare: None,
             ..q.clone()
@@ -851,8 +820,8 @@ impl Index {
             .collect();
         map.previous = Some(previous);
         map.delta = Some(delta);
-        map.previous_from = Some(from);
-        map.previous_to = Some(to);
+        map.previous_from = from;
+        map.previous_to = to;
     }
 
     /// The measure per month for each of `row_codes` (the shown rows), over the 12 months ending

@@ -32,20 +32,8 @@ impl App {
         filter.validate().map_err(InvalidQuery::from)?;
         let index = self.index();
         let current = index.stats(filter);
-        let (Some(from), Some(to)) = (filter.from, filter.to) else {
-            return Ok((current, None));
-        };
-        let days = (to - from).num_days() + 1;
-        let prev_to = from.pred_opt();
-        let prev_from = prev_to.and_then(|t| {
-            t.checked_sub_days(chrono::Days::new(u64::try_from(days - 1).unwrap_or(0)))
-        });
-        let previous = Filter {
-            from: prev_from,
-            to: prev_to,
-            ..filter.clone()
-        };
-        Ok((current, Some(index.stats(&previous))))
+        let previous = filter.previous_period().map(|f| index.stats(&f));
+        Ok((current, previous))
     }
 
     /// One page of escalations, sorted, and the number matching the filter.

@@ -37,6 +37,14 @@ impl Format {
         }
     }
 
+    /// The support tool whose export the header says this is, if one.
+    pub fn tool(&self) -> Option<&'static str> {
+        match self {
+            Self::ContactList(_) => None,
+            Self::Export(c) => c.tool,
+        }
+    }
+
     /// Which column became which field: (field, header as written).
     pub fn mapping(&self) -> Vec<(&'static str, String)> {
         match self {

@@ -8,7 +8,7 @@ use chrono::NaiveDate;
 
 use super::RowError;
 use super::header::{HeaderCell, cell, find, short, text_reason};
-use super::mapping::{Field, Mapping, SeverityChoice};
+use super::mapping::{Field, Mapping, SeverityChoice, severity_choice};
 use crate::domain::{
     DayOrder, Escalation, Label, NewEscalation, Severity, Text, day_order_evidence,
     numeric_date_separator, parse_export_date,
@@ -552,13 +552,7 @@ impl Columns {
         record: &'r csv::StringRecord,
     ) -> (&'r str, Option<SeverityChoice>) {
         let raw = cell(record, &self.severity);
-        let mapped = self
-            .severity_map
-            .iter()
-            .rev()
-            .find(|(v, _)| v.trim().eq_ignore_ascii_case(raw.trim()))
-            .map(|(_, c)| *c);
-        (raw, mapped)
+        (raw, severity_choice(&self.severity_map, raw))
     }
 
     /// A date cell in the file's reading.

@@ -120,17 +120,35 @@ impl SeverityChoice {
     }
 }
 
+impl SeverityChoice {
+    pub const ALL: [Self; 5] = [
+        Self::Low,
+        Self::Medium,
+        Self::High,
+        Self::Critical,
+        Self::Reject,
+    ];
+
+    /// As written in `--severity-map` and the mapping form.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Low => "low",
+            Self::Medium => "medium",
+            Self::High => "high",
+            Self::Critical => "critical",
+            Self::Reject => "reject",
+        }
+    }
+}
+
 impl FromStr for SeverityChoice {
     type Err = ();
     fn from_str(s: &str) -> Result<Self, ()> {
-        Ok(match s.trim().to_ascii_lowercase().as_str() {
-            "low" => Self::Low,
-            "medium" => Self::Medium,
-            "high" => Self::High,
-            "critical" => Self::Critical,
-            "reject" => Self::Reject,
-            _ => return Err(()),
-        })
+        let s = s.trim();
+        Self::ALL
+            .into_iter()
+            .find(|c| c.as_str().eq_ignore_ascii_case(s))
+            .ok_or(())
     }
 }
 
@@ -172,6 +190,20 @@ pub fn parse_severity_arg(arg: &str) -> Result<(String, SeverityChoice), Invalid
         return Err(bad());
     }
     Ok((value.to_owned(), level.parse().map_err(|()| bad())?))
+}
+
+/// What `raw` means by `severities` (compared ignoring case and surrounding spaces; a later entry
+/// wins), if they name it.
+pub fn severity_choice(
+    severities: &[(String, SeverityChoice)],
+    raw: &str,
+) -> Option<SeverityChoice> {
+    let raw = raw.trim();
+    severities
+        .iter()
+        .rev()
+        .find(|(v, _)| v.trim().eq_ignore_ascii_case(raw))
+        .map(|(_, c)| *c)
 }
 
 /// The mapping: every part optional.
@@ -216,12 +248,7 @@ impl Mapping {
 
     /// What `raw` means by the severity map, if it names it.
     pub fn severity(&self, raw: &str) -> Option<SeverityChoice> {
-        let raw = raw.trim();
-        self.severities
-            .iter()
-            .rev()
-            .find(|(v, _)| v.trim().eq_ignore_ascii_case(raw))
-            .map(|(_, c)| *c)
+        severity_choice(&self.severities, raw)
     }
 
     /// This mapping with `other`'s parts laid over it (the command line over a profile).

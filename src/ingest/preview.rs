@@ -37,6 +37,8 @@ pub struct Preview {
 #[derive(Debug)]
 pub struct Reading {
     pub recognised: &'static str,
+    /// The support tool the header says the file comes from, if one.
+    pub tool: Option<&'static str>,
     /// How numeric dates are read, when the file has any.
     pub dates: Option<String>,
     /// The first [`SAMPLE_ROWS`] rows: (line, what it becomes).
@@ -164,6 +166,7 @@ impl Reading {
         severities.truncate(MAX_SEVERITY_VALUES);
         Self {
             recognised: source.format.recognised(),
+            tool: source.format.tool(),
             dates: source.format.dates(),
             rows: shown,
             would_import,

@@ -418,12 +418,7 @@ pub async fn show_dashboard(
             &format!("Backlog by {period}"),
             &format!(
                 "opened, closed and open at the end of each {period} · {}",
-                query
-                    .describe()
-                    .split(" · ")
-                    .skip(1)
-                    .collect::<Vec<_>>()
-                    .join(" · ")
+                filter.describe()
             ),
         ))
     } else {

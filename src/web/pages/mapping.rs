@@ -82,15 +82,6 @@ pub struct RowView {
     cells: Result<[String; 7], String>,
 }
 
-/// The levels a severity value may be given, as the form sends them.
-const LEVELS: [(&str, &str); 5] = [
-    ("low", "low"),
-    ("medium", "medium"),
-    ("high", "high"),
-    ("critical", "critical"),
-    ("reject", "reject its rows"),
-];
-
 fn describe(field: Field) -> (&'static str, &'static str) {
     match field {
         Field::Client => ("Client", "the customer, account or company"),
@@ -313,14 +304,9 @@ async fn preview(
 
 /// A profile name for an upload: the tool it came from, else the file's name without extension.
 fn suggested_profile(file: &str, preview: &Preview) -> String {
-    match &preview.reading {
-        Ok(r)
-            if r.recognised != "escalation export"
-                && r.recognised != "the original's contact list" =>
-        {
-            r.recognised.to_owned()
-        }
-        _ => file
+    match preview.reading.as_ref().ok().and_then(|r| r.tool) {
+        Some(tool) => tool.to_owned(),
+        None => file
             .rsplit_once('.')
             .map_or(file, |(stem, _)| stem)
             .chars()
@@ -438,14 +424,7 @@ fn severity_rows(r: &Reading) -> Vec<SeverityRow> {
             value: v.value.clone(),
             rows: v.rows,
             default: v.default.map(|s| s.as_str()),
-            selected: match v.mapped {
-                Some(SeverityChoice::Low) => "low",
-                Some(SeverityChoice::Medium) => "medium",
-                Some(SeverityChoice::High) => "high",
-                Some(SeverityChoice::Critical) => "critical",
-                Some(SeverityChoice::Reject) => "reject",
-                None => "",
-            },
+            selected: v.mapped.map_or("", SeverityChoice::as_str),
         })
         .collect()
 }
@@ -491,8 +470,12 @@ impl MappingPage {
         self.dates == order
     }
 
-    fn levels(&self) -> &'static [(&'static str, &'static str)] {
-        &LEVELS
+    /// The levels a severity value may be given: (as the form sends it, as the page says it).
+    fn levels(&self) -> [(&'static str, &'static str); 5] {
+        SeverityChoice::ALL.map(|c| match c {
+            SeverityChoice::Reject => (c.as_str(), "reject its rows"),
+            _ => (c.as_str(), c.as_str()),
+        })
     }
 
     fn date_orders(&self) -> [(&'static str, &'static str); 3] {
