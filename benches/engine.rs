@@ -198,10 +198,7 @@ fn aggregate(c: &mut Criterion) {
             b.iter(|| black_box(ix.slice_series(&f, Period::Month, None)))
         });
         g.bench_function(format!("findings_by_month/{name}"), |b| {
-            b.iter(|| {
-                let series = ix.slice_series(&f, Period::Month, None);
-                black_box(series.map(|s| escamap::analytics::insights::find(&s)))
-            })
+            b.iter(|| black_box(ix.insights(&f, Period::Month, None, 25)))
         });
     }
     g.finish();

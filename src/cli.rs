@@ -9,10 +9,11 @@ use anyhow::{Context, bail};
 use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::analytics::insights;
 use crate::analytics::{Filter, HeatmapQuery};
 use crate::app::App;
 use crate::config::{ServeArgs, Settings};
-use crate::demo::{DemoSpec, generate};
+use crate::demo::{DemoSpec, PlantSpec, generate, generate_planted};
 use crate::domain::{
     Compare, Dimension, Measure, Normalize, Password, Period, Role, Severity, UserName, View,
     parse_flexible_date,
@@ -54,6 +55,8 @@ pub enum Command {
     Render(RenderArgs),
     /// Opened, closed and still open per month or week, with the mean days to resolve.
     Backlog(BacklogArgs),
+    /// What changed: spikes, new hotspots, rising and cooling slices, most urgent first.
+    Insights(InsightsArgs),
     /// Write the filtered escalations as CSV, in the export format EscaMap reads back.
     Export(ExportArgs),
     /// List or delete imports.
@@ -240,6 +243,26 @@ pub struct BacklogArgs {
     pub json: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct InsightsArgs {
+    /// The client, product, region and severity filters select escalations; --to is the default
+    /// for --as-of, --from is not used.
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// The day the current period runs to (default: the last opened date selected).
+    #[arg(long, value_parser = parse_flexible_date)]
+    pub as_of: Option<NaiveDate>,
+    /// month or week.
+    #[arg(long, default_value = "month")]
+    pub period: Period,
+    /// At most this many findings (1 to 10000).
+    #[arg(long, default_value_t = insights::DEFAULT_LIMIT,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=insights::MAX_LIMIT as u64))]
+    pub limit: usize,
+    #[arg(long)]
+    pub json: bool,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutFormat {
     Svg,
@@ -346,6 +369,13 @@ pub struct DemoArgs {
     /// Months of history before the end date.
     #[arg(long, default_value_t = 24)]
     pub months: u32,
+    /// Write a planted world instead (24 full months of negative-binomial counts with events
+    /// planted in the last ones) and its key, the events as JSON, to this file.
+    #[arg(long, value_name = "KEY.json")]
+    pub plant: Option<PathBuf>,
+    /// Events to plant with --plant (0: a quiet world).
+    #[arg(long, default_value_t = 12, requires = "plant")]
+    pub events: usize,
 }
 
 /// Rows drawn in SVG/PNG when `--top` is not given.
@@ -380,6 +410,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Stats(a) => stats(&open(&cli.db)?, &a),
         Command::Render(a) => render(&open(&cli.db)?, &a),
         Command::Backlog(a) => backlog(&open(&cli.db)?, &a),
+        Command::Insights(a) => insights_command(&open(&cli.db)?, &a),
         Command::Export(a) => export(&open(&cli.db)?, &a),
         Command::Imports { action } => imports(&open(&cli.db)?, action),
         Command::Profiles { action } => profiles(&open(&cli.db)?, action),
@@ -556,6 +587,37 @@ fn backlog(app: &App, a: &BacklogArgs) -> anyhow::Result<ExitCode> {
         println!(
             "{p:<9} {:>8} {:>8} {:>12} {mttr:>10}",
             b.opened[i], b.closed[i], b.open_at_end[i]
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn insights_command(app: &App, a: &InsightsArgs) -> anyhow::Result<ExitCode> {
+    let found = app.insights(&a.filter.to_filter()?, a.period, a.as_of, a.limit)?;
+    if a.json {
+        println!("{}", serde_json::to_string(&found)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    match (found.as_of, found.current) {
+        (Some(as_of), Some(cur)) => println!(
+            "{} {} to {} (as of {as_of}): {} of {} findings, {} slices judged",
+            found.period,
+            cur.from,
+            cur.to,
+            found.findings.len(),
+            found.total,
+            found.slices_tested
+        ),
+        _ => println!("no escalations selected"),
+    }
+    for f in &found.findings {
+        println!(
+            "{:<9} {:>6.1}  {}\n{:<17}{}",
+            f.kind.as_str(),
+            f.score,
+            f.summary,
+            "",
+            f.drill
         );
     }
     Ok(ExitCode::SUCCESS)
@@ -815,10 +877,26 @@ fn user(app: &App, action: UserAction) -> anyhow::Result<ExitCode> {
 }
 
 fn demo_data(a: &DemoArgs) -> anyhow::Result<ExitCode> {
+    let end = a.end.unwrap_or_else(crate::domain::local_today);
+    if let Some(key_path) = &a.plant {
+        let spec = PlantSpec {
+            rows: a.rows,
+            seed: a.seed,
+            end,
+            events: a.events,
+        };
+        let mut buf = Vec::new();
+        let key = generate_planted(&spec, &mut buf)?;
+        write_out(&a.out, &buf)?;
+        let mut json = serde_json::to_vec_pretty(&key)?;
+        json.push(b'\n');
+        write_out(key_path, &json)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let spec = DemoSpec {
         rows: a.rows,
         seed: a.seed,
-        end: a.end.unwrap_or_else(crate::domain::local_today),
+        end,
         months: a.months.max(1),
     };
     let mut buf = Vec::new();

@@ -3,13 +3,15 @@
 //!
 //! - [`Baseline::of`]: what a slice's history predicts, after Farrington and Noufaily (the
 //!   public-health outbreak detectors): a quasi-Poisson mean and dispersion from the past periods,
-//!   refitted with the periods that were themselves outbreaks down-weighted (Farrington's rule:
-//!   an Anscombe residual above 1 gets weight `1/r²`; three rounds, since a big outbreak first
-//!   inflates the dispersion that would reveal it), so a past spike does not hide the next one.
+//!   refitted with the periods that were themselves outbreaks down-weighted (Farrington's rule
+//!   with Noufaily's threshold: an Anscombe residual above 2.58 gets weight `1/r²`; three rounds,
+//!   since a big outbreak first inflates the dispersion that would reveal it), so a past spike
+//!   does not hide the next one; [`Baseline::predictive`] adds the estimate's own uncertainty.
 //! - [`upper_tail`]: how unlikely a count at least this high is, under a negative binomial with
 //!   that mean and variance `dispersion × mean` (a Poisson when the history is not
 //!   over-dispersed). A negative binomial's heavier tail is what keeps a noisy slice from
 //!   alarming every other month.
+//!   [`lower_tail`] is the same for a count this low (a slice cooling down).
 //! - [`benjamini_hochberg`]: which of many tests stand at a false-discovery rate, since thousands
 //!   of slices are tested at once.
 //! - [`poisson_cusum`]: a one-sided Poisson CUSUM for a sustained rise, which a single period's
@@ -17,8 +19,10 @@
 
 use statrs::distribution::{DiscreteCDF, NegativeBinomial, Poisson};
 
-/// Anscombe residuals above this are down-weighted (Farrington et al., 1996).
-const OUTBREAK_RESIDUAL: f64 = 1.0;
+/// Anscombe residuals above this are down-weighted: Noufaily et al. (2013)'s 2.58 rather than
+/// Farrington et al. (1996)'s 1, which at low counts treats every ordinary non-zero period as an
+/// outbreak and so predicts too little.
+const OUTBREAK_RESIDUAL: f64 = 2.58;
 
 /// Rounds of refitting with down-weighted outbreaks.
 const REWEIGHT_ROUNDS: usize = 3;
@@ -34,11 +38,56 @@ pub struct Baseline {
     pub expected: f64,
     /// Variance over mean, at least 1 (1: Poisson).
     pub dispersion: f64,
+    /// The history's own variance over mean, unfloored (for [`pooled_size`]).
+    pub raw_dispersion: f64,
     /// Periods it was fitted on.
     pub periods: usize,
 }
 
+/// The negative-binomial size `k` (variance `μ + μ²/k`) that best fits many slices of one kind
+/// at once, by the method of moments over those with at least one escalation a period:
+/// `k = Σ μ² / Σ (variance − μ)`. `None` when they are not over-dispersed together (Poisson).
+///
+/// One slice's dispersion, from 12 periods, is a noisy estimate (its relative error is about
+/// 40 %): too low, and ordinary noise alarms; too high, and a real spike is missed. Pooling
+/// over the thousands of slices of a kind gives a steady one, which [`Baseline::pooled`] blends
+/// with the slice's own.
+pub fn pooled_size<'a>(baselines: impl IntoIterator<Item = &'a Baseline>) -> Option<f64> {
+    let (mut squares, mut excess) = (0.0, 0.0);
+    for b in baselines {
+        if b.expected >= 1.0 && b.periods >= 6 {
+            squares += b.expected * b.expected;
+            excess += (b.raw_dispersion - 1.0) * b.expected;
+        }
+    }
+    (excess > 0.0 && squares > 0.0).then(|| (squares / excess).clamp(0.5, 1e6))
+}
+
 impl Baseline {
+    /// The baseline with its dispersion blended half and half with the pooled one at its mean
+    /// (`1 + μ/k`), at least 1.
+    pub fn pooled(self, size: Option<f64>) -> Self {
+        let Some(k) = size else {
+            return self;
+        };
+        // The slice's own estimate counts for as much as its escalations tell: little for a
+        // slice with a handful, as much as the pool for one with a hundred.
+        let n = self.expected * self.periods as f64;
+        let own = n / (n + 100.0);
+        Self {
+            dispersion: (own * self.raw_dispersion + (1.0 - own) * (1.0 + self.expected / k))
+                .max(1.0),
+            ..self
+        }
+    }
+
+    /// The dispersion to test a total over `ahead` future periods with: the count's own
+    /// variance plus that of the estimated mean (`φ μ (1 + ahead / n)` for the total's mean
+    /// `ahead μ`), as Farrington's threshold does.
+    pub fn predictive(&self, ahead: usize) -> f64 {
+        self.dispersion * (1.0 + ahead as f64 / self.periods.max(1) as f64)
+    }
+
     /// Fits the history (oldest first, the period being judged not included).
     pub fn of(history: &[u32]) -> Self {
         let n = history.len();
@@ -46,15 +95,24 @@ impl Baseline {
             return Self {
                 expected: MIN_MEAN,
                 dispersion: 1.0,
+                raw_dispersion: 1.0,
                 periods: 0,
             };
         }
-        let (mut expected, mut dispersion) = fit(history, &vec![1.0; n]);
+        // The first fit leaves out the largest period, so a big past outbreak does not inflate
+        // the dispersion that would reveal it (masking); the rounds then weigh every period.
+        let mut first = vec![1.0; n];
+        if n >= 4
+            && let Some(top) = (0..n).max_by_key(|&i| history[i])
+        {
+            first[top] = 0.0;
+        }
+        let (mut expected, mut dispersion) = fit(history, &first);
         for _ in 0..REWEIGHT_ROUNDS {
             // Refit with past outbreaks down-weighted; the weights keep their sum at n.
             let raw: Vec<f64> = history
                 .iter()
-                .map(|&y| anscombe(f64::from(y), expected, dispersion))
+                .map(|&y| anscombe(f64::from(y), expected, dispersion.max(1.0)))
                 .map(|r| {
                     if r > OUTBREAK_RESIDUAL {
                         1.0 / (r * r)
@@ -69,13 +127,14 @@ impl Baseline {
         }
         Self {
             expected: expected.max(MIN_MEAN),
-            dispersion,
+            dispersion: dispersion.max(1.0),
+            raw_dispersion: dispersion,
             periods: n,
         }
     }
 }
 
-/// Weighted mean, and dispersion `max(1, Σ w (y - μ)² / μ / (n - 1))`.
+/// Weighted mean, and dispersion `Σ w (y - μ)² / μ / (Σ w - 1)` (1 without a mean).
 fn fit(history: &[u32], weights: &[f64]) -> (f64, f64) {
     let n = history.len() as f64;
     let wsum: f64 = weights.iter().sum();
@@ -93,7 +152,7 @@ fn fit(history: &[u32], weights: &[f64]) -> (f64, f64) {
         .zip(weights)
         .map(|(&y, w)| w * (f64::from(y) - mean).powi(2) / mean)
         .sum();
-    (mean, (chi / (n - 1.0)).max(1.0))
+    (mean, chi / (wsum - 1.0).max(1.0))
 }
 
 /// The Anscombe residual of a count `y` against a quasi-Poisson mean and dispersion.
@@ -121,6 +180,22 @@ pub fn upper_tail(observed: u32, expected: f64, dispersion: f64) -> f64 {
             .map(|d| d.sf(at_least))
             .map_err(|_| ())
             .or_else(|()| Poisson::new(mean).map(|d| d.sf(at_least)))
+    };
+    p.map_or(1.0, |v| v.clamp(0.0, 1.0))
+}
+
+/// `P(X ≤ observed)` for `X` distributed as in [`upper_tail`]: how unlikely a count this low is.
+pub fn lower_tail(observed: u32, expected: f64, dispersion: f64) -> f64 {
+    let mean = expected.max(MIN_MEAN);
+    let k = u64::from(observed);
+    let p = if dispersion <= 1.0 + 1e-9 {
+        Poisson::new(mean).map(|d| d.cdf(k))
+    } else {
+        let r = mean / (dispersion - 1.0);
+        NegativeBinomial::new(r, r / (r + mean))
+            .map(|d| d.cdf(k))
+            .map_err(|_| ())
+            .or_else(|()| Poisson::new(mean).map(|d| d.cdf(k)))
     };
     p.map_or(1.0, |v| v.clamp(0.0, 1.0))
 }
@@ -190,6 +265,14 @@ mod tests {
         assert!(upper_tail(10, 3.0, 4.0) > upper_tail(10, 3.0, 1.0) * 10.0);
         // NB with mean 2 and dispersion 2: r = 2, p = 0.5; P(X ≥ 6) = P(X > 5) = 0.0625.
         assert!(close(upper_tail(6, 2.0, 2.0), 0.0625, 1e-9));
+        // P(X ≤ 1) for Poisson(10) = 11 e^-10; NB(mean 2, dispersion 2): P(X ≤ 0) = 0.25.
+        assert!(close(
+            lower_tail(1, 10.0, 1.0),
+            11.0 * (-10.0f64).exp(),
+            1e-9
+        ));
+        assert!(close(lower_tail(0, 2.0, 2.0), 0.25, 1e-9));
+        assert!(lower_tail(2, 10.0, 4.0) > lower_tail(2, 10.0, 1.0) * 5.0);
         // A history of zeros still yields a finite, tiny tail for a burst.
         assert!(upper_tail(7, 0.0, 1.0) < 1e-9);
     }

@@ -102,4 +102,33 @@ impl Filter {
             ..self.clone()
         }
     }
+
+    /// The filter as query-string pairs (`from`, `to`, `client`, `product`, `region`,
+    /// `severity`, `q`), the names the pages and the API read.
+    pub fn query_pairs(&self) -> Vec<(&'static str, String)> {
+        let mut p = Vec::new();
+        if let Some(d) = self.from {
+            p.push(("from", d.to_string()));
+        }
+        if let Some(d) = self.to {
+            p.push(("to", d.to_string()));
+        }
+        p.extend(self.clients.iter().map(|c| ("client", c.clone())));
+        p.extend(self.products.iter().map(|c| ("product", c.clone())));
+        p.extend(self.regions.iter().map(|c| ("region", c.clone())));
+        p.extend(self.severities.iter().map(|s| ("severity", s.to_string())));
+        if let Some(q) = &self.client_search {
+            p.push(("q", q.clone()));
+        }
+        p
+    }
+
+    /// The filter as a percent-encoded query string.
+    pub fn query_string(&self) -> String {
+        let mut s = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in self.query_pairs() {
+            s.append_pair(k, &v);
+        }
+        s.finish()
+    }
 }

@@ -17,6 +17,7 @@
 //! `impl App` block of its own; this file holds the struct, its connections and its clock.
 
 mod accounts;
+mod cache;
 mod import;
 mod queries;
 mod refresh;
@@ -26,7 +27,9 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use chrono::NaiveDate;
 
-use crate::analytics::{Index, InvalidQuery};
+use crate::analytics::insights::Insights;
+use crate::analytics::{Filter, Index, InvalidQuery};
+use crate::domain::Period;
 use crate::ingest::FileError;
 use crate::store::{Location, Store, StoreError};
 
@@ -84,7 +87,13 @@ pub struct App {
     limits: ImportLimits,
     location: Option<Location>,
     clock: Clock,
+    /// Findings, per filter, period and day, for the index in use.
+    insights: cache::PerIndex<InsightsKey, Insights>,
 }
+
+/// What an insights answer depends on besides the index: the filter (without its dates), the
+/// period and the day.
+type InsightsKey = (Filter, Period, Option<NaiveDate>);
 
 /// The kinds of work that each get a store connection of their own.
 #[derive(Debug, Clone, Copy)]
@@ -150,6 +159,7 @@ impl App {
             limits: ImportLimits::default(),
             location: Some(location.clone()),
             clock: Clock::default(),
+            insights: Default::default(),
         })
     }
 
@@ -162,6 +172,7 @@ impl App {
             limits: ImportLimits::default(),
             location: None,
             clock: Clock::default(),
+            insights: Default::default(),
         };
         app.refresh()?;
         Ok(app)

@@ -4,6 +4,9 @@
 use std::io::Write;
 
 use super::{App, AppError, FETCH_CHUNK};
+use chrono::NaiveDate;
+
+use crate::analytics::insights::{self, Insights};
 use crate::analytics::{Backlog, Filter, Heatmap, HeatmapQuery, InvalidQuery, Stats};
 use crate::domain::{Escalation, Period, SortColumn};
 use crate::ingest::export;
@@ -24,6 +27,29 @@ impl App {
     pub fn backlog(&self, filter: &Filter, period: Period) -> Result<Backlog, AppError> {
         filter.validate().map_err(InvalidQuery::from)?;
         Ok(self.index().backlog(filter, period))
+    }
+
+    /// The findings for the escalations `filter` selects, most urgent first, at most `limit`.
+    /// `as_of` defaults to the filter's `to`, then to the last opened date it selects; its other
+    /// dates are not used. Answers are remembered for as long as the index is unchanged.
+    pub fn insights(
+        &self,
+        filter: &Filter,
+        period: Period,
+        as_of: Option<NaiveDate>,
+        limit: usize,
+    ) -> Result<Insights, AppError> {
+        filter.validate().map_err(InvalidQuery::from)?;
+        let index = self.index();
+        let as_of = as_of.or(filter.to);
+        let key = (filter.without_dates(), period, as_of);
+        let all = self.insights.get_or(&index, key.clone(), || {
+            index.insights(&key.0, period, as_of, insights::MAX_LIMIT)
+        });
+        Ok(Insights {
+            findings: all.findings.iter().take(limit).cloned().collect(),
+            ..Insights::clone_head(&all)
+        })
     }
 
     /// Stats for the filter and, when its period is known, for the period of equal length just

@@ -229,21 +229,7 @@ fn short(s: &str) -> String {
 
 /// The filter as query pairs, the inverse of [`Params::filter`].
 pub fn filter_pairs(f: &Filter) -> Vec<(&'static str, String)> {
-    let mut p = Vec::new();
-    if let Some(d) = f.from {
-        p.push(("from", d.to_string()));
-    }
-    if let Some(d) = f.to {
-        p.push(("to", d.to_string()));
-    }
-    p.extend(f.clients.iter().map(|c| ("client", c.clone())));
-    p.extend(f.products.iter().map(|c| ("product", c.clone())));
-    p.extend(f.regions.iter().map(|c| ("region", c.clone())));
-    p.extend(f.severities.iter().map(|s| ("severity", s.to_string())));
-    if let Some(q) = &f.client_search {
-        p.push(("q", q.clone()));
-    }
-    p
+    f.query_pairs()
 }
 
 #[cfg(test)]

@@ -23,6 +23,9 @@ pub struct DemoSpec {
     pub months: u32,
 }
 
+mod plant;
+pub use plant::{PlantKey, PlantSpec, PlantedEvent, generate_planted};
+
 pub const HOTSPOT_CLIENT: &str = "Globex Manufacturing";
 
 const PREFIXES: &[&str] = &[
@@ -205,20 +208,7 @@ pub fn generate(spec: &DemoSpec, out: impl Write) -> Result<u64, csv::Error> {
     let span_days = (spec.end - start).num_days().max(1) as u64;
     let days_ago = |d: u64| spec.end.checked_sub_days(Days::new(d)).unwrap_or(spec.end);
 
-    let mut w = csv::Writer::from_writer(out);
-    w.write_record([
-        "Ticket ID",
-        "Customer",
-        "Product",
-        "Region",
-        "Priority",
-        "Created",
-        "Resolved",
-        "Status",
-        "Subject",
-        "Contact Email",
-        "Contact Phone",
-    ])?;
+    let mut w = writer(out)?;
     for i in 0..spec.rows {
         let roll = rng.u32(0..100);
         let (client, product, region, priority, opened) = if roll < 3 {
@@ -267,53 +257,100 @@ pub fn generate(spec: &DemoSpec, out: impl Write) -> Result<u64, csv::Error> {
                 days_ago(rng.u64(0..span_days)),
             )
         };
-        let created = format!(
-            "{}T{:02}:{:02}:{:02}Z",
+        write_ticket(
+            &mut w,
+            &mut rng,
+            100_000 + i,
+            &client,
+            product,
+            region,
+            priority,
             opened,
-            rng.u32(7..20),
-            rng.u32(0..60),
-            rng.u32(0..60)
-        );
-        // Most tickets get resolved; urgent ones faster.
-        let mean_days = match priority {
-            "P1" => 2.0,
-            "P2" => 5.0,
-            "P3" => 10.0,
-            _ => 20.0,
-        };
-        let took = (-(1.0 - rng.f64()).ln() * mean_days).ceil() as u64;
-        let closed = opened
-            .checked_add_days(Days::new(took))
-            .filter(|d| *d <= spec.end && rng.u32(0..100) < 92);
-        let (resolved, status) = match closed {
-            Some(d) => (
-                format!("{d}T{:02}:{:02}:00Z", rng.u32(8..19), rng.u32(0..60)),
-                if rng.bool() { "Resolved" } else { "Closed" },
-            ),
-            None => (
-                String::new(),
-                ["Open", "In Progress", "Waiting on Customer"][rng.usize(0..3)],
-            ),
-        };
-        let first = FIRST[rng.usize(0..FIRST.len())];
-        let last = LAST[rng.usize(0..LAST.len())];
-        let email = format!("{first}.{}@{}.example", slug(last), slug(&client));
-        let phone = format!("+1-555-01{:02}", rng.u32(0..100));
-        let subject = format!("{product}: {}", ISSUES[rng.usize(0..ISSUES.len())]);
-        w.write_record([
-            format!("ESC-{}", 100_000 + i),
-            client,
-            product.to_owned(),
-            region.to_owned(),
-            priority.to_owned(),
-            created,
-            resolved,
-            status.to_owned(),
-            subject,
-            email,
-            phone,
-        ])?;
+            spec.end,
+        )?;
     }
     w.flush()?;
     Ok(spec.rows)
+}
+
+/// A CSV writer with the export's header written.
+fn writer<W: Write>(out: W) -> Result<csv::Writer<W>, csv::Error> {
+    let mut w = csv::Writer::from_writer(out);
+    w.write_record([
+        "Ticket ID",
+        "Customer",
+        "Product",
+        "Region",
+        "Priority",
+        "Created",
+        "Resolved",
+        "Status",
+        "Subject",
+        "Contact Email",
+        "Contact Phone",
+    ])?;
+    Ok(w)
+}
+
+/// Writes one ticket: its opening time, a closing date for most (urgent ones sooner, never after
+/// `end`), a status, a subject and a contact.
+#[allow(clippy::too_many_arguments)]
+fn write_ticket<W: Write>(
+    w: &mut csv::Writer<W>,
+    rng: &mut fastrand::Rng,
+    id: u64,
+    client: &str,
+    product: &str,
+    region: &str,
+    priority: &str,
+    opened: NaiveDate,
+    end: NaiveDate,
+) -> Result<(), csv::Error> {
+    let created = format!(
+        "{}T{:02}:{:02}:{:02}Z",
+        opened,
+        rng.u32(7..20),
+        rng.u32(0..60),
+        rng.u32(0..60)
+    );
+    // Most tickets get resolved; urgent ones faster.
+    let mean_days = match priority {
+        "P1" => 2.0,
+        "P2" => 5.0,
+        "P3" => 10.0,
+        _ => 20.0,
+    };
+    let took = (-(1.0 - rng.f64()).ln() * mean_days).ceil() as u64;
+    let closed = opened
+        .checked_add_days(Days::new(took))
+        .filter(|d| *d <= end && rng.u32(0..100) < 92);
+    let (resolved, status) = match closed {
+        Some(d) => (
+            format!("{d}T{:02}:{:02}:00Z", rng.u32(8..19), rng.u32(0..60)),
+            if rng.bool() { "Resolved" } else { "Closed" },
+        ),
+        None => (
+            String::new(),
+            ["Open", "In Progress", "Waiting on Customer"][rng.usize(0..3)],
+        ),
+    };
+    let first = FIRST[rng.usize(0..FIRST.len())];
+    let last = LAST[rng.usize(0..LAST.len())];
+    let email = format!("{first}.{}@{}.example", slug(last), slug(client));
+    let phone = format!("+1-555-01{:02}", rng.u32(0..100));
+    let subject = format!("{product}: {}", ISSUES[rng.usize(0..ISSUES.len())]);
+    w.write_record([
+        format!("ESC-{id}"),
+        client.to_owned(),
+        product.to_owned(),
+        region.to_owned(),
+        priority.to_owned(),
+        created,
+        resolved,
+        status.to_owned(),
+        subject,
+        email,
+        phone,
+    ])?;
+    Ok(())
 }
