@@ -9,8 +9,8 @@ use anyhow::{Context, bail};
 use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::analytics::insights;
 use crate::analytics::{Filter, HeatmapQuery};
+use crate::analytics::{insights, risk};
 use crate::app::App;
 use crate::config::{ServeArgs, Settings};
 use crate::demo::{DemoSpec, PlantSpec, generate, generate_planted};
@@ -57,6 +57,8 @@ pub enum Command {
     Backlog(BacklogArgs),
     /// What changed: spikes, new hotspots, rising and cooling slices, most urgent first.
     Insights(InsightsArgs),
+    /// Clients ranked by risk (volume against their norm, growth, severity, backlog, resolution).
+    Accounts(AccountsArgs),
     /// Write the filtered escalations as CSV, in the export format EscaMap reads back.
     Export(ExportArgs),
     /// List or delete imports.
@@ -263,6 +265,23 @@ pub struct InsightsArgs {
     pub json: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct AccountsArgs {
+    /// The client, product, region and severity filters select escalations; --to is the default
+    /// for --as-of, --from is not used.
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// The day the windows end (default: the last opened date selected).
+    #[arg(long, value_parser = parse_flexible_date)]
+    pub as_of: Option<NaiveDate>,
+    /// At most this many accounts (1 to 100000).
+    #[arg(long, default_value_t = risk::DEFAULT_LIMIT,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=risk::MAX_LIMIT as u64))]
+    pub limit: usize,
+    #[arg(long)]
+    pub json: bool,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OutFormat {
     Svg,
@@ -411,6 +430,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Render(a) => render(&open(&cli.db)?, &a),
         Command::Backlog(a) => backlog(&open(&cli.db)?, &a),
         Command::Insights(a) => insights_command(&open(&cli.db)?, &a),
+        Command::Accounts(a) => accounts_command(&open(&cli.db)?, &a),
         Command::Export(a) => export(&open(&cli.db)?, &a),
         Command::Imports { action } => imports(&open(&cli.db)?, action),
         Command::Profiles { action } => profiles(&open(&cli.db)?, action),
@@ -618,6 +638,48 @@ fn insights_command(app: &App, a: &InsightsArgs) -> anyhow::Result<ExitCode> {
             f.summary,
             "",
             f.drill
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn accounts_command(app: &App, a: &AccountsArgs) -> anyhow::Result<ExitCode> {
+    let ranked = app.accounts(&a.filter.to_filter()?, a.as_of, a.limit)?;
+    if a.json {
+        println!("{}", serde_json::to_string(&ranked)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let Some(as_of) = ranked.as_of else {
+        println!("no escalations selected");
+        return Ok(ExitCode::SUCCESS);
+    };
+    println!(
+        "as of {as_of}: {} of {} accounts",
+        ranked.accounts.len(),
+        ranked.total
+    );
+    println!(
+        "{:>5}  {:<5} {:>7} {:>7} {:>6} {:>5} {:>6}  {:<32} main factors",
+        "risk", "trend", "last90", "prev90", "high%", "open", "mttr", "client"
+    );
+    for x in &ranked.accounts {
+        let factors: Vec<String> = x
+            .factors
+            .iter()
+            .take(3)
+            .map(|f| format!("{} {:.1}", f.name, f.points))
+            .collect();
+        println!(
+            "{:>5.1}  {:<5} {:>7} {:>7} {:>5.0}% {:>5} {:>6}  {:<32} {}",
+            x.risk,
+            format!("{:?}", x.trend).to_lowercase(),
+            x.last_90_days,
+            x.previous_90_days,
+            x.high_share * 100.0,
+            x.open,
+            x.mttr_days.map_or("-".to_owned(), |d| format!("{d:.1}")),
+            x.client,
+            factors.join(", ")
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -14,6 +14,7 @@ mod filter;
 mod heatmap;
 mod index;
 pub mod insights;
+pub mod risk;
 mod slices;
 mod stats;
 

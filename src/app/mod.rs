@@ -28,6 +28,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use chrono::NaiveDate;
 
 use crate::analytics::insights::Insights;
+use crate::analytics::risk::Accounts;
 use crate::analytics::{Filter, Index, InvalidQuery};
 use crate::domain::Period;
 use crate::ingest::FileError;
@@ -89,6 +90,8 @@ pub struct App {
     clock: Clock,
     /// Findings, per filter, period and day, for the index in use.
     insights: cache::PerIndex<InsightsKey, Insights>,
+    /// Accounts ranked, per filter and day, for the index in use.
+    accounts: cache::PerIndex<(Filter, Option<NaiveDate>), Accounts>,
 }
 
 /// What an insights answer depends on besides the index: the filter (without its dates), the
@@ -160,6 +163,7 @@ impl App {
             location: Some(location.clone()),
             clock: Clock::default(),
             insights: Default::default(),
+            accounts: Default::default(),
         })
     }
 
@@ -173,6 +177,7 @@ impl App {
             location: None,
             clock: Clock::default(),
             insights: Default::default(),
+            accounts: Default::default(),
         };
         app.refresh()?;
         Ok(app)

@@ -7,6 +7,7 @@ use super::{App, AppError, FETCH_CHUNK};
 use chrono::NaiveDate;
 
 use crate::analytics::insights::{self, Insights};
+use crate::analytics::risk::{self, Accounts};
 use crate::analytics::{Backlog, Filter, Heatmap, HeatmapQuery, InvalidQuery, Stats};
 use crate::domain::{Escalation, Period, SortColumn};
 use crate::ingest::export;
@@ -49,6 +50,28 @@ impl App {
         Ok(Insights {
             findings: all.findings.iter().take(limit).cloned().collect(),
             ..Insights::clone_head(&all)
+        })
+    }
+
+    /// The accounts among the escalations `filter` selects, riskiest first, at most `limit`.
+    /// `as_of` defaults to the filter's `to`, then to the last opened date it selects.
+    pub fn accounts(
+        &self,
+        filter: &Filter,
+        as_of: Option<NaiveDate>,
+        limit: usize,
+    ) -> Result<Accounts, AppError> {
+        filter.validate().map_err(InvalidQuery::from)?;
+        let index = self.index();
+        let as_of = as_of.or(filter.to);
+        let key = (filter.without_dates(), as_of);
+        let all = self.accounts.get_or(&index, key.clone(), || {
+            index.accounts(&key.0, as_of, risk::MAX_LIMIT)
+        });
+        Ok(Accounts {
+            as_of: all.as_of,
+            total: all.total,
+            accounts: all.accounts.iter().take(limit).cloned().collect(),
         })
     }
 

@@ -15,6 +15,8 @@ use super::gate::Caller;
 use super::params::Params;
 use super::state::AppState;
 use super::upload;
+use crate::analytics::insights::{self, Insights};
+use crate::analytics::risk::{self, Accounts};
 use crate::analytics::{Heatmap, HeatmapQuery, Stats};
 use crate::app::AppError;
 use crate::domain::Escalation;
@@ -37,10 +39,33 @@ pub async fn get_backlog(
 ) -> Result<Json<crate::analytics::Backlog>, ApiError> {
     let p = Params::parse(raw.as_deref());
     let filter = p.filter()?;
-    let period = p
-        .typed::<crate::domain::Period>("period")?
-        .unwrap_or(crate::domain::Period::Month);
+    let period = p.period()?;
     Ok(Json(state.app.backlog(&filter, period)?))
+}
+
+/// `GET /api/v1/insights`: the findings, as `escamap insights --json`: the filters select
+/// escalations (`to` is the default `as_of`), `as_of`, `period=month|week`, `limit` (default 25).
+pub async fn get_insights(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Insights>, ApiError> {
+    let p = Params::parse(raw.as_deref());
+    let filter = p.filter()?;
+    let (as_of, period) = (p.as_of()?, p.period()?);
+    let limit = p.limit(insights::DEFAULT_LIMIT, insights::MAX_LIMIT)?;
+    Ok(Json(state.app.insights(&filter, period, as_of, limit)?))
+}
+
+/// `GET /api/v1/accounts`: the accounts ranked by risk, as `escamap accounts --json`.
+pub async fn get_accounts(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Accounts>, ApiError> {
+    let p = Params::parse(raw.as_deref());
+    let filter = p.filter()?;
+    let as_of = p.as_of()?;
+    let limit = p.limit(risk::DEFAULT_LIMIT, risk::MAX_LIMIT)?;
+    Ok(Json(state.app.accounts(&filter, as_of, limit)?))
 }
 
 fn heatmap_of(

@@ -150,6 +150,24 @@ impl Params {
         Ok(f)
     }
 
+    /// `as_of` (a date), `period` (month or week, default month) and `limit` (1 to `max`,
+    /// default `default`): what the insights and accounts routes read besides the filter.
+    pub fn as_of(&self) -> Result<Option<chrono::NaiveDate>, ParamError> {
+        self.get("as_of")
+            .map(|v| parse_flexible_date(v).map_err(|e| ParamError::new("as_of", e.to_string())))
+            .transpose()
+    }
+
+    pub fn period(&self) -> Result<crate::domain::Period, ParamError> {
+        Ok(self
+            .typed::<crate::domain::Period>("period")?
+            .unwrap_or(crate::domain::Period::Month))
+    }
+
+    pub fn limit(&self, default: usize, max: usize) -> Result<usize, ParamError> {
+        Ok(self.number("limit", 1, max)?.unwrap_or(default))
+    }
+
     pub fn top(&self) -> Result<Option<usize>, ParamError> {
         self.number("top", 1, MAX_TOP)
     }

@@ -264,6 +264,8 @@ fn table() -> RouteTable {
             api::get_heatmap_csv,
         )
         .get("/api/v1/backlog", Access::viewer(Api), api::get_backlog)
+        .get("/api/v1/insights", Access::viewer(Api), api::get_insights)
+        .get("/api/v1/accounts", Access::viewer(Api), api::get_accounts)
         .get(
             "/api/v1/escalations",
             Access::viewer(Api),
