@@ -253,6 +253,9 @@ pub struct Heatmap {
     /// For a grid without a time dimension: each shown row's last 12 months of the measure.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub row_history: Option<RowHistory>,
+    /// Flagged cells (see [`super::anomalies`]): filled by the application, which holds the
+    /// findings they may come from.
+    pub anomalies: Vec<super::anomalies::Anomaly>,
 }
 
 /// Each shown row's measure per month, over the 12 months that end with the filtered range.
@@ -750,6 +753,7 @@ impl Index {
             previous_from: None,
             previous_to: None,
             row_history: None,
+            anomalies: Vec::new(),
         };
         if !extras {
             return map;

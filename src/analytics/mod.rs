@@ -8,6 +8,7 @@
 //!
 //! No IO here: the index is built from anything that yields [`crate::store::IndexRow`]s.
 
+pub mod anomalies;
 mod backlog;
 pub mod detect;
 mod filter;

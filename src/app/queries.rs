@@ -6,10 +6,11 @@ use std::io::Write;
 use super::{App, AppError, FETCH_CHUNK};
 use chrono::NaiveDate;
 
+use crate::analytics::anomalies;
 use crate::analytics::insights::{self, Insights};
 use crate::analytics::risk::{self, Accounts};
 use crate::analytics::{Backlog, Filter, Heatmap, HeatmapQuery, InvalidQuery, Stats};
-use crate::domain::{Escalation, Period, SortColumn};
+use crate::domain::{Dimension, Escalation, Period, SortColumn};
 use crate::ingest::export;
 use crate::render::csv_safe;
 
@@ -19,8 +20,27 @@ impl App {
         Ok(self.index().stats(filter))
     }
 
+    /// The heatmap, with its flagged cells: over time, each cell against its row's past; with
+    /// two non-time dimensions, the current period's findings on that pair.
     pub fn heatmap(&self, q: &HeatmapQuery) -> Heatmap {
-        self.index().heatmap(q)
+        let mut map = self.index().heatmap(q);
+        let sliced = |d: Dimension| {
+            matches!(
+                d,
+                Dimension::Client | Dimension::Product | Dimension::Region
+            )
+        };
+        map.anomalies = if q.rows.is_time() || q.cols.is_time() {
+            anomalies::over_time(&map)
+        } else if !(sliced(q.rows) && sliced(q.cols)) {
+            Vec::new()
+        } else {
+            match self.insights(&q.filter, Period::Month, None, insights::MAX_LIMIT) {
+                Ok(found) => anomalies::from_findings(&map, &found.findings),
+                Err(_) => Vec::new(),
+            }
+        };
+        map
     }
 
     /// Opened, closed and open at the end of each period, for the escalations `filter` selects

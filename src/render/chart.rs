@@ -242,3 +242,39 @@ mod tests {
         assert_eq!(nice_max(1000), 1000);
     }
 }
+
+/// A sparkline's `points` attribute: `values` across `width` by `height` (the largest value at
+/// the top, zero at the bottom, one pixel of margin).
+pub fn spark_points(values: &[u32], width: f64, height: f64) -> String {
+    let top = values.iter().copied().max().unwrap_or(0).max(1) as f64;
+    let step = if values.len() > 1 {
+        (width - 2.0) / (values.len() - 1) as f64
+    } else {
+        0.0
+    };
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            format!(
+                "{:.1},{:.1}",
+                1.0 + i as f64 * step,
+                height - 1.0 - f64::from(v) / top * (height - 2.0)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod spark_tests {
+    #[test]
+    fn a_sparkline_spans_its_box() {
+        assert_eq!(
+            super::spark_points(&[0, 5, 10], 12.0, 12.0),
+            "1.0,11.0 6.0,6.0 11.0,1.0"
+        );
+        assert_eq!(super::spark_points(&[], 12.0, 12.0), "");
+        assert_eq!(super::spark_points(&[0], 12.0, 12.0), "1.0,11.0");
+    }
+}

@@ -9,7 +9,7 @@ mod png;
 mod svg;
 mod table;
 
-pub use chart::backlog_svg;
+pub use chart::{backlog_svg, spark_points};
 pub use palette::{InvalidPalette, Palette};
 pub use png::{PngError, svg_to_png};
 pub use svg::{SvgOptions, heatmap_svg};

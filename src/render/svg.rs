@@ -42,6 +42,8 @@ struct SvgCell {
     value: String,
     count: u64,
     share: String,
+    /// A flagged cell's kind (`spike`...), outlined and marked.
+    flag: Option<&'static str>,
 }
 
 /// A row's or column's total (or the grand total): drawn apart from the grid, uncoloured.
@@ -369,6 +371,11 @@ fn cells(map: &Heatmap, cols: &[usize], g: &Geometry, opts: &SvgOptions<'_>) -> 
     let mode = Mode::of(map);
     let max = scale_max(map, mode);
     let measure = map.measure.title().to_lowercase();
+    let flags: std::collections::HashMap<(&str, &str), &crate::analytics::anomalies::Anomaly> = map
+        .anomalies
+        .iter()
+        .map(|a| ((a.row.as_str(), a.col.as_str()), a))
+        .collect();
     let mut cells = Vec::with_capacity(map.rows.len() * cols.len());
     for (i, row) in map.values.iter().enumerate() {
         let row_total: u64 = map.counts[i].iter().sum();
@@ -428,7 +435,18 @@ fn cells(map: &Heatmap, cols: &[usize], g: &Geometry, opts: &SvgOptions<'_>) -> 
                     map.rows[i], map.cols[j]
                 ),
             };
+            let flag = flags.get(&(map.rows[i].as_str(), map.cols[j].as_str()));
+            let tooltip = match flag {
+                Some(a) => format!(
+                    "{tooltip}; {}: {} vs {} expected",
+                    crate::analytics::insights::kind_label(a.kind),
+                    a.observed,
+                    format_value(a.expected, false)
+                ),
+                None => tooltip,
+            };
             cells.push(SvgCell {
+                flag: flag.map(|a| a.kind.as_str()),
                 x: g.plot_left + k as f64 * g.cell_w,
                 y: g.plot_top + i as f64 * g.cell_h,
                 w: g.cell_w - 1.0,

@@ -169,6 +169,7 @@ fn table() -> RouteTable {
         // pages
         .get("/", Access::viewer(Dashboard), pages::show_dashboard)
         .get("/data", Access::viewer(Data), pages::list_escalations)
+        .get("/accounts", Access::viewer(Data), pages::show_accounts)
         .get("/data.csv", Access::viewer(Data), pages::download_data_csv)
         .get("/import", Access::viewer(Page), pages::show_import)
         .post(

@@ -549,3 +549,94 @@ async fn a_manager_switches_the_colour_mode_and_the_comparison_and_opens_resolut
     );
     c.close().await.expect("close");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_manager_follows_a_finding_to_its_tickets_and_opens_an_account_in_a_real_browser() {
+    if !browser_available(
+        "a_manager_follows_a_finding_to_its_tickets_and_opens_an_account_in_a_real_browser",
+    ) {
+        return;
+    }
+    let app = TestApp::with_csv(&crate::insights::world()).await;
+    let driver = start_driver().await;
+    let c = browser(&driver).await;
+
+    c.goto(&app.url("/")).await.expect("dashboard");
+    let card = c
+        .find(Locator::Css(".finding a"))
+        .await
+        .expect("a Needs attention card");
+    let numbers = c
+        .find(Locator::Css(".finding .finding-numbers"))
+        .await
+        .expect("its numbers")
+        .text()
+        .await
+        .expect("text");
+    let observed = numbers.split(' ').next().unwrap_or("").to_owned();
+    let title = c
+        .find(Locator::Css(".finding .finding-title"))
+        .await
+        .expect("its title")
+        .text()
+        .await
+        .expect("text");
+    assert_eq!(title, "Globex on Billing", "the most urgent first");
+    card.click().await.expect("click the card");
+    wait_url(&c, "/data?").await;
+    let heading = c
+        .find(Locator::Id("data-heading"))
+        .await
+        .expect("data heading")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        heading.starts_with(&format!("{observed} escalations")),
+        "{heading} (the card said {numbers})"
+    );
+    let rows = c.find_all(Locator::Css("tbody tr")).await.expect("rows");
+    assert_eq!(
+        rows.len().to_string(),
+        observed,
+        "one row per ticket counted"
+    );
+
+    // The accounts page: the riskiest first, a row opens the dashboard on that client.
+    c.find(Locator::LinkText("Accounts at risk"))
+        .await
+        .expect("nav link")
+        .click()
+        .await
+        .expect("click");
+    wait_url(&c, "/accounts").await;
+    let first = c
+        .find(Locator::Css("table.accounts tbody th a"))
+        .await
+        .expect("an account");
+    let client = first.text().await.expect("text");
+    first.click().await.expect("open the account");
+    wait_url(&c, "tab=client-overview").await;
+    let chips = c
+        .find_all(Locator::Css(".heatmap .hm-rows text"))
+        .await
+        .expect("rows");
+    let mut labels = Vec::new();
+    for r in chips {
+        labels.push(r.text().await.expect("text"));
+    }
+    assert_eq!(labels.len(), 1, "one row: {labels:?}");
+    assert_eq!(labels[0], client, "the dashboard filtered to {client}");
+    // Screenshot for the README when asked (ESCAMAP_SCREENSHOTS=docs).
+    if let Ok(dir) = std::env::var("ESCAMAP_SCREENSHOTS") {
+        c.goto(&app.url("/")).await.expect("dashboard");
+        let png = c.screenshot().await.expect("screenshot");
+        std::fs::write(format!("{dir}/insights.png"), png).expect("write screenshot");
+    }
+    let errors = console_errors(&driver, &c).await;
+    assert!(
+        errors.is_empty(),
+        "console errors or CSP violations: {errors:#?}"
+    );
+    c.close().await.expect("close");
+}

@@ -10,6 +10,7 @@ mod exports;
 mod hardening;
 mod helpers;
 mod hostile;
+mod insights;
 mod mapping;
 mod properties;
 mod security;

@@ -46,7 +46,7 @@ async fn page(
     let (users, tokens) =
         crate::web::blocking(move || Ok::<_, AppError>((app.users()?, app.tokens()?))).await?;
     Ok(render_html(&AdminPage {
-        layout: Layout::new("Accounts", "admin", Some(caller)),
+        layout: Layout::new("Users", "admin", Some(caller)),
         users,
         tokens,
         new_token,

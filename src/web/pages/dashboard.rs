@@ -7,9 +7,10 @@ use axum::extract::{RawQuery, State};
 use axum::response::Html;
 
 use super::{Choice, FilterBar, Layout, choices, render_html};
+use crate::analytics::insights::{Insights, kind_label, slice_name};
 use crate::analytics::{Filter, Heatmap, HeatmapQuery, Stats, cell_filter};
 use crate::domain::{Compare, Dimension, Measure, Normalize, Period, View};
-use crate::render::{Palette, SvgOptions, backlog_svg, heatmap_svg};
+use crate::render::{Palette, SvgOptions, backlog_svg, heatmap_svg, spark_points};
 use crate::web::error::WebError;
 use crate::web::gate::Caller;
 use crate::web::params::{ParamError, Params, filter_pairs};
@@ -23,6 +24,46 @@ pub struct Card {
     value: String,
     delta: String,
     delta_class: &'static str,
+}
+
+/// One finding on the dashboard's "Needs attention".
+pub struct AttentionCard {
+    kind: &'static str,
+    label: &'static str,
+    title: String,
+    numbers: String,
+    summary: String,
+    href: String,
+    spark: String,
+    spark_label: String,
+}
+
+/// Findings shown as cards.
+const ATTENTION_CARDS: usize = 6;
+
+fn attention(found: &Insights) -> Vec<AttentionCard> {
+    found
+        .findings
+        .iter()
+        .take(ATTENTION_CARDS)
+        .map(|f| {
+            let history: Vec<String> = f.history.iter().map(u32::to_string).collect();
+            AttentionCard {
+                kind: f.kind.as_str(),
+                label: kind_label(f.kind),
+                title: slice_name(&f.slice),
+                numbers: format!("{} vs {:.1} expected", f.observed, f.expected),
+                summary: f.summary.clone(),
+                href: f.drill.clone(),
+                spark: spark_points(&f.history, 96.0, 24.0),
+                spark_label: format!(
+                    "Escalations per {}, the last 13 oldest first: {}",
+                    found.period,
+                    history.join(", ")
+                ),
+            }
+        })
+        .collect()
 }
 
 pub struct Tab {
@@ -63,6 +104,11 @@ pub struct DashboardPage {
     /// The Resolution tab's backlog chart, and its period choice.
     backlog_svg: Option<String>,
     periods: Vec<(&'static str, bool)>,
+    /// "Needs attention": the top findings, the period they are about, how many there are.
+    attention: Vec<AttentionCard>,
+    attention_when: String,
+    attention_total: usize,
+    attention_api: String,
 }
 
 fn delta(
@@ -218,7 +264,7 @@ fn state_pairs(tab: DashboardTab, p: &Params) -> Vec<(&'static str, String)> {
             }
         }
     }
-    for k in ["top", "normalize", "compare"] {
+    for k in ["top", "normalize", "compare", "as_of"] {
         if let Some(v) = p.get(k) {
             pairs.push((k, v.to_owned()));
         }
@@ -408,6 +454,17 @@ pub async fn show_dashboard(
         Err(_) => query,
     };
     let app = &state.app;
+    let as_of = p.as_of()?;
+    let found = app.insights(&filter, Period::Month, as_of, ATTENTION_CARDS)?;
+    let attention_when = match found.current {
+        Some(c) if found.as_of.is_some() => format!("{} to {}", c.from, c.to),
+        _ => String::new(),
+    };
+    let mut attention_api = vec![];
+    if let Some(d) = as_of {
+        attention_api.push(("as_of", d.to_string()));
+    }
+    let attention_api = format!("/api/v1/insights?{}", with_filter(&filter, attention_api));
     let (now, before) = app.stats_compared(&filter)?;
     let map = app.heatmap(&query);
     let period = p.typed::<Period>("period")?.unwrap_or(Period::Month);
@@ -478,6 +535,10 @@ pub async fn show_dashboard(
             .iter()
             .map(|x| (x.as_str(), *x == period))
             .collect(),
+        attention: attention(&found),
+        attention_when,
+        attention_total: found.total,
+        attention_api,
     };
     Ok(render_html(&page))
 }

@@ -2,6 +2,7 @@
 //! `base.html`. Every page works without JavaScript: tabs, filters, sorting, paging and
 //! drill-down are links and GET forms.
 
+mod accounts;
 pub mod admin;
 mod dashboard;
 mod data;
@@ -9,6 +10,7 @@ pub mod import;
 mod login;
 mod mapping;
 
+pub use accounts::show_accounts;
 use askama::Template;
 use axum::http::StatusCode;
 use axum::response::Html;
