@@ -32,7 +32,10 @@
 //! the parent's over those periods, and with it taken out the parent would no longer pass its
 //! test. So a cell that explains its client's rise is
 //! listed and the client is not; a parent is listed when its change is spread over several
-//! children, or is more than one child's.
+//! children, or is more than one child's. A client's slices also explain a region's (a client
+//! sits mostly in one region): there the child's part inside the parent is counted from the
+//! index (the escalations in both), and its level scaled by the share of its past that fell
+//! inside.
 
 use chrono::NaiveDate;
 use serde::Serialize;
@@ -191,7 +194,22 @@ impl Index {
                 findings: Vec::new(),
             };
         };
-        let mut findings = find(&series, filter);
+        let overlap = |a: &Slice, b: &Slice| {
+            let both = Filter {
+                clients: a.client.iter().chain(&b.client).take(1).cloned().collect(),
+                products: a
+                    .product
+                    .iter()
+                    .chain(&b.product)
+                    .take(1)
+                    .cloned()
+                    .collect(),
+                regions: a.region.iter().chain(&b.region).take(1).cloned().collect(),
+                ..filter.without_dates()
+            };
+            Some(self.period_counts(&both, &series))
+        };
+        let mut findings = find_with(&series, filter, &overlap);
         let total = findings.len();
         findings.truncate(limit);
         let current = series.periods.last().map(|&(from, to)| Span { from, to });
@@ -382,6 +400,12 @@ fn decide(tests: &[Option<Test>; 4], cuts: &Cuts) -> Option<Test> {
 /// Every finding in `series`, most urgent first; `filter` is what selected the series (its
 /// lists go into each drill link).
 pub fn find(series: &SliceSeries, filter: &Filter) -> Vec<Finding> {
+    find_with(series, filter, &|_, _| None)
+}
+
+/// [`find`], with the index's counts of two slices' common escalations, so a client's finding
+/// can explain a region's.
+pub fn find_with(series: &SliceSeries, filter: &Filter, overlap: Overlap<'_>) -> Vec<Finding> {
     let share = elapsed(series);
     let sizes = pooled_sizes(series);
     let tests: Vec<[Option<Test>; 4]> = series
@@ -418,7 +442,7 @@ pub fn find(series: &SliceSeries, filter: &Filter) -> Vec<Finding> {
         .enumerate()
         .filter_map(|(k, t)| decide(t, &cuts[levels[k]]).map(|t| (k, t)))
         .collect();
-    let kept = explained(series, &found, &cuts, share, &sizes);
+    let kept = explained(series, &found, &cuts, share, &sizes, overlap);
     let mut out: Vec<Finding> = found
         .into_iter()
         .zip(kept)
@@ -469,6 +493,22 @@ fn within(child: &Slice, parent: &Slice) -> bool {
         && agrees(&child.region, &parent.region)
 }
 
+/// Whether `child` and `parent` can share escalations without one lying within the other: a
+/// client's slice against a region's (`Globex on Billing` and `Billing in Europe`, `Globex` and
+/// `Europe`). Their common escalations are counted by the index (see [`Overlap`]).
+fn across(child: &Slice, parent: &Slice) -> bool {
+    let agrees = |a: &Option<String>, b: &Option<String>| a.is_none() || b.is_none() || a == b;
+    child.client.is_some()
+        && parent.client.is_none()
+        && parent.region.is_some()
+        && child.region.is_none()
+        && agrees(&child.product, &parent.product)
+}
+
+/// The counts over the series' periods of the escalations in both slices, when the index can
+/// tell (the slices do not record how a client's escalations spread over the regions).
+pub type Overlap<'a> = &'a dyn Fn(&Slice, &Slice) -> Option<Counts>;
+
 /// For each finding, whether it stays: a parent goes when one child's finding explains it.
 fn explained(
     series: &SliceSeries,
@@ -476,6 +516,7 @@ fn explained(
     cuts: &[Cuts; 5],
     share: f64,
     sizes: &Sizes,
+    overlap: Overlap<'_>,
 ) -> Vec<bool> {
     found
         .iter()
@@ -483,25 +524,56 @@ fn explained(
             let (parent, counts) = &series.slices[k];
             !found.iter().any(|&(j, child_test)| {
                 let (child, child_counts) = &series.slices[j];
-                if j == k || child_test.kind.is_up() != test.kind.is_up() || !within(child, parent)
-                {
+                if j == k || child_test.kind.is_up() != test.kind.is_up() {
                     return false;
                 }
-                // The parent with the child's flagged periods at the child's own level.
-                let mut adjusted = *counts;
-                let (mut child_excess, mut parent_excess) = (0.0, 0.0);
-                for back in 0..child_test.span {
-                    let i = PERIODS - 1 - back;
-                    let part = if back == 0 { share } else { 1.0 };
-                    let excess = f64::from(child_counts[i]) - child_test.level * part;
-                    child_excess += excess;
-                    parent_excess += f64::from(counts[i]) - test.level * part;
-                    adjusted[i] = (f64::from(counts[i]) - excess).round().max(0.0) as u32;
-                }
+                let excess_in = |part_counts: &Counts, inside: f64| {
+                    let mut total = 0.0;
+                    let mut by_period = [0.0; PERIODS];
+                    for back in 0..child_test.span {
+                        let i = PERIODS - 1 - back;
+                        let part = if back == 0 { share } else { 1.0 };
+                        by_period[i] = f64::from(part_counts[i]) - child_test.level * part * inside;
+                        total += by_period[i];
+                    }
+                    (total, by_period)
+                };
+                let parent_excess: f64 = (0..child_test.span)
+                    .map(|back| {
+                        let i = PERIODS - 1 - back;
+                        let part = if back == 0 { share } else { 1.0 };
+                        f64::from(counts[i]) - test.level * part
+                    })
+                    .sum();
+                // The child's excess inside the parent.
+                let (child_excess, by_period) = if within(child, parent) {
+                    excess_in(child_counts, 1.0)
+                } else if across(child, parent) {
+                    // The child's whole excess bounds its part inside: check that first.
+                    if excess_in(child_counts, 1.0).0.abs() < 0.5 * parent_excess.abs() {
+                        return false;
+                    }
+                    let Some(both) = overlap(child, parent) else {
+                        return false;
+                    };
+                    let past = |c: &Counts| c[..PERIODS - child_test.span].iter().sum::<u32>();
+                    let inside = if past(child_counts) > 0 {
+                        f64::from(past(&both)) / f64::from(past(child_counts))
+                    } else {
+                        1.0
+                    };
+                    excess_in(&both, inside)
+                } else {
+                    return false;
+                };
                 // It explains the parent when it is most of the parent's change, and the
                 // parent without it would not be a finding.
                 if child_excess.abs() < 0.5 * parent_excess.abs() {
                     return false;
+                }
+                let mut adjusted = *counts;
+                for (i, e) in by_period.iter().enumerate() {
+                    adjusted[i] = (f64::from(counts[i]) - e).round().max(0.0) as u32;
                 }
                 decide(
                     &judge(&adjusted, share, sizes[level_of(parent)]),
@@ -858,6 +930,36 @@ mod tests {
         );
         // The same 9 over the whole month is no news.
         assert!(run(vec![(slice("Pace Co"), pace)]).is_empty());
+    }
+
+    #[test]
+    fn a_clients_cell_explains_a_region_when_the_index_counts_them_together() {
+        let mut cell_counts = [0; PERIODS];
+        cell_counts[12] = 9;
+        let pair = Slice {
+            client: None,
+            product: Some("Mobile App".into()),
+            region: Some("Europe".into()),
+        };
+        let slices = vec![
+            (cell("Initech", "Mobile App"), cell_counts),
+            (pair.clone(), cell_counts),
+        ];
+        let s = series(slices.clone());
+        // Without the index's counts, both are listed.
+        assert_eq!(find(&s, &Filter::default()).len(), 2);
+        // With them: the nine are the same nine, and the cell alone is listed.
+        let overlap = |_: &Slice, _: &Slice| Some(cell_counts);
+        let found = find_with(&s, &Filter::default(), &overlap);
+        assert_eq!(
+            kinds(&found),
+            [(Kind::Emerging, "Initech on Mobile App".to_owned())]
+        );
+        // Had only two of the nine been in Europe, the pair stays.
+        let mut two = [0; PERIODS];
+        two[12] = 2;
+        let overlap = |_: &Slice, _: &Slice| Some(two);
+        assert_eq!(find_with(&s, &Filter::default(), &overlap).len(), 2);
     }
 
     #[test]

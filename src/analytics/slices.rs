@@ -155,6 +155,34 @@ impl Index {
         NaiveDate::from_num_days_from_ce_opt(self.day[i])
     }
 
+    /// The counts of the escalations `filter` selects over `series`' periods (its dates are not
+    /// used), the current period last: one pass over those periods' rows.
+    pub fn period_counts(&self, filter: &Filter, series: &SliceSeries) -> Counts {
+        let mut out = [0; PERIODS];
+        let (Some(&(first, _)), Some(&(_, last))) = (series.periods.first(), series.periods.last())
+        else {
+            return out;
+        };
+        let f = self.compile(&Filter {
+            from: Some(first),
+            to: Some(last),
+            ..filter.without_dates()
+        });
+        for i in f.range.clone() {
+            if !f.keeps(self, i) {
+                continue;
+            }
+            let Some(day) = NaiveDate::from_num_days_from_ce_opt(self.day[i]) else {
+                continue;
+            };
+            let p = series.periods.partition_point(|&(from, _)| from <= day);
+            if let Some(n) = p.checked_sub(1).and_then(|p| out.get_mut(p)) {
+                *n += 1;
+            }
+        }
+        out
+    }
+
     /// One pass over `f`'s rows (all within the 13 periods from `first`).
     fn count_slices(&self, f: &Compiled, period: Period, first: NaiveDate) -> Vec<(Slice, Counts)> {
         let (nc, np, nr) = (
