@@ -200,6 +200,9 @@ fn aggregate(c: &mut Criterion) {
         g.bench_function(format!("findings_by_month/{name}"), |b| {
             b.iter(|| black_box(ix.insights(&f, Period::Month, None, 25)))
         });
+        g.bench_function(format!("accounts_ranking/{name}"), |b| {
+            b.iter(|| black_box(ix.accounts(&f, None, 25)))
+        });
     }
     g.finish();
 }

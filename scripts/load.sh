@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Load benchmark: 1,000,000 demo escalations in a fresh store, the release server, and wrk against
-# the dashboard, the heatmap API and the data page. Needs wrk (Debian package `wrk`).
+# the dashboard, the heatmap API, the data page, the insights and accounts API and the accounts page. Needs wrk (Debian package `wrk`).
 #   scripts/load.sh [rows] [seconds]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +19,8 @@ trap 'kill "${pid:-0}" 2>/dev/null || true; rm -rf "$dir"' EXIT
 pid=$!
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
 for path in "/" "/?tab=client-overview&product=API&from=2025-11-24&to=2026-11-24" \
-            "/api/v1/heatmap?view=product-timeline" "/data" "/data?sort=client&order=asc&page=100"; do
+            "/api/v1/heatmap?view=product-timeline" "/data" "/data?sort=client&order=asc&page=100" \
+            "/api/v1/insights" "/api/v1/accounts" "/accounts"; do
     echo "== GET $path"
     wrk -t2 -c4 -d"${secs}s" --latency "http://127.0.0.1:$port$path" | grep -E "Requests/sec|  50%|  99%|Non-2xx|Socket errors"
 done

@@ -14,8 +14,6 @@
 //!   [`lower_tail`] is the same for a count this low (a slice cooling down).
 //! - [`benjamini_hochberg`]: which of many tests stand at a false-discovery rate, since thousands
 //!   of slices are tested at once.
-//! - [`poisson_cusum`]: a one-sided Poisson CUSUM for a sustained rise, which a single period's
-//!   test misses while the rise is still inflating the trailing mean.
 
 use statrs::distribution::{DiscreteCDF, NegativeBinomial, Poisson};
 
@@ -91,39 +89,56 @@ impl Baseline {
     /// Fits the history (oldest first, the period being judged not included).
     pub fn of(history: &[u32]) -> Self {
         let n = history.len();
-        if n == 0 {
+        if n == 0 || history.iter().all(|&y| y == 0) {
             return Self {
                 expected: MIN_MEAN,
                 dispersion: 1.0,
                 raw_dispersion: 1.0,
-                periods: 0,
+                periods: n,
             };
         }
+        // Weights on the stack for the usual histories (13 periods at most), so the thousands of
+        // slices an answer judges allocate nothing here.
+        let mut stack = [1.0f64; 16];
+        let mut heap = Vec::new();
+        let weights: &mut [f64] = if n <= stack.len() {
+            &mut stack[..n]
+        } else {
+            heap.resize(n, 1.0);
+            &mut heap
+        };
         // The first fit leaves out the largest period, so a big past outbreak does not inflate
         // the dispersion that would reveal it (masking); the rounds then weigh every period.
-        let mut first = vec![1.0; n];
         if n >= 4
             && let Some(top) = (0..n).max_by_key(|&i| history[i])
         {
-            first[top] = 0.0;
+            weights[top] = 0.0;
         }
-        let (mut expected, mut dispersion) = fit(history, &first);
+        let (mut expected, mut dispersion) = fit(history, weights);
+        let mut previous_outliers = usize::MAX;
         for _ in 0..REWEIGHT_ROUNDS {
             // Refit with past outbreaks down-weighted; the weights keep their sum at n.
-            let raw: Vec<f64> = history
-                .iter()
-                .map(|&y| anscombe(f64::from(y), expected, dispersion.max(1.0)))
-                .map(|r| {
-                    if r > OUTBREAK_RESIDUAL {
-                        1.0 / (r * r)
-                    } else {
-                        1.0
-                    }
-                })
-                .collect();
-            let total: f64 = raw.iter().sum();
-            let weights: Vec<f64> = raw.iter().map(|w| w * n as f64 / total).collect();
-            (expected, dispersion) = fit(history, &weights);
+            let mut outliers = 0;
+            for (w, &y) in weights.iter_mut().zip(history) {
+                let r = anscombe(f64::from(y), expected, dispersion.max(1.0));
+                *w = if r > OUTBREAK_RESIDUAL {
+                    outliers += 1;
+                    1.0 / (r * r)
+                } else {
+                    1.0
+                };
+            }
+            let total: f64 = weights.iter().sum();
+            for w in weights.iter_mut() {
+                *w *= n as f64 / total;
+            }
+            (expected, dispersion) = fit(history, weights);
+            // No outlier twice running: the fit is the plain one, and the next round would
+            // repeat it.
+            if outliers == 0 && previous_outliers == 0 {
+                break;
+            }
+            previous_outliers = outliers;
         }
         Self {
             expected: expected.max(MIN_MEAN),
@@ -132,6 +147,12 @@ impl Baseline {
             periods: n,
         }
     }
+}
+
+/// The plain mean of a history: an upper bound of its [`Baseline::of`] expectation (which only
+/// ever down-weights periods above its mean), for skipping fits that could not pass a bar.
+pub fn plain_mean(history: &[u32]) -> f64 {
+    history.iter().map(|&y| f64::from(y)).sum::<f64>() / history.len().max(1) as f64
 }
 
 /// Weighted mean, and dispersion `Σ w (y - μ)² / μ / (Σ w - 1)` (1 without a mean).
@@ -160,7 +181,8 @@ fn anscombe(y: f64, mean: f64, phi: f64) -> f64 {
     if mean <= 0.0 {
         return if y > 0.0 { f64::INFINITY } else { 0.0 };
     }
-    1.5 * (y.powf(2.0 / 3.0) - mean.powf(2.0 / 3.0)) / (mean.powf(1.0 / 6.0) * phi.sqrt())
+    let (cy, cm) = (y.cbrt(), mean.cbrt());
+    1.5 * (cy * cy - cm * cm) / (cm.sqrt() * phi.sqrt())
 }
 
 /// `P(X ≥ observed)` for `X` negative binomial with this mean and variance `dispersion × mean`
@@ -218,30 +240,6 @@ pub fn benjamini_hochberg(p_values: &[f64], q: f64) -> Vec<bool> {
         out[i] = true;
     }
     out
-}
-
-/// A one-sided Poisson CUSUM over `counts` for a rise from `mean` to `ratio × mean`: the largest
-/// statistic and the first period where it crossed `threshold`, if any. Each period adds
-/// `y − k`, with `k = (μ₁ − μ₀) / ln(μ₁ / μ₀)` the reference value, and the sum never drops
-/// below 0.
-pub fn poisson_cusum(
-    counts: &[u32],
-    mean: f64,
-    ratio: f64,
-    threshold: f64,
-) -> (f64, Option<usize>) {
-    let mu0 = mean.max(MIN_MEAN);
-    let mu1 = mu0 * ratio.max(1.0 + 1e-6);
-    let k = (mu1 - mu0) / (mu1 / mu0).ln();
-    let (mut s, mut top, mut first) = (0.0f64, 0.0f64, None);
-    for (t, &y) in counts.iter().enumerate() {
-        s = (s + f64::from(y) - k).max(0.0);
-        top = top.max(s);
-        if first.is_none() && s > threshold {
-            first = Some(t);
-        }
-    }
-    (top, first)
 }
 
 #[cfg(test)]
@@ -317,20 +315,5 @@ mod tests {
         assert!(kept[11..].iter().all(|&k| k) && kept[..11].iter().all(|&k| !k));
         assert!(benjamini_hochberg(&[], 0.05).is_empty());
         assert_eq!(benjamini_hochberg(&[0.9, 0.8], 0.05), [false, false]);
-    }
-
-    #[test]
-    fn the_cusum_catches_a_sustained_rise_but_not_noise() {
-        let steady = [4, 5, 3, 4, 6, 4, 3, 5, 4, 4, 5, 4];
-        let (top, alarm) = poisson_cusum(&steady, 4.2, 2.0, 5.0);
-        assert!(alarm.is_none(), "noise: top {top}");
-        // From month 8 on, twice the level: each month alone is unremarkable at first.
-        let rising = [4, 5, 3, 4, 6, 4, 3, 5, 8, 9, 8, 10];
-        let (_, alarm) = poisson_cusum(&rising, 4.2, 2.0, 5.0);
-        assert_eq!(
-            alarm,
-            Some(10),
-            "8 - 6.06, then 9 - 6.06, then 8 - 6.06 cross 5"
-        );
     }
 }

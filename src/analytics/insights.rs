@@ -13,15 +13,16 @@
 //!   expected and at least 3 more.
 //! - `emerging` (a slice with at most one escalation in the 12 previous periods): at least
 //!   [`MIN_EMERGING`] now, tested against "next to nothing".
-//! - `rising` (a slice whose level, fitted on the 9 periods before the last three, is at least
-//!   one a period): the last three periods together are improbably high for that level, the
+//! - `rising` (a slice averaging at least one a period over the 9 periods before the last three):
+//!   the last three periods together are improbably high for that level, the
 //!   current one runs above 1.25 times it, the two before it are both at or above it and
 //!   together at least 1.3 times it on average (so not one bad period), and the three are at
 //!   least 1.5 times it and 6 more. The three periods under judgement are left out of the level
 //!   (EARS-style), so a climb that is already inflating a plain trailing mean is still measured
 //!   against where the slice was. A rise explains the current period's count, so it takes the
 //!   place of a spike on the same slice.
-//! - `cooling` (a slice whose level is at least [`MIN_COOLING_LEVEL`] a period): the last one to
+//! - `cooling` (a slice whose average over its 12 previous periods, or the 10 before the last
+//!   two, is at least [`MIN_COOLING_LEVEL`] a period): the last one to
 //!   three periods each ran at most a third of the level fitted on the periods before them, and
 //!   together they are improbably low (negative-binomial lower tail). Good news to report.
 //!
@@ -40,7 +41,9 @@
 use chrono::NaiveDate;
 use serde::Serialize;
 
-use super::detect::{Baseline, benjamini_hochberg, lower_tail, pooled_size, upper_tail};
+use super::detect::{
+    Baseline, benjamini_hochberg, lower_tail, plain_mean, pooled_size, upper_tail,
+};
 use super::slices::{Counts, PERIODS, Slice, SliceSeries};
 use super::{Filter, Index};
 use crate::domain::Period;
@@ -258,7 +261,19 @@ fn judge(counts: &Counts, share: f64, size: Option<f64>) -> [Option<Test>; 4] {
     let observed = counts[PERIODS - 1];
     let quiet = past.iter().sum::<u32>() <= QUIET_TOTAL;
     let mut out = [None; 4];
-    let base = Baseline::of(past).pooled(size);
+    // Most slices are small and unremarkable: a test that cannot pass (fewer escalations than
+    // the kind's minimum) is answered without fitting a baseline.
+    let needs_fit = quiet || observed >= MIN_SPIKE;
+    let base = if needs_fit {
+        Baseline::of(past).pooled(size)
+    } else {
+        Baseline {
+            expected: plain_mean(past),
+            dispersion: 1.0,
+            raw_dispersion: 1.0,
+            periods: past.len(),
+        }
+    };
     let expected = base.expected * share;
     let test = |kind, p, expected, level, span| {
         Some(Test {
@@ -295,11 +310,24 @@ fn judge(counts: &Counts, share: f64, size: Option<f64>) -> [Option<Test>; 4] {
 /// The last three periods (the current one scaled up to a full period) against the level of the
 /// nine before them.
 fn rising(counts: &Counts, share: f64, size: Option<f64>) -> Option<Test> {
-    let base = Baseline::of(&counts[..PERIODS - 4]).pooled(size);
-    let level = base.expected;
-    if level < MIN_RISING_LEVEL {
+    // Eligible by the average of the nine periods (fixed before the current one is looked at).
+    let plain = plain_mean(&counts[..PERIODS - 4]);
+    if plain < MIN_RISING_LEVEL {
         return None;
     }
+    let total: u32 = counts[PERIODS - 3..].iter().sum();
+    if total < 6 {
+        // Six more than the level at least: impossible.
+        return Some(Test {
+            kind: Kind::Rising,
+            p: 1.0,
+            expected: plain * share,
+            level: plain,
+            span: 3,
+        });
+    }
+    let base = Baseline::of(&counts[..PERIODS - 4]).pooled(size);
+    let level = base.expected;
     let current = f64::from(counts[PERIODS - 1]) / share.max(1e-9);
     let last = [
         f64::from(counts[PERIODS - 3]),
@@ -312,7 +340,6 @@ fn rising(counts: &Counts, share: f64, size: Option<f64>) -> Option<Test> {
         && last[0] >= level
         && last[1] >= level
         && last[0] + last[1] >= 2.6 * level;
-    let total: u32 = counts[PERIODS - 3..].iter().sum();
     let expected_total = level * (2.0 + share);
     let p = if sustained && recent >= 1.5 * level && f64::from(total) - expected_total >= 6.0 {
         upper_tail(total, expected_total, base.predictive(3))
@@ -331,13 +358,25 @@ fn rising(counts: &Counts, share: f64, size: Option<f64>) -> Option<Test> {
 /// The longest run (up to three) of low periods at the end, each at most a third of the level of
 /// the periods before it (the current one scaled up to a full period).
 fn cooling(counts: &Counts, share: f64, size: Option<f64>) -> Option<Test> {
-    let full = Baseline::of(&counts[..PERIODS - 1]);
-    if full.expected < MIN_COOLING_LEVEL {
-        // Eligibility is fixed by the history, before the current period is looked at.
-        let before = Baseline::of(&counts[..PERIODS - 3]);
-        if before.expected < MIN_COOLING_LEVEL {
-            return None;
-        }
+    // Eligible by the average of its 12 previous periods, or of the 10 before the last two
+    // (fixed by the history, before the current period is looked at).
+    let plain = plain_mean(&counts[..PERIODS - 1]);
+    if plain < MIN_COOLING_LEVEL && plain_mean(&counts[..PERIODS - 3]) < MIN_COOLING_LEVEL {
+        return None;
+    }
+    let nothing = Test {
+        kind: Kind::Cooling,
+        p: 1.0,
+        expected: plain * share,
+        level: plain,
+        span: 1,
+    };
+    // A fitted level is never above the plain mean: a current period above a third of it is
+    // not low for any span.
+    if f64::from(counts[PERIODS - 1]) / share.max(1e-9)
+        > plain.max(plain_mean(&counts[..PERIODS - 3])) / 3.0
+    {
+        return Some(nothing);
     }
     let mut best: Option<Test> = None;
     for span in 1..=3 {
@@ -370,13 +409,7 @@ fn cooling(counts: &Counts, share: f64, size: Option<f64>) -> Option<Test> {
             });
         }
     }
-    Some(best.unwrap_or(Test {
-        kind: Kind::Cooling,
-        p: 1.0,
-        expected: full.expected * share,
-        level: full.expected,
-        span: 1,
-    }))
+    Some(best.unwrap_or(nothing))
 }
 
 /// The largest p each kind's Benjamini-Hochberg keeps among one kind of slice (`None`: it
@@ -475,7 +508,10 @@ fn level_of(s: &Slice) -> usize {
 fn pooled_sizes(series: &SliceSeries) -> Sizes {
     let mut by_level: [Vec<Baseline>; 5] = Default::default();
     for (slice, counts) in &series.slices {
-        by_level[level_of(slice)].push(Baseline::of(&counts[..PERIODS - 1]));
+        // Only slices of one a period or more count towards the pool.
+        if plain_mean(&counts[..PERIODS - 1]) >= 1.0 {
+            by_level[level_of(slice)].push(Baseline::of(&counts[..PERIODS - 1]));
+        }
     }
     by_level.map(|b| pooled_size(&b))
 }

@@ -4,18 +4,19 @@
 //! never by size alone, so a large steady account does not crowd out a small one that is
 //! deteriorating. It is the sum of five factors (0 to 100 in all), each named with its points so
 //! a score explains itself:
-//! - **Volume against its norm** (up to 35): the last 90 days against the account's own average
-//!   90 days over the 270 before them, `(last + 5) / (norm + 5)`, full points at three times,
-//!   weighed by how sure the rise is (`(last − norm) / √(last + norm + 1)`, full weight at 4).
-//!   The `+ 5` and the weight keep an account going from 1 to 8 escalations from outranking one
-//!   going from 100 to 300.
-//! - **Growth** (up to 20): the last 90 days against the 90 before, likewise, full points at
+//! - **Volume against its norm** (up to 40): the last 90 days against the account's own average
+//!   90 days over the 270 before them, `(last + 4) / (norm + 4)`, full points at three times,
+//!   weighed by how sure the rise is (`(last − norm) / √(last + norm + 1)`, full weight at 3)
+//!   and by how much it is (full weight at 10 more). The `+ 4` and the weights keep an account
+//!   going from 0 to 5 escalations from outranking one going from 13 to 24, or 100 to 300.
+//! - **Growth** (up to 25): the last 90 days against the 90 before, likewise, full points at
 //!   2.5 times.
-//! - **Severity** (up to 20): the High and Critical share of its last 90 days above everyone's
-//!   share, shrunk towards everyone's by five escalations' worth; full points at 40 points above.
-//! - **Open backlog** (up to 15): escalations still open at `as_of`, in months of the account's
-//!   recent volume (plus two); full points at three months' worth.
-//! - **Slow resolution** (up to 10): its mean days to resolve over the last 90 days against
+//! - **Severity** (up to 15): the High and Critical share of its last 90 days above everyone's
+//!   share, shrunk towards everyone's by ten escalations' worth; full points at 40 points above.
+//! - **Open backlog** (up to 12): the last 90 days' escalations still open at `as_of`, in months
+//!   of the account's recent volume (plus two); full points at two months' worth. Tickets left
+//!   open for years are a clean-up, not this quarter's risk.
+//! - **Slow resolution** (up to 8): its mean days to resolve over the last 90 days against
 //!   everyone's; full points at three times.
 //!
 //! `trend` is `up` when the last 90 days are at least 1.25 times the 90 before and 3 more,
@@ -91,6 +92,8 @@ struct Tally {
     before: u32,
     high: u32,
     open: u32,
+    /// Opened in the last 90 days and still open.
+    open_recent: u32,
     closed: u32,
     days: u64,
     history: [u32; 12],
@@ -191,13 +194,19 @@ fn round1(v: f64) -> f64 {
     (v * 10.0).round() / 10.0
 }
 
+/// A rise of this many escalations weighs fully.
+const MORE: f64 = 10.0;
+
 /// Escalations added to both sides of a ratio of counts.
-const SHRINK: f64 = 5.0;
+const SHRINK: f64 = 4.0;
 
 /// How sure a rise from `before` to `now` is: its standardised size `(now − before) /
-/// √(now + before + 1)` over 4, between 0 and 1.
+/// √(now + before + 1)` over 3, between 0 and 1.
 fn evidence(now: f64, before: f64) -> f64 {
-    ((now - before) / (now + before + 1.0).sqrt() / 4.0).clamp(0.0, 1.0)
+    let sure = ((now - before) / (now + before + 1.0).sqrt() / 3.0).clamp(0.0, 1.0);
+    // And how much: a TAM feels ten more escalations, not two.
+    let more = ((now - before) / MORE).clamp(0.0, 1.0);
+    sure * more
 }
 
 /// `max × clamp(x, 0, 1)`, to a tenth of a point.
@@ -218,11 +227,12 @@ fn account(
     // one from 40 to 320 but far less certain.
     let volume = ((last + SHRINK) / (norm + SHRINK) - 1.0) / 2.0 * evidence(last, norm);
     let growth = ((last + SHRINK) / (prev + SHRINK) - 1.0) / 1.5 * evidence(last, prev);
-    // Shrunk towards everyone's share by five escalations' worth.
-    let high_share = (f64::from(t.high) + SHRINK * everyone_high) / (last + SHRINK);
-    // In months of recent volume, with two escalations a month at least.
+    // Shrunk towards everyone's share by ten escalations' worth.
+    let high_share = (f64::from(t.high) + 10.0 * everyone_high) / (last + 10.0);
+    // The last 90 days' escalations still open, in months of recent volume (two a month at
+    // least): tickets left open for years are a clean-up, not this quarter's risk.
     let monthly = last / 3.0;
-    let backlog = f64::from(t.open) / (monthly + 2.0);
+    let backlog = f64::from(t.open_recent) / (monthly + 2.0);
     let mttr = ratio(t.days, u64::from(t.closed));
     let slow = match (mttr, everyone_mttr) {
         (Some(m), Some(e)) if e > 0.0 && t.closed >= 3 => m / e,
@@ -231,23 +241,23 @@ fn account(
     let mut factors = vec![
         Factor {
             name: "volume against its norm",
-            points: points(35.0, volume),
+            points: points(40.0, volume),
         },
         Factor {
             name: "growth",
-            points: points(20.0, growth),
+            points: points(25.0, growth),
         },
         Factor {
             name: "severity",
-            points: points(20.0, (high_share - everyone_high) / 0.4),
+            points: points(15.0, (high_share - everyone_high) / 0.4),
         },
         Factor {
             name: "open backlog",
-            points: points(15.0, backlog / 3.0),
+            points: points(12.0, backlog / 2.0),
         },
         Factor {
             name: "slow resolution",
-            points: points(10.0, (slow - 1.0) / 2.0),
+            points: points(8.0, (slow - 1.0) / 2.0),
         },
     ];
     factors.retain(|f| f.points > 0.0);

@@ -57,6 +57,36 @@ pub fn world() -> String {
                 ));
             }
         }
+        // Hooli climbs for three months; Soylent, steady at 12, falls away for the last two.
+        let hooli = match month {
+            1..=9 => 4,
+            10 => 8,
+            11 => 10,
+            _ => 12,
+        };
+        for k in 0..hooli {
+            rows.push((
+                "Hooli".into(),
+                "Integrations",
+                "Middle East & Africa",
+                "medium",
+                date(1 + k % 20),
+            ));
+        }
+        let soylent = match month {
+            1..=11 => 12,
+            12 => 2,
+            _ => 1,
+        };
+        for k in 0..soylent {
+            rows.push((
+                "Soylent".into(),
+                "Analytics",
+                "Latin America",
+                "low",
+                date(1 + k % 20),
+            ));
+        }
     }
     csv(&rows)
 }
@@ -120,11 +150,40 @@ async fn the_api_answers_the_contract_and_the_same_as_the_command_line() {
     assert!(spike["summary"].as_str().is_some_and(|s| {
         s.starts_with("Globex on Billing: 20 escalations so far in January 2026")
     }));
-    let emerging = findings
-        .iter()
-        .find(|f| slice_name(f) == "Initech / Mobile App")
-        .expect("the new hotspot");
-    assert_eq!(emerging["kind"], "emerging");
+    let kind_of = |name: &str| {
+        findings
+            .iter()
+            .find(|f| slice_name(f) == name)
+            .map(|f| f["kind"].as_str().unwrap_or("").to_owned())
+    };
+    assert_eq!(
+        kind_of("Initech / Mobile App").as_deref(),
+        Some("emerging"),
+        "{names:?}"
+    );
+    assert_eq!(
+        kind_of("Hooli / Integrations").as_deref(),
+        Some("rising"),
+        "{names:?}"
+    );
+    assert_eq!(
+        kind_of("Soylent / Analytics").as_deref(),
+        Some("cooling"),
+        "{names:?}"
+    );
+    for parent in [
+        "Hooli",
+        "Integrations",
+        "Middle East & Africa",
+        "Soylent",
+        "Analytics",
+        "Latin America",
+    ] {
+        assert!(
+            !names.contains(&parent.to_owned()),
+            "{parent} is explained by its cell: {names:?}"
+        );
+    }
     let scores: Vec<f64> = findings
         .iter()
         .filter_map(|f| f["score"].as_f64())
@@ -221,8 +280,8 @@ async fn as_of_and_the_period_boundaries() {
             .any(|f| slice_name(f) == "Globex / Billing"),
         "{v}"
     );
-    // A steady December has nothing to say at all.
-    let (_, v) = t.json("/api/v1/insights?as_of=2025-12-31").await;
+    // A steady September has nothing to say at all.
+    let (_, v) = t.json("/api/v1/insights?as_of=2025-09-30").await;
     assert_eq!(v["findings"], serde_json::json!([]), "{v}");
     // Filters: only slices within them.
     let (_, v) = t.json("/api/v1/insights?region=Europe").await;
@@ -266,7 +325,7 @@ async fn the_dashboard_shows_the_cards_and_outlines_the_flagged_cells() {
     let (_, data) = t.html(&links[0]).await;
     assert!(!texts(&data, "table tbody tr").is_empty());
     // as_of in the query string, like every other state.
-    let (_, doc) = t.html("/?as_of=2025-12-31").await;
+    let (_, doc) = t.html("/?as_of=2025-09-30").await;
     assert!(texts(&doc, ".finding").is_empty());
     assert!(
         texts(&doc, ".attention .hint")
@@ -381,6 +440,11 @@ fn score(key: &Value, found: &Value) -> Score {
 
 /// Writes a planted world, imports it and scores `insights --json --limit 1000` on it.
 fn planted(rows: u64, seed: u64, events: usize) -> (Score, TestCli) {
+    let (s, t, _) = planted_with_key(rows, seed, events);
+    (s, t)
+}
+
+fn planted_with_key(rows: u64, seed: u64, events: usize) -> (Score, TestCli, Value) {
     let t = TestCli::new();
     let out = t.path("world.csv");
     let key = t.path("key.json");
@@ -402,14 +466,28 @@ fn planted(rows: u64, seed: u64, events: usize) -> (Score, TestCli) {
     t.ok(&["import", &out]);
     let found = t.json(&["insights", "--json", "--limit", "1000"]);
     let key: Value = serde_json::from_slice(&crate::helpers::read(&key)).expect("the key");
-    (score(&key, &found), t)
+    (score(&key, &found), t, key)
 }
 
 #[test]
 fn planted_events_are_found_and_a_quiet_world_stays_quiet() {
     let (mut fair, mut hit, mut findings, mut right) = (0, 0, 0, 0);
     for seed in [21, 22, 23] {
-        let (s, _) = planted(40_000, seed, 12);
+        let (s, t, key) = planted_with_key(40_000, seed, 12);
+        // The accounts that are rising are in the top 20.
+        let top: Vec<Value> = t.json(&["accounts", "--json", "--limit", "20"])["accounts"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        for e in key["events"].as_array().into_iter().flatten() {
+            if e["kind"] == "rising" && e["fair"] == true {
+                assert!(
+                    top.iter().any(|a| a["client"] == e["slice"]["client"]),
+                    "seed {seed}: rising {} not in the top 20",
+                    e["slice"]["client"]
+                );
+            }
+        }
         fair += s.fair;
         hit += s.hit;
         findings += s.findings;
