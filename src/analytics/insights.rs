@@ -16,8 +16,8 @@
 //! - `rising` (a slice averaging at least one a period over the 9 periods before the last three):
 //!   the last three periods together are improbably high for that level, the
 //!   current one runs above 1.25 times it, the two before it are both at or above it and
-//!   together at least 1.3 times it on average (so not one bad period), and the three are at
-//!   least 1.5 times it and 6 more. The three periods under judgement are left out of the level
+//!   together at least 1.3 times it on average (so not one bad period), and the three average at
+//!   least twice it and hold 10 more. The three periods under judgement are left out of the level
 //!   (EARS-style), so a climb that is already inflating a plain trailing mean is still measured
 //!   against where the slice was. A rise explains the current period's count, so it takes the
 //!   place of a spike on the same slice.
@@ -53,8 +53,12 @@ pub const FDR: f64 = 0.05;
 /// The cooling family's false-discovery rate: good news can wait for stronger evidence (a single
 /// low period of an over-dispersed slice is often noise).
 pub const COOLING_FDR: f64 = 0.01;
-/// A rise (spike, emerging, rising) whose p-value is this small passes whatever the
-/// false-discovery control says. Its guards (three times the expected and six more, for a
+/// With [`ALPHA`]: a rise passes when its p-value is under `FLOOR_TESTS / tests` in its family
+/// (at most two false ones expected over the family before the guards), so the floor tightens as
+/// the slices multiply.
+pub const FLOOR_TESTS: f64 = 1.0;
+/// A rise (spike, emerging, rising) whose p-value is this small (and under the
+/// [`FLOOR_TESTS`] bound) passes whatever the false-discovery control says. Its guards (three times the expected and six more, for a
 /// spike) already restrict it to what a manager would call a rise; among those, ordinary noise
 /// rarely reaches this p, while Benjamini-Hochberg alone, which needs about `FDR / slices` for
 /// the first discovery among thousands of slices, would drop a fair spike on a small account
@@ -64,6 +68,10 @@ pub const ALPHA: f64 = 1e-3;
 pub const SPIKE_RATIO: f64 = 3.0;
 /// ... and at least this many more.
 pub const SPIKE_EXCESS: f64 = 6.0;
+/// A rise's last three periods average at least this many times the level before...
+pub const RISE_RATIO: f64 = 2.0;
+/// ... and hold at least this many more escalations than it.
+pub const RISE_EXCESS: f64 = 10.0;
 /// Fewest escalations a spike may have.
 pub const MIN_SPIKE: u32 = 5;
 /// Most escalations over the 12 previous periods of a slice that was quiet ("next to nothing").
@@ -316,8 +324,8 @@ fn rising(counts: &Counts, share: f64, size: Option<f64>) -> Option<Test> {
         return None;
     }
     let total: u32 = counts[PERIODS - 3..].iter().sum();
-    if total < 6 {
-        // Six more than the level at least: impossible.
+    if f64::from(total) < RISE_EXCESS {
+        // Ten more than the level at least: impossible.
         return Some(Test {
             kind: Kind::Rising,
             p: 1.0,
@@ -341,7 +349,10 @@ fn rising(counts: &Counts, share: f64, size: Option<f64>) -> Option<Test> {
         && last[1] >= level
         && last[0] + last[1] >= 2.6 * level;
     let expected_total = level * (2.0 + share);
-    let p = if sustained && recent >= 1.5 * level && f64::from(total) - expected_total >= 6.0 {
+    let p = if sustained
+        && recent >= RISE_RATIO * level
+        && f64::from(total) - expected_total >= RISE_EXCESS
+    {
         upper_tail(total, expected_total, base.predictive(3))
     } else {
         1.0
@@ -419,10 +430,7 @@ type Cuts = [Option<f64>; 4];
 /// The finding a slice's tests make under the cuts: a rise before a spike, one per slice.
 fn decide(tests: &[Option<Test>; 4], cuts: &Cuts) -> Option<Test> {
     let passes = |k: Kind| {
-        // A fall is judged by the false-discovery control alone: the floor is for the kinds
-        // whose guards already ask for a rise a manager would call one.
-        let floor = if k.is_up() { ALPHA } else { 0.0 };
-        tests[k.family()].filter(|t| t.p < 1.0 && t.p <= cuts[k.family()].unwrap_or(0.0).max(floor))
+        tests[k.family()].filter(|t| t.p < 1.0 && cuts[k.family()].is_some_and(|cut| t.p <= cut))
     };
     passes(Kind::Rising)
         .or_else(|| passes(Kind::Emerging))
@@ -457,17 +465,25 @@ pub fn find_with(series: &SliceSeries, filter: &Filter, overlap: Overlap<'_>) ->
                 .filter_map(|(t, _)| t[family])
                 .map(|t| t.p)
                 .collect();
-            let q = if family == Kind::Cooling.family() {
-                COOLING_FDR
-            } else {
-                FDR
-            };
-            *cut = benjamini_hochberg(&ps, q)
+            let cooling = family == Kind::Cooling.family();
+            let q = if cooling { COOLING_FDR } else { FDR };
+            let kept = benjamini_hochberg(&ps, q)
                 .iter()
                 .zip(&ps)
                 .filter(|(kept, _)| **kept)
                 .map(|(_, &p)| p)
                 .reduce(f64::max);
+            // A rise also passes under the floor: ALPHA, or fewer than FLOOR_TESTS false ones
+            // expected over the family, whichever is stricter.
+            let floor = if cooling || ps.is_empty() {
+                None
+            } else {
+                Some(ALPHA.min(FLOOR_TESTS / ps.len() as f64))
+            };
+            *cut = match (kept, floor) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
         }
     }
     let found: Vec<(usize, Test)> = tests
