@@ -211,25 +211,7 @@ async fn a_manager_goes_from_hotspot_to_tickets_in_a_real_browser() {
         .await
         .expect("the first cell link");
     link.click().await.expect("click cell");
-    wait_url(&c, "/data?").await;
-    let heading = c
-        .find(Locator::Id("data-heading"))
-        .await
-        .expect("data heading")
-        .text()
-        .await
-        .expect("text");
-    assert!(
-        heading.starts_with(&format!("{count} escalations")),
-        "{heading} (cell count {count})"
-    );
-    let rows = c.find_all(Locator::Css("tbody tr")).await.expect("rows");
-    let expected: usize = count.parse().expect("a number");
-    assert_eq!(
-        rows.len(),
-        expected.min(50),
-        "one table row per escalation, 50 per page"
-    );
+    expect_data_page(&c, &count).await;
 
     // Apply a filter: choosing a product submits the form by itself.
     c.goto(&app.url("/")).await.expect("dashboard");
@@ -270,6 +252,30 @@ async fn a_manager_goes_from_hotspot_to_tickets_in_a_real_browser() {
         "console errors or CSP violations: {errors:#?}"
     );
     c.close().await.expect("close");
+}
+
+/// Waits for the escalations page a link led to, and checks it lists `count` escalations: the
+/// heading says so, and the table holds one row each (50 a page).
+async fn expect_data_page(c: &Client, count: &str) {
+    wait_url(c, "/data?").await;
+    let heading = c
+        .find(Locator::Id("data-heading"))
+        .await
+        .expect("data heading")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        heading.starts_with(&format!("{count} escalations")),
+        "{heading} (the link counted {count})"
+    );
+    let rows = c.find_all(Locator::Css("tbody tr")).await.expect("rows");
+    let expected: usize = count.parse().expect("a number");
+    assert_eq!(
+        rows.len(),
+        expected.min(50),
+        "one table row per escalation, 50 per page"
+    );
 }
 
 /// Sets the `<select>` with this id to `value`.
@@ -591,24 +597,7 @@ async fn a_manager_follows_a_finding_to_its_tickets_and_opens_an_account_in_a_re
         "the most urgent first"
     );
     card.click().await.expect("click the card");
-    wait_url(&c, "/data?").await;
-    let heading = c
-        .find(Locator::Id("data-heading"))
-        .await
-        .expect("data heading")
-        .text()
-        .await
-        .expect("text");
-    assert!(
-        heading.starts_with(&format!("{observed} escalations")),
-        "{heading} (the card said {numbers})"
-    );
-    let rows = c.find_all(Locator::Css("tbody tr")).await.expect("rows");
-    assert_eq!(
-        rows.len().to_string(),
-        observed,
-        "one row per ticket counted"
-    );
+    expect_data_page(&c, &observed).await;
 
     // The accounts page: the riskiest first, a row opens the dashboard on that client.
     c.find(Locator::LinkText("Accounts at risk"))

@@ -116,40 +116,6 @@ async fn the_api_answers_the_contract_and_the_same_as_the_command_line() {
         names.contains(&"Initech / Mobile App".to_owned()),
         "{names:?}"
     );
-    for parent in [
-        "Globex",
-        "Billing",
-        "Initech",
-        "Mobile App",
-        "Mobile App / Europe",
-        "Billing / Europe",
-    ] {
-        assert!(
-            !names.contains(&parent.to_owned()),
-            "explained by one cell ({parent}), so the cell is listed, not the parent: {names:?}"
-        );
-    }
-    let spike = findings
-        .iter()
-        .find(|f| slice_name(f) == "Globex / Billing")
-        .expect("the spike");
-    assert_eq!(spike["kind"], "spike");
-    assert_eq!(spike["observed"], 20);
-    assert!(
-        spike["expected"].as_f64().is_some_and(|e| e < 2.5),
-        "{spike}"
-    );
-    assert!(spike["p_value"].as_f64().is_some_and(|p| p < 1e-6));
-    assert!(spike["score"].as_f64().is_some_and(|s| s > 6.0));
-    assert_eq!(spike["history"].as_array().map(Vec::len), Some(13));
-    assert_eq!(spike["history"][12], 20);
-    assert_eq!(
-        spike["drill"],
-        "/data?from=2026-01-01&to=2026-01-20&client=Globex&product=Billing"
-    );
-    assert!(spike["summary"].as_str().is_some_and(|s| {
-        s.starts_with("Globex on Billing: 20 escalations so far in January 2026")
-    }));
     let kind_of = |name: &str| {
         findings
             .iter()
@@ -171,7 +137,14 @@ async fn the_api_answers_the_contract_and_the_same_as_the_command_line() {
         Some("cooling"),
         "{names:?}"
     );
+    // Each change is explained by one cell, so the cell is listed, not its parents.
     for parent in [
+        "Globex",
+        "Billing",
+        "Billing / Europe",
+        "Initech",
+        "Mobile App",
+        "Mobile App / Europe",
         "Hooli",
         "Integrations",
         "Middle East & Africa",

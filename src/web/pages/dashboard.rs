@@ -38,6 +38,15 @@ pub struct AttentionCard {
     spark_label: String,
 }
 
+/// An expected count as people read it: two decimals under 1 (`0.05`), one above (`2.1`).
+fn expected_text(e: f64) -> String {
+    if e < 1.0 {
+        format!("{e:.2}")
+    } else {
+        format!("{e:.1}")
+    }
+}
+
 /// Findings shown as cards.
 const ATTENTION_CARDS: usize = 6;
 
@@ -52,7 +61,7 @@ fn attention(found: &Insights) -> Vec<AttentionCard> {
                 kind: f.kind.as_str(),
                 label: kind_label(f.kind),
                 title: slice_name(&f.slice),
-                numbers: format!("{} vs {:.1} expected", f.observed, f.expected),
+                numbers: format!("{} vs {} expected", f.observed, expected_text(f.expected)),
                 summary: f.summary.clone(),
                 href: f.drill.clone(),
                 spark: spark_points(&f.history, 96.0, 24.0),
