@@ -100,6 +100,7 @@ pub struct MigrateArgs {
 pub enum UserAction {
     /// Create an account. The password is asked for, or read from standard input.
     Add {
+        /// The account's name (letters, digits, `.`, `_`, `-`).
         name: UserName,
         /// viewer (pages and read API), editor (also import and delete) or admin (also accounts).
         #[arg(long)]
@@ -107,16 +108,25 @@ pub enum UserAction {
     },
     /// List accounts.
     List {
+        /// Print them as JSON.
         #[arg(long)]
         json: bool,
     },
     /// Remove an account, its sessions and its API tokens.
-    Remove { name: String },
+    Remove {
+        /// The account's name.
+        name: String,
+    },
     /// Set a new password (asked for, or read from standard input); ends the account's sessions.
-    SetPassword { name: String },
+    SetPassword {
+        /// The account's name.
+        name: String,
+    },
     /// Create an API token for an account; it is printed once and stored only as a digest.
     Token {
+        /// The account's name.
         name: String,
+        /// What the token is for, shown when tokens are listed.
         #[arg(long, default_value = "cli")]
         label: String,
     },
@@ -228,6 +238,7 @@ pub const EXIT_ALL_REJECTED: u8 = 3;
 pub struct StatsArgs {
     #[command(flatten)]
     pub filter: FilterArgs,
+    /// Print the four numbers as JSON.
     #[arg(long)]
     pub json: bool,
 }
@@ -241,6 +252,7 @@ pub struct BacklogArgs {
     /// month or week.
     #[arg(long, default_value = "month")]
     pub period: Period,
+    /// Print the series as JSON.
     #[arg(long)]
     pub json: bool,
 }
@@ -261,6 +273,7 @@ pub struct InsightsArgs {
     #[arg(long, default_value_t = insights::DEFAULT_LIMIT,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=insights::MAX_LIMIT as u64))]
     pub limit: usize,
+    /// Print the findings as JSON (the API's answer).
     #[arg(long)]
     pub json: bool,
 }
@@ -278,6 +291,7 @@ pub struct AccountsArgs {
     #[arg(long, default_value_t = risk::DEFAULT_LIMIT,
           value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=risk::MAX_LIMIT as u64))]
     pub limit: usize,
+    /// Print the accounts as JSON (the API's answer).
     #[arg(long)]
     pub json: bool,
 }
@@ -293,7 +307,7 @@ pub enum OutFormat {
 #[derive(Debug, Args)]
 #[command(group = clap::ArgGroup::new("what").required(true).args(["view", "rows"]))]
 pub struct RenderArgs {
-    /// One of the original dashboard's views.
+    /// One of the original dashboard's views: product-timeline, regional or client-overview.
     #[arg(long, conflicts_with_all = ["rows", "cols", "measure"])]
     pub view: Option<View>,
     /// Row dimension: client, product, region, severity, month, quarter, week.
@@ -355,20 +369,30 @@ pub enum ProfilesAction {
         json: bool,
     },
     /// One profile's mapping, as JSON.
-    Show { name: String },
+    Show {
+        /// The profile's name.
+        name: String,
+    },
     /// Delete a profile.
-    Delete { name: String },
+    Delete {
+        /// The profile's name.
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum ImportsAction {
     /// All imports, newest first.
     List {
+        /// Print them as JSON.
         #[arg(long)]
         json: bool,
     },
     /// Delete an import and the escalations it last wrote.
-    Delete { id: i64 },
+    Delete {
+        /// The import's id, as `imports list` shows it.
+        id: i64,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -426,12 +450,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(a) => serve(&cli.db, &a),
         Command::DemoData(a) => demo_data(&a),
         Command::Import(a) => import(&open(&cli.db)?, &a),
-        Command::Stats(a) => stats(&open(&cli.db)?, &a),
-        Command::Render(a) => render(&open(&cli.db)?, &a),
-        Command::Backlog(a) => backlog(&open(&cli.db)?, &a),
-        Command::Insights(a) => insights_command(&open(&cli.db)?, &a),
-        Command::Accounts(a) => accounts_command(&open(&cli.db)?, &a),
-        Command::Export(a) => export(&open(&cli.db)?, &a),
+        Command::Stats(a) => stats(&open_to_read(&cli.db)?, &a),
+        Command::Render(a) => render(&open_to_read(&cli.db)?, &a),
+        Command::Backlog(a) => backlog(&open_to_read(&cli.db)?, &a),
+        Command::Insights(a) => insights_command(&open_to_read(&cli.db)?, &a),
+        Command::Accounts(a) => accounts_command(&open_to_read(&cli.db)?, &a),
+        Command::Export(a) => export(&open_to_read(&cli.db)?, &a),
         Command::Imports { action } => imports(&open(&cli.db)?, action),
         Command::Profiles { action } => profiles(&open(&cli.db)?, action),
         Command::User { action } => user(&open(&cli.db)?, action),
@@ -492,6 +516,18 @@ fn serve(db: &Location, a: &ServeArgs) -> anyhow::Result<ExitCode> {
 
 fn open(db: &Location) -> anyhow::Result<App> {
     App::open(db).with_context(|| format!("opening the store {db}"))
+}
+
+/// [`open`], for a command that reads escalations: an empty store (one just created, say) is
+/// said on standard error, so four zeros are not mistaken for an answer.
+fn open_to_read(db: &Location) -> anyhow::Result<App> {
+    let app = open(db)?;
+    if app.index().is_empty() {
+        eprintln!(
+            "note: the store {db} has no escalations yet; import some with `escamap --db {db} import FILE`"
+        );
+    }
+    Ok(app)
 }
 
 fn is_stdio(p: &Path) -> bool {
@@ -953,6 +989,14 @@ fn demo_data(a: &DemoArgs) -> anyhow::Result<ExitCode> {
         let mut json = serde_json::to_vec_pretty(&key)?;
         json.push(b'\n');
         write_out(key_path, &json)?;
+        eprintln!(
+            "wrote {} escalations over the 24 months to {} to {}, and {} planted events to {}",
+            key.rows,
+            key.as_of,
+            a.out.display(),
+            key.events.len(),
+            key_path.display()
+        );
         return Ok(ExitCode::SUCCESS);
     }
     let spec = DemoSpec {
@@ -962,8 +1006,14 @@ fn demo_data(a: &DemoArgs) -> anyhow::Result<ExitCode> {
         months: a.months.max(1),
     };
     let mut buf = Vec::new();
-    generate(&spec, &mut buf)?;
+    let rows = generate(&spec, &mut buf)?;
     write_out(&a.out, &buf)?;
+    eprintln!(
+        "wrote {rows} escalations opened over the {} months to {} to {}",
+        spec.months,
+        spec.end,
+        a.out.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -974,5 +1024,38 @@ mod tests {
     #[test]
     fn command_line_is_consistent() {
         super::Cli::command().debug_assert();
+    }
+
+    /// Every command and every argument of every command says what it is for.
+    #[test]
+    fn every_help_line_says_something() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            let here = format!("{path} {}", cmd.get_name());
+            if cmd
+                .get_about()
+                .is_none_or(|a| a.to_string().trim().is_empty())
+                && !path.is_empty()
+            {
+                missing.push(here.clone());
+            }
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if matches!(id, "help" | "version") {
+                    continue;
+                }
+                if arg
+                    .get_help()
+                    .is_none_or(|h| h.to_string().trim().is_empty())
+                {
+                    missing.push(format!("{here} --{id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &here, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&super::Cli::command(), "", &mut missing);
+        assert!(missing.is_empty(), "arguments without help: {missing:#?}");
     }
 }

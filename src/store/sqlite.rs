@@ -49,12 +49,18 @@ impl From<rusqlite::types::FromSqlError> for StoreError {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the store at `path` and brings its schema up to date.
+    /// Opens (creating if needed, in an existing directory) the store at `path` and brings its
+    /// schema up to date.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
-            })?;
+        // A store is created only in a directory that exists: a mistyped path is an error that
+        // names it, not a tree of new directories and an empty store.
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+            && !dir.is_dir()
+        {
+            return Err(StoreError::Unavailable(format!(
+                "the directory {} does not exist (create it first, or give --db a file in an existing directory)",
+                dir.display()
+            )));
         }
         owner_only(path)?;
         let conn = Connection::open(path)?;

@@ -610,7 +610,11 @@ fn serve_loads_sample_data_once_and_honours_the_originals_env() {
     let port = free_port();
     let _s = empty.serve(&["--no-sample", "--port", &port.to_string()], &[], port);
     assert!(get(port, "/api/v1/stats").contains("\"total_escalations\":0"));
-    assert!(get(port, "/").contains("No escalations yet"));
+    let page = get(port, "/");
+    assert!(page.contains("No escalations yet"));
+    // The empty state's command names this server's store, so it works as written.
+    let command = format!("escamap --db {} import export.csv", empty.db.display());
+    assert!(page.contains(&command), "{command} not in the page");
 }
 
 /// A script importing with the command line beside a running SQLite server: the dashboard shows
@@ -672,4 +676,52 @@ fn help_never_shows_the_database_password() {
             "escamap {args:?} printed the password"
         );
     }
+}
+
+/// A newcomer's first commands: a mistyped `--db` directory is an error naming it (and creates
+/// nothing), a new store says it is empty, `demo-data` says what it wrote, every help says what
+/// the options are.
+#[test]
+fn a_newcomers_first_commands_say_what_happened() {
+    let t = TestCli::new();
+    let missing = t.path("no/such/dir/x.db");
+    let out = TestCli::on(&missing).run(&["stats"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&t.path("no/such/dir")) && err.contains("does not exist"),
+        "{err}"
+    );
+    assert!(
+        !std::path::Path::new(&t.path("no")).exists(),
+        "no directory is created"
+    );
+    assert!(out.stdout.is_empty(), "no four zeros");
+
+    let out = t.run(&["stats"]);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("has no escalations yet"), "{err}");
+    let stats: serde_json::Value =
+        serde_json::from_slice(&t.run(&["stats", "--json"]).stdout).expect("stdout stays JSON");
+    assert_eq!(stats["total_escalations"], 0);
+
+    let csv = t.path("demo.csv");
+    let out = t.run(&["demo-data", "--rows", "50", "--out", &csv]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("wrote 50 escalations") && err.contains(&csv),
+        "{err}"
+    );
+    t.ok(&["import", &csv]);
+    let out = t.run(&["stats"]);
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("no escalations"));
+
+    let help = t.ok(&["render", "--help"]);
+    assert!(
+        help.contains("product-timeline") && help.contains("client-overview"),
+        "{help}"
+    );
+    let help = t.ok(&["stats", "--help"]);
+    assert!(help.contains("--json") && help.contains("Print the four numbers as JSON"));
 }

@@ -47,6 +47,28 @@ fn expected_text(e: f64) -> String {
     }
 }
 
+/// `escamap --db STORE import export.csv` for this server's store (a PostgreSQL URL without its
+/// password), so the empty state's command works as written.
+fn import_command(location: Option<&crate::store::Location>) -> String {
+    match location {
+        Some(l) => {
+            let db = l.to_string();
+            if db
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "/._-:@".contains(c))
+            {
+                format!("escamap --db {db} import export.csv")
+            } else {
+                format!(
+                    "escamap --db '{}' import export.csv",
+                    db.replace('\'', r"'\''")
+                )
+            }
+        }
+        None => "escamap import export.csv".to_owned(),
+    }
+}
+
 /// Findings shown as cards.
 const ATTENTION_CARDS: usize = 6;
 
@@ -118,6 +140,8 @@ pub struct DashboardPage {
     attention_when: String,
     attention_total: usize,
     attention_api: String,
+    /// The empty state's command, naming this server's store.
+    import_command: String,
 }
 
 fn delta(
@@ -548,6 +572,7 @@ pub async fn show_dashboard(
         attention_when,
         attention_total: found.total,
         attention_api,
+        import_command: import_command(app.location()),
     };
     Ok(render_html(&page))
 }
