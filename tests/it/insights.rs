@@ -169,6 +169,7 @@ async fn the_api_answers_the_contract_and_the_same_as_the_command_line() {
     let port = free_port();
     let _s: Served = t.serve(&["--no-sample", "--port", &port.to_string()], &[], port);
     let base = format!("http://127.0.0.1:{port}");
+    crate::helpers::crypto();
     let client = reqwest::Client::new();
     let get = |path: String| {
         let client = client.clone();
@@ -484,7 +485,15 @@ async fn every_finding_counts_exactly_the_escalations_behind_its_drill_link() {
     let port = free_port();
     let _s = t.serve(&["--no-sample", "--port", &port.to_string()], &[], port);
     let base = format!("http://127.0.0.1:{port}");
+    crate::helpers::crypto();
     let client = reqwest::Client::new();
+    let get_json = |url: String| {
+        let client = client.clone();
+        async move {
+            let r = client.get(url).send().await.expect("answers");
+            r.json::<Value>().await.expect("json")
+        }
+    };
     let mut checked = BTreeSet::new();
     for query in [
         "",
@@ -492,28 +501,15 @@ async fn every_finding_counts_exactly_the_escalations_behind_its_drill_link() {
         "?severity=critical&severity=high",
         "?region=Europe",
     ] {
-        let found: Value = client
-            .get(format!(
-                "{base}/api/v1/insights{query}{}limit=200",
-                if query.is_empty() { "?" } else { "&" }
-            ))
-            .send()
-            .await
-            .expect("answers")
-            .json()
-            .await
-            .expect("json");
+        let found = get_json(format!(
+            "{base}/api/v1/insights{query}{}limit=200",
+            if query.is_empty() { "?" } else { "&" }
+        ))
+        .await;
         for f in found["findings"].as_array().into_iter().flatten() {
             let drill = f["drill"].as_str().expect("a drill link");
             let q = drill.strip_prefix("/data?").expect("a /data link");
-            let page: Value = client
-                .get(format!("{base}/api/v1/escalations?{q}&per_page=1"))
-                .send()
-                .await
-                .expect("answers")
-                .json()
-                .await
-                .expect("json");
+            let page = get_json(format!("{base}/api/v1/escalations?{q}&per_page=1")).await;
             assert_eq!(page["total"], f["observed"], "{drill}");
             checked.insert(drill.to_owned());
         }
