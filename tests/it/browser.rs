@@ -246,7 +246,12 @@ async fn a_manager_goes_from_hotspot_to_tickets_in_a_real_browser() {
     assert_eq!(text_of(&c, "r-imported").await, "1");
     assert_eq!(text_of(&c, "r-rejected").await, "1");
 
-    let errors = console_errors(&driver, &c).await;
+    close_clean(&driver, c).await;
+}
+
+/// Ends a browser test: no console error or CSP violation anywhere it went, then closes.
+async fn close_clean(driver: &Driver, c: Client) {
+    let errors = console_errors(driver, &c).await;
     assert!(
         errors.is_empty(),
         "console errors or CSP violations: {errors:#?}"
@@ -457,12 +462,7 @@ async fn a_file_with_unknown_columns_is_mapped_previewed_and_imported_in_a_real_
         .expect("profiles");
     assert_eq!(names.len(), 1);
 
-    let errors = console_errors(&driver, &c).await;
-    assert!(
-        errors.is_empty(),
-        "console errors or CSP violations: {errors:#?}"
-    );
-    c.close().await.expect("close");
+    close_clean(&driver, c).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -548,12 +548,7 @@ async fn a_manager_switches_the_colour_mode_and_the_comparison_and_opens_resolut
         "Mean days to resolve by Product and Month"
     );
 
-    let errors = console_errors(&driver, &c).await;
-    assert!(
-        errors.is_empty(),
-        "console errors or CSP violations: {errors:#?}"
-    );
-    c.close().await.expect("close");
+    close_clean(&driver, c).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -630,10 +625,5 @@ async fn a_manager_follows_a_finding_to_its_tickets_and_opens_an_account_in_a_re
         let png = c.screenshot().await.expect("screenshot");
         std::fs::write(format!("{dir}/insights.png"), png).expect("write screenshot");
     }
-    let errors = console_errors(&driver, &c).await;
-    assert!(
-        errors.is_empty(),
-        "console errors or CSP violations: {errors:#?}"
-    );
-    c.close().await.expect("close");
+    close_clean(&driver, c).await;
 }
