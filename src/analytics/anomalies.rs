@@ -61,8 +61,8 @@ pub fn over_time(map: &Heatmap) -> Vec<Anomaly> {
             let past = &counts[t.saturating_sub(HISTORY)..t];
             let observed = counts[t];
             let (i, j) = cells[t];
+            let base = Baseline::of(past);
             if past.iter().sum::<u32>() <= QUIET_TOTAL && past.len() >= HISTORY / 2 {
-                let base = Baseline::of(past);
                 let p = if observed >= MIN_EMERGING {
                     upper_tail(observed, base.expected, 1.0)
                 } else {
@@ -71,7 +71,6 @@ pub fn over_time(map: &Heatmap) -> Vec<Anomaly> {
                 tested.push((i, j, Kind::Emerging, base.expected, p));
                 continue;
             }
-            let base = Baseline::of(past);
             let (o, e) = (f64::from(observed), base.expected);
             let p = if observed >= MIN_SPIKE && o >= SPIKE_RATIO * e && o - e >= SPIKE_EXCESS {
                 upper_tail(observed, e, base.predictive(1))

@@ -58,8 +58,9 @@ pub const COOLING_FDR: f64 = 0.01;
 /// the slices multiply.
 pub const FLOOR_TESTS: f64 = 1.0;
 /// A rise (spike, emerging, rising) whose p-value is this small (and under the
-/// [`FLOOR_TESTS`] bound) passes whatever the false-discovery control says. Its guards (three times the expected and six more, for a
-/// spike) already restrict it to what a manager would call a rise; among those, ordinary noise
+/// [`FLOOR_TESTS`] bound) passes whatever the false-discovery control says. Its guards (three
+/// times the expected and six more, for a spike) already restrict it to what a manager would
+/// call a rise; among those, ordinary noise
 /// rarely reaches this p, while Benjamini-Hochberg alone, which needs about `FDR / slices` for
 /// the first discovery among thousands of slices, would drop a fair spike on a small account
 /// (7 where 0.75 were usual has p ≈ 2e-4).
@@ -97,8 +98,6 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 4] = [Kind::Spike, Kind::Emerging, Kind::Rising, Kind::Cooling];
-
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Spike => "spike",
@@ -115,21 +114,6 @@ impl Kind {
 
     fn family(self) -> usize {
         self as usize
-    }
-}
-
-impl std::str::FromStr for Kind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|k| k.as_str().eq_ignore_ascii_case(s.trim()))
-            .ok_or_else(|| {
-                format!(
-                    "unknown kind {:?}: expected one of spike, emerging, rising, cooling",
-                    s.chars().take(40).collect::<String>()
-                )
-            })
     }
 }
 
@@ -176,10 +160,10 @@ pub struct Insights {
 }
 
 impl Insights {
-    /// The same answer without its findings (to be filled with a part of them).
-    pub fn clone_head(&self) -> Self {
+    /// The same answer with its first `limit` findings only.
+    pub fn first(&self, limit: usize) -> Self {
         Self {
-            findings: Vec::new(),
+            findings: self.findings.iter().take(limit).cloned().collect(),
             ..*self
         }
     }
@@ -438,14 +422,16 @@ fn decide(tests: &[Option<Test>; 4], cuts: &Cuts) -> Option<Test> {
         .or_else(|| passes(Kind::Cooling))
 }
 
-/// Every finding in `series`, most urgent first; `filter` is what selected the series (its
-/// lists go into each drill link).
-pub fn find(series: &SliceSeries, filter: &Filter) -> Vec<Finding> {
+/// [`find_with`] without the index's counts (no client's finding explains a region's), for
+/// series written in the tests.
+#[cfg(test)]
+fn find(series: &SliceSeries, filter: &Filter) -> Vec<Finding> {
     find_with(series, filter, &|_, _| None)
 }
 
-/// [`find`], with the index's counts of two slices' common escalations, so a client's finding
-/// can explain a region's.
+/// Every finding in `series`, most urgent first; `filter` is what selected the series (its
+/// lists go into each drill link); `overlap` counts two slices' common escalations, so a
+/// client's finding can explain a region's.
 pub fn find_with(series: &SliceSeries, filter: &Filter, overlap: Overlap<'_>) -> Vec<Finding> {
     let share = elapsed(series);
     let sizes = pooled_sizes(series);
@@ -657,6 +643,16 @@ fn finding(series: &SliceSeries, filter: &Filter, k: usize, t: Test) -> Finding 
     }
 }
 
+/// An expected count as people read it, in summaries, cards and tooltips alike: two decimals
+/// under 1 (`0.05`), one above (`2.1`).
+pub fn expected_text(e: f64) -> String {
+    if e < 1.0 {
+        format!("{e:.2}")
+    } else {
+        format!("{e:.1}")
+    }
+}
+
 /// `Globex`, `Billing`, `Europe`, `Globex on Billing`, `Billing in Europe`.
 pub fn slice_name(s: &Slice) -> String {
     match (&s.client, &s.product, &s.region) {
@@ -697,10 +693,10 @@ fn summary(series: &SliceSeries, slice: &Slice, counts: &Counts, t: Test) -> Str
     let plural = |n: u32| if n == 1 { "escalation" } else { "escalations" };
     match t.kind {
         Kind::Spike => format!(
-            "{who}: {observed} {} {when}, against {:.1} expected from the 12 {unit}s before \
+            "{who}: {observed} {} {when}, against {} expected from the 12 {unit}s before \
              ({:.1}× the usual).",
             plural(observed),
-            t.expected,
+            expected_text(t.expected),
             f64::from(observed) / t.expected.max(0.05)
         ),
         Kind::Emerging => format!(

@@ -83,6 +83,16 @@ pub struct Accounts {
     pub accounts: Vec<Account>,
 }
 
+impl Accounts {
+    /// The same answer with its first `limit` accounts only.
+    pub fn first(&self, limit: usize) -> Self {
+        Self {
+            accounts: self.accounts.iter().take(limit).cloned().collect(),
+            ..*self
+        }
+    }
+}
+
 /// Per client, what the pass adds up.
 #[derive(Debug, Clone, Copy, Default)]
 struct Tally {
@@ -104,15 +114,12 @@ impl Index {
     /// says when), riskiest first, at most `limit`.
     pub fn accounts(&self, filter: &Filter, as_of: Option<NaiveDate>, limit: usize) -> Accounts {
         let f = self.compile(&filter.without_dates());
-        let as_of = match as_of {
-            Some(d) => d,
-            None => match f.range.clone().rev().find(|&i| f.keeps(self, i)) {
-                Some(i) => match NaiveDate::from_num_days_from_ce_opt(self.day[i]) {
-                    Some(d) => d,
-                    None => return empty(None),
-                },
-                None => return empty(None),
-            },
+        let Some(as_of) = as_of.or_else(|| self.last_selected_day(&f)) else {
+            return Accounts {
+                as_of: None,
+                total: 0,
+                accounts: Vec::new(),
+            };
         };
         let end = as_of.num_days_from_ce();
         let hi = self.day.partition_point(|&d| d <= end);
@@ -175,14 +182,6 @@ impl Index {
             total,
             accounts,
         }
-    }
-}
-
-fn empty(as_of: Option<NaiveDate>) -> Accounts {
-    Accounts {
-        as_of,
-        total: 0,
-        accounts: Vec::new(),
     }
 }
 

@@ -150,7 +150,7 @@ impl Index {
     }
 
     /// The last opened day among the escalations `f` keeps.
-    fn last_selected_day(&self, f: &Compiled) -> Option<NaiveDate> {
+    pub(super) fn last_selected_day(&self, f: &Compiled) -> Option<NaiveDate> {
         let i = f.range.clone().rev().find(|&i| f.keeps(self, i))?;
         NaiveDate::from_num_days_from_ce_opt(self.day[i])
     }

@@ -67,10 +67,7 @@ impl App {
         let all = self.insights.get_or(&index, key.clone(), || {
             index.insights(&key.0, period, as_of, insights::MAX_LIMIT)
         });
-        Ok(Insights {
-            findings: all.findings.iter().take(limit).cloned().collect(),
-            ..Insights::clone_head(&all)
-        })
+        Ok(all.first(limit))
     }
 
     /// The accounts among the escalations `filter` selects, riskiest first, at most `limit`.
@@ -88,11 +85,7 @@ impl App {
         let all = self.accounts.get_or(&index, key.clone(), || {
             index.accounts(&key.0, as_of, risk::MAX_LIMIT)
         });
-        Ok(Accounts {
-            as_of: all.as_of,
-            total: all.total,
-            accounts: all.accounts.iter().take(limit).cloned().collect(),
-        })
+        Ok(all.first(limit))
     }
 
     /// Stats for the filter and, when its period is known, for the period of equal length just

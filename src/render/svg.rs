@@ -441,7 +441,7 @@ fn cells(map: &Heatmap, cols: &[usize], g: &Geometry, opts: &SvgOptions<'_>) -> 
                     "{tooltip}; {}: {} vs {} expected",
                     crate::analytics::insights::kind_label(a.kind),
                     a.observed,
-                    format_value(a.expected, false)
+                    crate::analytics::insights::expected_text(a.expected)
                 ),
                 None => tooltip,
             };

@@ -7,7 +7,7 @@ use axum::extract::{RawQuery, State};
 use axum::response::Html;
 
 use super::{Choice, FilterBar, Layout, choices, render_html};
-use crate::analytics::insights::{Insights, kind_label, slice_name};
+use crate::analytics::insights::{Insights, expected_text, kind_label, slice_name};
 use crate::analytics::{Filter, Heatmap, HeatmapQuery, Stats, cell_filter};
 use crate::domain::{Compare, Dimension, Measure, Normalize, Period, View};
 use crate::render::{Palette, SvgOptions, backlog_svg, heatmap_svg, spark_points};
@@ -36,15 +36,6 @@ pub struct AttentionCard {
     href: String,
     spark: String,
     spark_label: String,
-}
-
-/// An expected count as people read it: two decimals under 1 (`0.05`), one above (`2.1`).
-fn expected_text(e: f64) -> String {
-    if e < 1.0 {
-        format!("{e:.2}")
-    } else {
-        format!("{e:.1}")
-    }
 }
 
 /// `escamap --db STORE import export.csv` for this server's store (a PostgreSQL URL without its
