@@ -159,6 +159,16 @@ pub struct FilterArgs {
 }
 
 impl FilterArgs {
+    /// The filter, after saying on standard error which of its values match nothing in `app`'s
+    /// data ("no escalations for product `billing`; did you mean Billing?").
+    pub fn resolve(&self, app: &App) -> anyhow::Result<Filter> {
+        let f = self.to_filter()?;
+        for u in app.unmatched(&f) {
+            eprintln!("note: {u}");
+        }
+        Ok(f)
+    }
+
     pub fn to_filter(&self) -> anyhow::Result<Filter> {
         let f = Filter {
             from: self.from,
@@ -346,6 +356,10 @@ pub struct RenderArgs {
     /// Title drawn above the heatmap.
     #[arg(long)]
     pub title: Option<String>,
+    /// Fit the SVG or PNG into this many pixels of width: columns narrow, labels thin out, and
+    /// the oldest periods are left out (said in a note) when even that is not enough.
+    #[arg(long, value_name = "PX", value_parser = clap::value_parser!(u32).range(200..=10_000))]
+    pub width: Option<u32>,
     /// PNG scale factor.
     #[arg(long, default_value_t = 2.0)]
     pub scale: f32,
@@ -629,7 +643,7 @@ fn progress_bar(len: u64) -> indicatif::ProgressBar {
 }
 
 fn backlog(app: &App, a: &BacklogArgs) -> anyhow::Result<ExitCode> {
-    let b = app.backlog(&a.filter.to_filter()?, a.period)?;
+    let b = app.backlog(&a.filter.resolve(app)?, a.period)?;
     if a.json {
         println!("{}", serde_json::to_string(&b)?);
         return Ok(ExitCode::SUCCESS);
@@ -649,7 +663,7 @@ fn backlog(app: &App, a: &BacklogArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn insights_command(app: &App, a: &InsightsArgs) -> anyhow::Result<ExitCode> {
-    let found = app.insights(&a.filter.to_filter()?, a.period, a.as_of, a.limit)?;
+    let found = app.insights(&a.filter.resolve(app)?, a.period, a.as_of, a.limit)?;
     if a.json {
         println!("{}", serde_json::to_string(&found)?);
         return Ok(ExitCode::SUCCESS);
@@ -680,7 +694,7 @@ fn insights_command(app: &App, a: &InsightsArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn accounts_command(app: &App, a: &AccountsArgs) -> anyhow::Result<ExitCode> {
-    let ranked = app.accounts(&a.filter.to_filter()?, a.as_of, a.limit)?;
+    let ranked = app.accounts(&a.filter.resolve(app)?, a.as_of, a.limit)?;
     if a.json {
         println!("{}", serde_json::to_string(&ranked)?);
         return Ok(ExitCode::SUCCESS);
@@ -722,7 +736,7 @@ fn accounts_command(app: &App, a: &AccountsArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn stats(app: &App, a: &StatsArgs) -> anyhow::Result<ExitCode> {
-    let s = app.stats(&a.filter.to_filter()?)?;
+    let s = app.stats(&a.filter.resolve(app)?)?;
     if a.json {
         println!("{}", serde_json::to_string(&s)?);
     } else {
@@ -756,7 +770,7 @@ fn render(app: &App, a: &RenderArgs) -> anyhow::Result<ExitCode> {
     };
     let drawn = matches!(format, OutFormat::Svg | OutFormat::Png);
     let top = a.top.or(drawn.then_some(DEFAULT_DRAWN_ROWS));
-    let filter = a.filter.to_filter()?;
+    let filter = a.filter.resolve(app)?;
     let query = match (a.view, a.rows, a.cols) {
         (Some(v), _, _) => HeatmapQuery::view(v, top, filter)?,
         (None, Some(r), Some(c)) => {
@@ -781,6 +795,7 @@ fn render(app: &App, a: &RenderArgs) -> anyhow::Result<ExitCode> {
                 title: a.title.clone().unwrap_or_else(|| query.title()),
                 subtitle: query.describe(),
                 palette: a.palette,
+                max_width: a.width.map(f64::from),
                 ..SvgOptions::default()
             };
             let svg = heatmap_svg(&map, &opts);
@@ -796,7 +811,7 @@ fn render(app: &App, a: &RenderArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn export(app: &App, a: &ExportArgs) -> anyhow::Result<ExitCode> {
-    let filter = a.filter.to_filter()?;
+    let filter = a.filter.resolve(app)?;
     let mut buf = Vec::new();
     let n = app.export_csv(&filter, &mut buf)?;
     write_out(&a.out, &buf)?;

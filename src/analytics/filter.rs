@@ -22,6 +22,30 @@ pub struct Filter {
     pub client_search: Option<String>,
 }
 
+/// A filter value that names nothing in the data, and the closest value that does (see
+/// `Index::unmatched`). Displays as "no escalations for product `billing`; did you mean Billing?".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Unmatched {
+    /// `client`, `product`, `region`, or `q` for the client search.
+    pub field: &'static str,
+    pub value: String,
+    pub suggestion: Option<String>,
+}
+
+impl std::fmt::Display for Unmatched {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.field == "q" {
+            write!(f, "no client name contains `{}`", self.value)?;
+        } else {
+            write!(f, "no escalations for {} `{}`", self.field, self.value)?;
+        }
+        match &self.suggestion {
+            Some(s) => write!(f, "; did you mean {s}?"),
+            None => Ok(()),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum InvalidFilter {
     #[error("`from` ({from}) is after `to` ({to})")]
@@ -92,6 +116,18 @@ impl Filter {
             parts.push(format!("clients matching \"{q}\""));
         }
         parts.join(" · ")
+    }
+
+    /// The same filter on the range a dashboard opens on: the 12 whole months before `last`'s
+    /// month and that month up to `last` (the newest day the data has, or today if sooner), so
+    /// the cards always have a period before to compare with.
+    pub fn recent(&self, last: NaiveDate) -> Self {
+        let first = crate::domain::Month::from_index(crate::domain::Month::of(last).index() - 12);
+        Self {
+            from: NaiveDate::from_ymd_opt(first.year(), first.month(), 1),
+            to: Some(last),
+            ..self.clone()
+        }
     }
 
     /// The same filter without its date bounds.

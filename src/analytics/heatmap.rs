@@ -256,6 +256,53 @@ pub struct Heatmap {
     /// Flagged cells (see [`super::anomalies`]): filled by the application, which holds the
     /// findings they may come from.
     pub anomalies: Vec<super::anomalies::Anomaly>,
+    /// On a time axis, each column's period and whether the data covers it whole (see
+    /// [`PeriodSpan`]); empty for other axes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub col_periods: Vec<PeriodSpan>,
+    /// The same for the rows, when they are periods.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub row_periods: Vec<PeriodSpan>,
+}
+
+/// A period on a time axis. It is `partial` when the data does not cover it whole: it runs past
+/// the last escalation recorded (the current month on the 3rd, the last week of an export) or
+/// starts before the first, or a date filter cuts it. A partial period's count is not comparable
+/// with a whole one's, so it is marked wherever it is drawn.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PeriodSpan {
+    pub label: String,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub partial: bool,
+    /// The days of it the data covers.
+    pub covered_from: NaiveDate,
+    pub covered_to: NaiveDate,
+}
+
+impl PeriodSpan {
+    /// `label`'s span under `coverage` (the first and last day the data and the filter cover).
+    pub fn of(dim: Dimension, label: &str, coverage: (NaiveDate, NaiveDate)) -> Option<Self> {
+        let (from, to) = super::index::period_bounds(dim, label)?;
+        let covered_from = from.max(coverage.0);
+        let covered_to = to.min(coverage.1);
+        Some(Self {
+            label: label.to_owned(),
+            from,
+            to,
+            partial: covered_from > from || covered_to < to,
+            covered_from,
+            covered_to,
+        })
+    }
+
+    /// "partial: data 2026-12-01 to 2026-12-03 of 2026-12-01 to 2026-12-31", for tooltips.
+    pub fn describe(&self) -> String {
+        format!(
+            "partial period: data {} to {} of {} to {}",
+            self.covered_from, self.covered_to, self.from, self.to
+        )
+    }
 }
 
 /// Each shown row's measure per month, over the 12 months that end with the filtered range.
@@ -754,7 +801,22 @@ impl Index {
             previous_to: None,
             row_history: None,
             anomalies: Vec::new(),
+            col_periods: Vec::new(),
+            row_periods: Vec::new(),
         };
+        if let Some(coverage) = self.coverage(&q.filter) {
+            let spans = |dim: Dimension, labels: &[String]| -> Vec<PeriodSpan> {
+                if !dim.is_time() {
+                    return Vec::new();
+                }
+                labels
+                    .iter()
+                    .filter_map(|l| PeriodSpan::of(dim, l, coverage))
+                    .collect()
+            };
+            map.col_periods = spans(q.cols, &map.cols);
+            map.row_periods = spans(q.rows, &map.rows);
+        }
         if !extras {
             return map;
         }

@@ -3,7 +3,7 @@ use std::ops::Range;
 
 use chrono::{Datelike, NaiveDate};
 
-use super::Filter;
+use super::{Filter, Unmatched};
 use crate::domain::{Dimension, Month, Severity, SortColumn};
 
 /// Per severity code (the index's `severity` column): whether it is high, and its score, read off
@@ -69,6 +69,46 @@ impl Dict {
 
     fn lookup(&self, s: &str) -> Option<u32> {
         self.codes.get(s).copied()
+    }
+
+    /// Marks in `mask` the codes `wanted` names: its exact spelling, or else every value equal
+    /// to it ignoring case (`europe` finds `Europe`, and both `ACME` and `Acme` when the data has
+    /// both). Returns whether anything matched.
+    fn mark(&self, wanted: &str, mask: &mut [bool]) -> bool {
+        let wanted = wanted.trim();
+        if let Some(c) = self.lookup(wanted) {
+            mask[c as usize] = true;
+            return true;
+        }
+        let folded = wanted.to_lowercase();
+        let mut any = false;
+        for (code, v) in self.values.iter().enumerate() {
+            if v.to_lowercase() == folded {
+                mask[code] = true;
+                any = true;
+            }
+        }
+        any
+    }
+
+    /// The value most like `wanted` (edit distance, ignoring case), when one is close enough to
+    /// be worth suggesting.
+    fn closest(&self, wanted: &str) -> Option<&str> {
+        let folded = wanted.trim().to_lowercase();
+        self.values
+            .iter()
+            .map(|v| {
+                let lower = v.to_lowercase();
+                let score = if lower.contains(&folded) || folded.contains(&lower) {
+                    0.9
+                } else {
+                    strsim::normalized_damerau_levenshtein(&lower, &folded)
+                };
+                (score, v)
+            })
+            .filter(|(score, _)| *score >= 0.6)
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, v)| v.as_str())
     }
 
     /// `rank[code]`: the code's position in alphabetical (case-insensitive) order.
@@ -488,6 +528,15 @@ impl Index {
         Some((first, last))
     }
 
+    /// The days a filter can see data on: from the later of its `from` and the first escalation
+    /// to the earlier of its `to` and the last. `None` on an empty index.
+    pub fn coverage(&self, f: &Filter) -> Option<(NaiveDate, NaiveDate)> {
+        let (first, last) = self.date_range()?;
+        let from = f.from.map_or(first, |d| d.max(first));
+        let to = f.to.map_or(last, |d| d.min(last));
+        Some((from, to))
+    }
+
     /// Distinct values of a text dimension, alphabetically.
     pub fn values(&self, dim: Dimension) -> Vec<&str> {
         let mut v: Vec<&str> = match dim {
@@ -564,9 +613,7 @@ impl Index {
             }
             let mut m = vec![false; dict.values.len()];
             for w in wanted {
-                if let Some(c) = dict.lookup(w.trim()) {
-                    m[c as usize] = true;
-                }
+                dict.mark(w, &mut m);
             }
             Some(m)
         };
@@ -596,6 +643,50 @@ impl Index {
             region: mask(&self.regions, &f.regions),
             severity,
         }
+    }
+
+    /// The filter's values that name nothing in this index (a product nobody reported, a client
+    /// search no name contains), each with the closest real value when one is near: so a page,
+    /// the API and the command line can say why there is nothing instead of showing zeros.
+    pub fn unmatched(&self, f: &Filter) -> Vec<Unmatched> {
+        let mut out = Vec::new();
+        for (field, dict, wanted) in [
+            (Dimension::Client, &self.clients, &f.clients),
+            (Dimension::Product, &self.products, &f.products),
+            (Dimension::Region, &self.regions, &f.regions),
+        ] {
+            let mut scratch = vec![false; dict.values.len()];
+            for w in wanted {
+                if !dict.mark(w, &mut scratch) {
+                    out.push(Unmatched {
+                        field: field.as_str(),
+                        value: w.trim().to_owned(),
+                        suggestion: dict.closest(w).map(str::to_owned),
+                    });
+                }
+            }
+        }
+        if let Some(q) = f
+            .client_search
+            .as_deref()
+            .map(str::trim)
+            .filter(|q| !q.is_empty())
+        {
+            let needle = q.to_lowercase();
+            if !self
+                .clients
+                .values
+                .iter()
+                .any(|c| c.to_lowercase().contains(&needle))
+            {
+                out.push(Unmatched {
+                    field: "q",
+                    value: q.to_owned(),
+                    suggestion: self.clients.closest(q).map(str::to_owned),
+                });
+            }
+        }
+        out
     }
 
     /// One page of the escalations that pass the filter, sorted by `sort` (ties keep opened-date

@@ -20,8 +20,8 @@ mod slices;
 mod stats;
 
 pub use backlog::{Backlog, MAX_PERIODS};
-pub use filter::{Filter, InvalidFilter};
-pub use heatmap::{Cell, Heatmap, HeatmapQuery, InvalidQuery, RowHistory, cell_filter};
+pub use filter::{Filter, InvalidFilter, Unmatched};
+pub use heatmap::{Cell, Heatmap, HeatmapQuery, InvalidQuery, PeriodSpan, RowHistory, cell_filter};
 pub use index::{Index, IndexBuilder};
 pub use slices::{Counts, PERIODS, Slice, SliceSeries};
 pub use stats::Stats;

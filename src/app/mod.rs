@@ -35,6 +35,7 @@ use crate::ingest::FileError;
 use crate::store::{Location, Store, StoreError};
 
 pub use import::{ImportOptions, display_name, profile_name};
+pub use queries::{Compared, MIN_COVERED};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {

@@ -170,6 +170,18 @@ impl Measure {
         !matches!(self, Self::Mean | Self::Mttr)
     }
 
+    /// The measure as a control offers it, in people's words.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Count => "Escalations (count)",
+            Self::Score => "Severity score",
+            Self::Mean => "Mean score",
+            Self::High => "High + Critical",
+            Self::Mttr => "Mean days to resolve",
+            Self::Open => "Open escalations",
+        }
+    }
+
     pub fn title(self) -> &'static str {
         match self {
             Self::Count => "Escalations",

@@ -4,12 +4,14 @@
 //! The `render` command and the web's `heatmap.svg`/`.png` routes call the same functions.
 
 mod chart;
+mod numbers;
 mod palette;
 mod png;
 mod svg;
 mod table;
 
 pub use chart::{backlog_svg, spark_points};
+pub use numbers::{compact, grouped, grouped_f};
 pub use palette::{InvalidPalette, Palette};
 pub use png::{PngError, svg_to_png};
 pub use svg::{SvgOptions, heatmap_svg};

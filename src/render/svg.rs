@@ -4,6 +4,7 @@
 use askama::Template;
 
 use super::Palette;
+use super::numbers::{compact, grouped, grouped_f};
 use super::palette::{EMPTY_FILL, diverging_hex, diverging_text_on};
 use crate::analytics::Heatmap;
 
@@ -19,8 +20,22 @@ pub struct SvgOptions<'a> {
     pub palette: Palette,
     /// At most this many columns are drawn (time dimensions keep the most recent ones).
     pub max_cols: Option<usize>,
+    /// The width the SVG must fit (a page's panel): columns narrow, labels thin out, and when
+    /// even that is not enough the oldest periods (the last columns of other axes) are left out,
+    /// said in a note. Under [`NARROW`] the sparklines go and the legend moves under the plot.
+    pub max_width: Option<f64>,
+    /// Prefix of the ids inside the SVG (`hm` when empty), so that two drawings can share a page.
+    pub id: &'a str,
     pub link: Option<CellLink<'a>>,
 }
+
+/// A width budget under this is a phone's: no sparklines, the legend under the plot, shorter
+/// row labels.
+pub const NARROW: f64 = 600.0;
+/// Columns are never drawn narrower than this; labels thin out from 16 px down.
+const MIN_CELL_W: f64 = 12.0;
+/// Row labels are cut to this many characters on a narrow drawing.
+const NARROW_LABEL_CHARS: usize = 16;
 
 /// Labels longer than this are shortened, with the full text in a `<title>` tooltip.
 const MAX_LABEL_CHARS: usize = 28;
@@ -74,6 +89,15 @@ struct Label {
     shortened: bool,
 }
 
+/// A column (or row) whose period the data does not cover whole, outlined with a dashed line.
+struct PartialMark {
+    x: f64,
+    y: f64,
+    w: f64,
+    h: f64,
+    tooltip: String,
+}
+
 struct Stop {
     offset: String,
     color: String,
@@ -82,12 +106,20 @@ struct Stop {
 #[derive(Template)]
 #[template(path = "heatmap.svg")]
 struct SvgView<'a> {
+    id: &'a str,
+    /// `img` for a standalone drawing; `group` when its cells are links.
+    role: &'static str,
     width: f64,
     height: f64,
     font: &'a str,
     title: &'a str,
-    subtitle: &'a str,
-    note: String,
+    subtitle: String,
+    subtitle_full: &'a str,
+    notes: Vec<(f64, String)>,
+    partials: Vec<PartialMark>,
+    legend_below: bool,
+    legend_y: f64,
+    legend_w: f64,
     cells: Vec<SvgCell>,
     margins: Vec<MarginCell>,
     margin_row_label: Option<Label>,
@@ -129,12 +161,13 @@ fn text_px(s: &str) -> f64 {
 }
 
 fn shorten(s: &str) -> (String, bool) {
-    if s.chars().count() > MAX_LABEL_CHARS {
+    shorten_to(s, MAX_LABEL_CHARS)
+}
+
+fn shorten_to(s: &str, max: usize) -> (String, bool) {
+    if s.chars().count() > max {
         (
-            format!(
-                "{}…",
-                s.chars().take(MAX_LABEL_CHARS - 1).collect::<String>()
-            ),
+            format!("{}…", s.chars().take(max - 1).collect::<String>()),
             true,
         )
     } else {
@@ -142,16 +175,12 @@ fn shorten(s: &str) -> (String, bool) {
     }
 }
 
-/// A value as printed in a cell: whole numbers with thousands folded to `k`, means with two
-/// decimals.
-pub fn format_value(v: f64, integral: bool) -> String {
-    if !integral {
-        return format!("{v:.2}");
-    }
-    if v >= 10_000.0 {
-        format!("{:.1}k", v / 1000.0)
+/// A value as printed: whole numbers with thousands separators, means with two decimals.
+fn format_value(v: f64, integral: bool) -> String {
+    if integral {
+        grouped_f(v, 0)
     } else {
-        format!("{v:.0}")
+        grouped_f(v, 2)
     }
 }
 
@@ -270,24 +299,40 @@ struct Geometry {
     cell_h: f64,
     show_values: bool,
     rotate_cols: bool,
+    /// Every `label_step`-th column label is drawn, counted back from the newest.
+    label_step: usize,
+    /// Row labels are cut to this many characters.
+    label_chars: usize,
     plot_left: f64,
     plot_top: f64,
     plot_w: f64,
     plot_h: f64,
     legend_x: f64,
+    /// On a narrow drawing the legend is a horizontal bar under the column title.
+    legend_below: bool,
+    legend_y: f64,
+    legend_w: f64,
     col_title_y: f64,
     width: f64,
     height: f64,
 }
 
 const MARGIN: f64 = 16.0;
+const LINE: f64 = 16.0;
 
-/// Cell sizes from the widest value and the number of rows and columns; the plot beside the
-/// widest row label, under the title (and the note, when rows or columns are hidden); the legend
-/// to its right.
-fn layout(map: &Heatmap, cols: &[usize], has_note: bool) -> Geometry {
+/// Cell sizes from the widest value and the number of rows and columns, narrowed to fit `fit`
+/// when given; the plot beside the widest row label, under the title and the notes (one line
+/// each); the legend to its right, or under it on a narrow drawing.
+fn layout(
+    map: &Heatmap,
+    cols: &[usize],
+    note_lines: usize,
+    legend_title_px: f64,
+    fit: Option<f64>,
+) -> Geometry {
     let integral = map.measure.is_integral();
     let mode = Mode::of(map);
+    let narrow = fit.is_some_and(|w| w < NARROW);
     let (nrows, ncols) = (map.rows.len(), cols.len());
     let widest_value = (0..nrows)
         .flat_map(|i| {
@@ -304,45 +349,80 @@ fn layout(map: &Heatmap, cols: &[usize], has_note: bool) -> Geometry {
                 .map(|v| text_px(&format_value(*v, integral))),
         )
         .fold(0.0, f64::max);
-    let cell_w = if ncols > 60 {
+    let natural_w = if ncols > 60 {
         14.0
     } else {
         (widest_value + 14.0).clamp(40.0, 80.0)
     };
     let cell_h = if nrows > 80 { 14.0 } else { 26.0 };
+    let label_chars = if narrow {
+        NARROW_LABEL_CHARS
+    } else {
+        MAX_LABEL_CHARS
+    };
     let row_label_w = map
         .rows
         .iter()
-        .map(|r| text_px(&shorten(r).0))
+        .map(|r| text_px(&shorten_to(r, label_chars).0))
         .fold(text_px(map.row_dimension.title()), f64::max)
         + 12.0;
+    let has_margins = nrows > 0;
+    let spark_w = if map.row_history.is_some() && has_margins && !narrow {
+        SPARK_W
+    } else {
+        0.0
+    };
+    let plot_left = MARGIN + row_label_w;
+    let legend_right = if narrow {
+        0.0
+    } else {
+        28.0 + (24.0 + legend_title_px).max(34.0 + text_px(map.measure.title()).max(60.0))
+    };
+    // Everything but the columns and the totals column, which are as wide as a column.
+    let fixed = plot_left + GAP + if has_margins { 12.0 } else { 0.0 } + spark_w + legend_right;
+    let slots = ncols as f64 + if has_margins { 1.0 } else { 0.0 };
+    let cell_w = match fit {
+        Some(w) if slots > 0.0 => ((w - fixed) / slots).floor().clamp(MIN_CELL_W, natural_w),
+        _ => natural_w,
+    };
     let col_label_px = cols
         .iter()
-        .map(|&j| text_px(&shorten(&map.cols[j]).0))
+        .map(|&j| text_px(&shorten(&map.cols[j]).0) + 8.0)
         .fold(0.0, f64::max);
     let rotate_cols = col_label_px > cell_w - 6.0;
+    // Rotated by 45°, neighbouring labels stand cell_w·0.71 apart and need about 12 px.
+    let label_step = if rotate_cols {
+        (17.0 / cell_w).ceil().max(1.0) as usize
+    } else {
+        1
+    };
     let col_label_h = if rotate_cols {
         col_label_px * 0.72 + 16.0
     } else {
         22.0
     };
-    let plot_left = MARGIN + row_label_w;
-    let plot_top = if has_note { 96.0 } else { 80.0 };
+    let plot_top = 80.0 + LINE * note_lines as f64;
     let plot_w = ncols as f64 * cell_w;
     let plot_h = nrows as f64 * cell_h;
-    let has_margins = nrows > 0;
     let margin_x = plot_left + plot_w + GAP;
     let margin_y = plot_top + plot_h + GAP;
     let spark_x = margin_x + if has_margins { cell_w + 12.0 } else { 0.0 };
-    let spark_w = if map.row_history.is_some() && has_margins {
-        SPARK_W
+    let legend_x = if narrow {
+        MARGIN
     } else {
-        0.0
+        spark_x + spark_w + 28.0
     };
-    let legend_x = spark_x + spark_w + 28.0;
-    let width = (legend_x + 34.0 + text_px(map.measure.title()).max(60.0)).max(520.0);
     let below = if has_margins { GAP + cell_h } else { 0.0 };
     let col_title_y = plot_top + plot_h + below + col_label_h + 22.0;
+    let min_width = if narrow { 0.0 } else { 520.0 };
+    let width = (spark_x + spark_w + legend_right).max(min_width);
+    let legend_w = (width - 2.0 * MARGIN).clamp(80.0, 240.0);
+    let legend_y = col_title_y + 22.0;
+    let height = if narrow && has_margins {
+        legend_y + 14.0 + 34.0
+    } else {
+        col_title_y + MARGIN
+    };
     Geometry {
         margin_x,
         margin_y,
@@ -350,17 +430,36 @@ fn layout(map: &Heatmap, cols: &[usize], has_note: bool) -> Geometry {
         spark_w,
         cell_w,
         cell_h,
-        show_values: cell_h >= 20.0 && cell_w >= 30.0,
+        show_values: cell_h >= 20.0 && cell_w >= 24.0,
         rotate_cols,
+        label_step,
+        label_chars,
         plot_left,
         plot_top,
         plot_w,
         plot_h,
         legend_x,
+        legend_below: narrow,
+        legend_y,
+        legend_w,
         col_title_y,
         width,
-        height: col_title_y + MARGIN,
+        height,
     }
+}
+
+/// The text a cell or total prints: the exact value when it fits, else its compact form
+/// (`48.7k`) when that fits, else nothing (the tooltip always has the exact value).
+fn fitting(exact: String, v: f64, integral: bool, cell_w: f64) -> Option<String> {
+    if text_px(&exact) + 6.0 <= cell_w {
+        return Some(exact);
+    }
+    let short = if integral && exact.chars().all(|c| c.is_ascii_digit() || c == ',') {
+        compact(v)
+    } else {
+        return None;
+    };
+    (text_px(&short) + 6.0 <= cell_w).then_some(short)
 }
 
 /// One rectangle per visible cell, coloured by its value against the map's maximum (its share,
@@ -399,9 +498,12 @@ fn cells(map: &Heatmap, cols: &[usize], g: &Geometry, opts: &SvgOptions<'_>) -> 
                 "0%".into()
             };
             let has_something = count > 0 || mode == Mode::Delta;
-            let text = (g.show_values && has_something && drawn.is_some())
-                .then(|| shown.clone())
-                .filter(|s| text_px(s) + 6.0 <= g.cell_w);
+            let text = match drawn {
+                Some(v) if g.show_values && has_something => {
+                    fitting(shown.clone(), v, integral && mode == Mode::Value, g.cell_w)
+                }
+                _ => None,
+            };
             let (fill, text_fill) = match mode {
                 Mode::Delta if drawn.is_some() => (diverging_hex(t), diverging_text_on(t)),
                 _ if count == 0 => (EMPTY_FILL.to_owned(), "#555555"),
@@ -426,14 +528,27 @@ fn cells(map: &Heatmap, cols: &[usize], g: &Geometry, opts: &SvgOptions<'_>) -> 
                         _ => "the previous period".to_owned(),
                     };
                     format!(
-                        "{} × {}: {measure} {value} now, {before} in {period}, change {shown} ({count} escalations)",
-                        map.rows[i], map.cols[j]
+                        "{} × {}: {measure} {value} now, {before} in {period}, change {shown} ({} escalations)",
+                        map.rows[i],
+                        map.cols[j],
+                        grouped(count)
                     )
                 }
                 _ => format!(
-                    "{} × {}: {measure} {value} ({count} escalations, {share} of the row)",
-                    map.rows[i], map.cols[j]
+                    "{} × {}: {measure} {value} ({} escalations, {share} of the row)",
+                    map.rows[i],
+                    map.cols[j],
+                    grouped(count)
                 ),
+            };
+            let partial = map
+                .col_periods
+                .get(j)
+                .filter(|p| p.partial)
+                .or_else(|| map.row_periods.get(i).filter(|p| p.partial));
+            let tooltip = match partial {
+                Some(p) => format!("{tooltip}; {}", p.describe()),
+                None => tooltip,
             };
             let flag = flags.get(&(map.rows[i].as_str(), map.cols[j].as_str()));
             let tooltip = match flag {
@@ -475,7 +590,11 @@ fn margins(map: &Heatmap, cols: &[usize], g: &Geometry) -> Vec<MarginCell> {
     let integral = map.measure.is_integral();
     let measure = map.measure.title().to_lowercase();
     let text = |v: &Option<f64>| v.map_or("–".to_owned(), |v| format_value(v, integral));
-    let fits = |t: String| (g.show_values && text_px(&t) + 6.0 <= g.cell_w).then_some(t);
+    let fits = |v: &Option<f64>| {
+        g.show_values
+            .then(|| fitting(text(v), v.unwrap_or(0.0), integral, g.cell_w))
+            .flatten()
+    };
     let mut out = Vec::new();
     for (i, (label, v)) in map.rows.iter().zip(&map.row_totals).enumerate() {
         out.push(MarginCell {
@@ -483,7 +602,7 @@ fn margins(map: &Heatmap, cols: &[usize], g: &Geometry) -> Vec<MarginCell> {
             y: g.plot_top + i as f64 * g.cell_h,
             w: g.cell_w - 1.0,
             h: g.cell_h - 1.0,
-            text: fits(text(v)).unwrap_or_default(),
+            text: fits(v).unwrap_or_default(),
             tooltip: format!(
                 "{label}, all {}: {measure} {}",
                 map.col_dimension.title().to_lowercase(),
@@ -498,7 +617,7 @@ fn margins(map: &Heatmap, cols: &[usize], g: &Geometry) -> Vec<MarginCell> {
             y: g.margin_y,
             w: g.cell_w - 1.0,
             h: g.cell_h - 1.0,
-            text: fits(text(v)).unwrap_or_default(),
+            text: fits(v).unwrap_or_default(),
             tooltip: format!(
                 "{}, all {}: {measure} {}",
                 map.cols[j],
@@ -512,7 +631,7 @@ fn margins(map: &Heatmap, cols: &[usize], g: &Geometry) -> Vec<MarginCell> {
         y: g.margin_y,
         w: g.cell_w - 1.0,
         h: g.cell_h - 1.0,
-        text: fits(text(&map.total)).unwrap_or_default(),
+        text: fits(&map.total).unwrap_or_default(),
         tooltip: format!("All escalations shown: {measure} {}", text(&map.total)),
     });
     out
@@ -571,16 +690,51 @@ fn row_labels(map: &Heatmap, g: &Geometry) -> Vec<Label> {
         .iter()
         .enumerate()
         .map(|(i, r)| {
-            let (short, shortened) = shorten(r);
+            let (short, shortened) = shorten_to(r, g.label_chars);
+            let (short, full, shortened) = match map.row_periods.get(i).filter(|p| p.partial) {
+                Some(p) => (format!("{short}*"), format!("{r}: {}", p.describe()), true),
+                None => (short, r.clone(), shortened),
+            };
             Label {
                 x: g.plot_left - 8.0,
                 y: g.plot_top + i as f64 * g.cell_h + g.cell_h / 2.0 + 4.0,
                 short,
-                full: r.clone(),
+                full,
                 shortened,
             }
         })
         .collect()
+}
+
+/// Dashed outlines over the columns and rows whose periods are partial.
+fn partial_marks(map: &Heatmap, cols: &[usize], g: &Geometry) -> Vec<PartialMark> {
+    let mut out = Vec::new();
+    for (k, &j) in cols.iter().enumerate() {
+        if let Some(p) = map.col_periods.get(j).filter(|p| p.partial) {
+            out.push(PartialMark {
+                x: g.plot_left + k as f64 * g.cell_w - 0.5,
+                y: g.plot_top - 0.5,
+                w: g.cell_w,
+                h: g.plot_h,
+                tooltip: format!("{}: {}", p.label, p.describe()),
+            });
+        }
+    }
+    for (i, p) in map
+        .row_periods
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.partial)
+    {
+        out.push(PartialMark {
+            x: g.plot_left - 0.5,
+            y: g.plot_top + i as f64 * g.cell_h - 0.5,
+            w: g.plot_w,
+            h: g.cell_h,
+            tooltip: format!("{}: {}", p.label, p.describe()),
+        });
+    }
+    out
 }
 
 fn col_labels(map: &Heatmap, cols: &[usize], g: &Geometry) -> Vec<Label> {
@@ -589,39 +743,91 @@ fn col_labels(map: &Heatmap, cols: &[usize], g: &Geometry) -> Vec<Label> {
     } else {
         GAP + g.cell_h
     };
+    let n = cols.len();
     cols.iter()
         .enumerate()
+        // Thinned from the newest back, so the newest period is always labelled.
+        .filter(|(k, _)| (n - 1 - k).is_multiple_of(g.label_step))
         .map(|(k, &j)| {
             let (short, shortened) = shorten(&map.cols[j]);
+            let (short, full, shortened) = match map.col_periods.get(j).filter(|p| p.partial) {
+                Some(p) => (
+                    format!("{short}*"),
+                    format!("{}: {}", map.cols[j], p.describe()),
+                    true,
+                ),
+                None => (short, map.cols[j].clone(), shortened),
+            };
             Label {
                 x: g.plot_left + k as f64 * g.cell_w + g.cell_w / 2.0,
                 y: g.plot_top + g.plot_h + below + 16.0,
                 short,
-                full: map.cols[j].clone(),
+                full,
                 shortened,
             }
         })
         .collect()
 }
 
-/// What is not drawn: hidden rows (beyond `top`) and hidden columns.
-fn notes(map: &Heatmap, shown_cols: usize) -> Vec<String> {
+/// What is not drawn (hidden rows beyond `top`, hidden columns) and which periods are partial:
+/// one line each.
+fn notes(map: &Heatmap, cols: &[usize]) -> Vec<String> {
     let nrows = map.rows.len();
+    let shown_cols = cols.len();
     let (ncols_all, hidden_cols) = (map.cols.len(), map.cols.len() - shown_cols);
     let mut notes = Vec::new();
     if map.hidden_rows > 0 {
         notes.push(format!(
-            "top {nrows} of {} rows shown, {} more hidden",
-            nrows + map.hidden_rows,
-            map.hidden_rows
+            "top {} of {} rows shown, {} more hidden",
+            grouped(nrows as u64),
+            grouped((nrows + map.hidden_rows) as u64),
+            grouped(map.hidden_rows as u64)
         ));
     }
     if hidden_cols > 0 {
+        let which = if map.col_dimension.is_time() {
+            "the latest "
+        } else {
+            ""
+        };
         notes.push(format!(
-            "{shown_cols} of {ncols_all} columns shown, {hidden_cols} more hidden"
+            "{which}{shown_cols} of {ncols_all} columns shown, {hidden_cols} more hidden"
         ));
     }
+    let partial = cols
+        .iter()
+        .filter_map(|&j| map.col_periods.get(j))
+        .chain(&map.row_periods)
+        .filter(|p| p.partial)
+        .map(|p| format!("{} ({} to {})", p.label, p.covered_from, p.covered_to))
+        .collect::<Vec<_>>();
+    if !partial.is_empty() {
+        notes.push(format!("* partial: {}", partial.join(", ")));
+    }
     notes
+}
+
+/// Notes broken into lines that fit `width` (at about 7 px a character).
+fn wrap(notes: Vec<String>, width: Option<f64>) -> Vec<String> {
+    let Some(w) = width else {
+        return notes;
+    };
+    let max = (((w - 2.0 * MARGIN) / 7.0).floor() as usize).max(12);
+    let mut out = Vec::new();
+    for note in notes {
+        let mut line = String::new();
+        for word in note.split(' ') {
+            if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > max {
+                out.push(std::mem::take(&mut line));
+            }
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+        out.push(line);
+    }
+    out
 }
 
 /// The legend's gradient, top (max) to bottom (0).
@@ -642,9 +848,6 @@ fn legend_stops(palette: Palette) -> Vec<Stop> {
 pub fn heatmap_svg(map: &Heatmap, opts: &SvgOptions<'_>) -> String {
     let integral = map.measure.is_integral();
     let mode = Mode::of(map);
-    let cols = visible_columns(map, opts.max_cols.unwrap_or(DEFAULT_MAX_COLS).max(1));
-    let notes = notes(map, cols.len());
-    let g = layout(map, &cols, !notes.is_empty());
     let max = scale_max(map, mode);
     let has_margins = !map.rows.is_empty();
     let label = |x: f64, y: f64, text: &str| Label {
@@ -681,6 +884,33 @@ pub fn heatmap_svg(map: &Heatmap, opts: &SvgOptions<'_>) -> String {
             format_in(mode, map, -max),
         ),
     };
+    // Fit the width: narrower columns first (in `layout`), then fewer of them.
+    let mut max_cols = opts.max_cols.unwrap_or(DEFAULT_MAX_COLS).max(1);
+    let (cols, notes, g) = loop {
+        let cols = visible_columns(map, max_cols);
+        let notes = wrap(notes(map, &cols), opts.max_width);
+        let g = layout(
+            map,
+            &cols,
+            notes.len(),
+            text_px(&legend_title),
+            opts.max_width,
+        );
+        match opts.max_width {
+            Some(w) if g.width > w && cols.len() > 1 => {
+                let over = ((g.width - w) / g.cell_w).ceil().max(1.0) as usize;
+                max_cols = cols.len().saturating_sub(over).max(1);
+            }
+            _ => break (cols, notes, g),
+        }
+    };
+    let width = g.width;
+    // A subtitle longer than the drawing is cut, whole in its tooltip.
+    let (subtitle, _) = shorten_to(
+        &opts.subtitle,
+        (((width - 2.0 * MARGIN) / 7.0).floor() as usize).max(8),
+    );
+    let id = if opts.id.is_empty() { "hm" } else { opts.id };
     let stops = match mode {
         Mode::Delta => (0..=10)
             .map(|k| Stop {
@@ -690,15 +920,24 @@ pub fn heatmap_svg(map: &Heatmap, opts: &SvgOptions<'_>) -> String {
             .collect(),
         _ => legend_stops(opts.palette),
     };
-    // The legend's title may be wider than the measure's name the layout allowed for.
-    let width = g.width.max(g.legend_x + 24.0 + text_px(&legend_title));
     let view = SvgView {
+        id,
+        role: if opts.link.is_some() { "group" } else { "img" },
         width: width.round(),
         height: g.height.round(),
         font: FONT,
         title: &opts.title,
-        subtitle: &opts.subtitle,
-        note: notes.join("; "),
+        subtitle,
+        subtitle_full: &opts.subtitle,
+        notes: notes
+            .into_iter()
+            .enumerate()
+            .map(|(k, n)| (68.0 + LINE * k as f64, n))
+            .collect(),
+        partials: partial_marks(map, &cols, &g),
+        legend_below: g.legend_below,
+        legend_y: g.legend_y,
+        legend_w: g.legend_w,
         cells: cells(map, &cols, &g, opts),
         margins: margins(map, &cols, &g),
         margin_row_label: has_margins.then(|| {
@@ -728,7 +967,7 @@ pub fn heatmap_svg(map: &Heatmap, opts: &SvgOptions<'_>) -> String {
         legend_min,
         stops,
         empty: map.rows.is_empty(),
-        empty_x: g.width / 2.0,
+        empty_x: width / 2.0,
     };
     view.render().unwrap_or_else(|e| {
         // Rendering a template with only owned strings and numbers cannot fail; keep a valid SVG anyway.

@@ -23,12 +23,38 @@ use crate::domain::Escalation;
 use crate::render::{SvgOptions, heatmap_csv, heatmap_svg, svg_to_png};
 use crate::store::ImportRecord;
 
+/// `GET /api/v1/stats`: the four numbers, and `unmatched`: the filter's values that name nothing
+/// in the data, each with `suggestion` (the closest value, or null) and `message`.
+#[derive(serde::Serialize)]
+pub struct StatsAnswer {
+    #[serde(flatten)]
+    stats: Stats,
+    unmatched: Vec<UnmatchedAnswer>,
+}
+
+#[derive(serde::Serialize)]
+struct UnmatchedAnswer {
+    #[serde(flatten)]
+    value: crate::analytics::Unmatched,
+    message: String,
+}
+
 pub async fn get_stats(
     State(state): State<AppState>,
     RawQuery(raw): RawQuery,
-) -> Result<Json<Stats>, ApiError> {
+) -> Result<Json<StatsAnswer>, ApiError> {
     let filter = Params::parse(raw.as_deref()).filter()?;
-    Ok(Json(state.app.stats(&filter)?))
+    let stats = state.app.stats(&filter)?;
+    let unmatched = state
+        .app
+        .unmatched(&filter)
+        .into_iter()
+        .map(|u| UnmatchedAnswer {
+            message: u.to_string(),
+            value: u,
+        })
+        .collect();
+    Ok(Json(StatsAnswer { stats, unmatched }))
 }
 
 /// `GET /api/v1/backlog`: the filters select escalations; `from`/`to` choose the periods shown;
@@ -94,6 +120,7 @@ fn draw(state: &AppState, raw: Option<&str>) -> Result<String, ApiError> {
             title: q.title(),
             subtitle: q.describe(),
             palette: p.palette()?,
+            max_width: p.width()?,
             ..SvgOptions::default()
         },
     ))

@@ -202,6 +202,11 @@ impl Params {
             .map_err(|e| ParamError::new(e.parameter(), e.to_string()))
     }
 
+    /// `width`: the pixels a drawing must fit (200 to 10,000), as the dashboard fits its panel.
+    pub fn width(&self) -> Result<Option<f64>, ParamError> {
+        Ok(self.number("width", 200, 10_000)?.map(|w| w as f64))
+    }
+
     pub fn palette(&self) -> Result<Palette, ParamError> {
         Ok(self.typed::<Palette>("palette")?.unwrap_or_default())
     }

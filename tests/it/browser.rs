@@ -178,13 +178,7 @@ async fn a_manager_goes_from_hotspot_to_tickets_in_a_real_browser() {
         .find(Locator::Css(".hm-cell[data-row='0'][data-col='0'] rect"))
         .await
         .expect("a cell");
-    let mouse = MouseActions::new("mouse".into()).then(PointerAction::MoveToElement {
-        element: cell.clone(),
-        duration: Some(Duration::from_millis(50)),
-        x: 0.0,
-        y: 0.0,
-    });
-    c.perform_actions(mouse).await.expect("hover");
+    hover(&c, &cell).await;
     let tip = c.find(Locator::Id("tooltip")).await.expect("tooltip");
     c.wait()
         .for_element(Locator::Css("#tooltip:not([hidden])"))
@@ -207,7 +201,7 @@ async fn a_manager_goes_from_hotspot_to_tickets_in_a_real_browser() {
         .expect("attr")
         .expect("a count");
     let link = c
-        .find(Locator::Css(".heatmap a.hm-link"))
+        .find(Locator::Css(".hm-wide .heatmap a.hm-link"))
         .await
         .expect("the first cell link");
     link.click().await.expect("click cell");
@@ -215,14 +209,27 @@ async fn a_manager_goes_from_hotspot_to_tickets_in_a_real_browser() {
 
     // Apply a filter: choosing a product submits the form by itself.
     c.goto(&app.url("/")).await.expect("dashboard");
-    let select = c
-        .find(Locator::Id("f-product"))
+    // Choose two products in the product group, then Apply.
+    c.find(Locator::Css("#f-product summary"))
         .await
-        .expect("product filter");
-    select
-        .select_by_value("Billing")
+        .expect("product filter")
+        .click()
         .await
-        .expect("choose Billing");
+        .expect("open it");
+    for p in ["Billing", "API"] {
+        c.find(Locator::Css(&format!("#f-product input[value='{p}']")))
+            .await
+            .expect("a product box")
+            .click()
+            .await
+            .expect("tick it");
+    }
+    c.find(Locator::Css("form.filters button[type=submit]"))
+        .await
+        .expect("Apply")
+        .click()
+        .await
+        .expect("apply");
     wait_url(&c, "product=Billing").await;
     let total = c
         .find(Locator::Css(".card-value"))
@@ -231,7 +238,10 @@ async fn a_manager_goes_from_hotspot_to_tickets_in_a_real_browser() {
         .text()
         .await
         .expect("text");
-    let (_, api) = app.json("/api/v1/stats?product=Billing").await;
+    let url = c.current_url().await.expect("url").to_string();
+    let query = url.split_once('?').map_or("", |(_, q)| q);
+    assert!(query.contains("product=API"), "both products: {url}");
+    let (_, api) = app.json(&format!("/api/v1/stats?{query}")).await;
     assert_eq!(total, api["total_escalations"].to_string());
 
     // Upload a file and see the report.
@@ -247,6 +257,25 @@ async fn a_manager_goes_from_hotspot_to_tickets_in_a_real_browser() {
     assert_eq!(text_of(&c, "r-rejected").await, "1");
 
     close_clean(&driver, c).await;
+}
+
+/// Moves the mouse over `el`, scrolled to the middle of the window first (a scroll hides the
+/// tooltip, as it should: it would point at nothing).
+async fn hover(c: &Client, el: &fantoccini::elements::Element) {
+    c.execute(
+        "arguments[0].scrollIntoView({block: 'center'});",
+        vec![serde_json::to_value(el).expect("element")],
+    )
+    .await
+    .expect("scroll into view");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mouse = MouseActions::new("mouse".into()).then(PointerAction::MoveToElement {
+        element: el.clone(),
+        duration: Some(Duration::from_millis(50)),
+        x: 0.0,
+        y: 0.0,
+    });
+    c.perform_actions(mouse).await.expect("hover");
 }
 
 /// Ends a browser test: no console error or CSP violation anywhere it went, then closes.
@@ -512,13 +541,7 @@ async fn a_manager_switches_the_colour_mode_and_the_comparison_and_opens_resolut
         .find(Locator::Css(".hm-cell[data-row='0'][data-col='0'] rect"))
         .await
         .expect("a cell");
-    let mouse = MouseActions::new("mouse".into()).then(PointerAction::MoveToElement {
-        element: cell,
-        duration: Some(Duration::from_millis(50)),
-        x: 0.0,
-        y: 0.0,
-    });
-    c.perform_actions(mouse).await.expect("hover");
+    hover(&c, &cell).await;
     c.wait()
         .for_element(Locator::Css("#tooltip:not([hidden])"))
         .await
@@ -610,7 +633,7 @@ async fn a_manager_follows_a_finding_to_its_tickets_and_opens_an_account_in_a_re
     first.click().await.expect("open the account");
     wait_url(&c, "tab=client-overview").await;
     let chips = c
-        .find_all(Locator::Css(".heatmap .hm-rows text"))
+        .find_all(Locator::Css(".hm-wide .heatmap .hm-rows text"))
         .await
         .expect("rows");
     let mut labels = Vec::new();

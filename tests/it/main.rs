@@ -6,6 +6,7 @@ mod architecture;
 mod browser;
 mod cli;
 mod cluster;
+mod dashboard;
 mod exports;
 mod hardening;
 mod helpers;

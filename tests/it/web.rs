@@ -69,7 +69,7 @@ async fn dashboard_cards_match_the_stats_api_and_follow_filters() {
     );
     // Filter state is in the form, so the page can be bookmarked.
     assert_eq!(attrs(&doc, "#f-from", "value"), ["2024-03-01"]);
-    assert_eq!(attrs(&doc, "#f-product option[selected]", "value"), ["API"]);
+    assert_eq!(attrs(&doc, "#f-product input[checked]", "value"), ["API"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -90,7 +90,7 @@ async fn every_tab_renders_its_heatmap_as_the_api_computes_it() {
         assert_eq!(status, 200, "{tab}");
         assert_eq!(attrs(&doc, ".tabs a[aria-current=page]", "href").len(), 1);
         let (_, map) = t.json(&format!("/api/v1/heatmap?{query}")).await;
-        let cells = attrs(&doc, ".heatmap .hm-cell", "data-count");
+        let cells = attrs(&doc, ".hm-wide .heatmap .hm-cell", "data-count");
         let rows = map["rows"].as_array().expect("rows").len();
         let cols = map["cols"].as_array().expect("cols").len();
         assert_eq!(cells.len(), rows * cols, "{tab}: one cell per value");
@@ -103,8 +103,14 @@ async fn every_tab_renders_its_heatmap_as_the_api_computes_it() {
             .sum();
         assert_eq!(page_total, api_total, "{tab}");
         // Every cell is a link, and names its values for screen readers via <title>.
-        assert_eq!(attrs(&doc, ".heatmap a.hm-link", "href").len(), rows * cols);
-        assert_eq!(texts(&doc, ".heatmap .hm-cell title").len(), rows * cols);
+        assert_eq!(
+            attrs(&doc, ".hm-wide .heatmap a.hm-link", "href").len(),
+            rows * cols
+        );
+        assert_eq!(
+            texts(&doc, ".hm-wide .heatmap .hm-cell title").len(),
+            rows * cols
+        );
     }
     // Custom with the same dimension twice says so instead of failing.
     let (status, doc) = t.html("/?tab=custom&rows=client&cols=client").await;
@@ -122,7 +128,7 @@ async fn every_cell_drills_down_to_exactly_its_escalations() {
         let (_, doc) = t
             .html(&format!("/?tab={tab}&severity=high&severity=critical"))
             .await;
-        let sel = scraper::Selector::parse(".heatmap a.hm-link").expect("selector");
+        let sel = scraper::Selector::parse(".hm-wide .heatmap a.hm-link").expect("selector");
         let cell_sel = scraper::Selector::parse(".hm-cell").expect("selector");
         let links: Vec<(String, u64)> = doc
             .select(&sel)
@@ -162,15 +168,23 @@ async fn every_cell_drills_down_to_exactly_its_escalations() {
 async fn client_overview_shows_the_top_rows_and_offers_more() {
     let t = TestApp::with_csv(&fixture_csv()).await;
     let (_, doc) = t.html("/?tab=client-overview&top=2").await;
-    assert_eq!(attrs(&doc, ".hm-cell[data-col=\"0\"]", "data-row").len(), 2);
+    assert_eq!(
+        attrs(&doc, ".hm-wide .hm-cell[data-col=\"0\"]", "data-row").len(),
+        2
+    );
     let more = texts(&doc, ".more")[0].clone();
     assert!(more.contains("2 rows shown, 2 more hidden"), "{more}");
-    let hrefs = attrs(&doc, ".more a", "href");
+    let hrefs = attrs(&doc, ".more a:not([download])", "href");
     assert!(
         hrefs
             .iter()
             .any(|h| h.contains("top=4") && h.contains("tab=client-overview")),
         "{hrefs:?}"
+    );
+    let csv = attrs(&doc, ".more a[download]", "href");
+    assert!(
+        csv.len() == 1 && csv[0].starts_with("/api/v1/heatmap.csv?") && !csv[0].contains("top="),
+        "every row as CSV: {csv:?}"
     );
     let (_, doc) = t.html(&hrefs[hrefs.len() - 1]).await;
     assert!(texts(&doc, ".more").is_empty(), "all rows shown");

@@ -6,11 +6,14 @@ use axum::Extension;
 use axum::extract::{RawQuery, State};
 use axum::response::Html;
 
-use super::{Choice, FilterBar, Layout, choices, render_html};
+use super::{Choice, FilterBar, Layout, render_html};
 use crate::analytics::insights::{Insights, expected_text, kind_label, slice_name};
-use crate::analytics::{Filter, Heatmap, HeatmapQuery, Stats, cell_filter};
+use crate::analytics::{Filter, Heatmap, HeatmapQuery, cell_filter};
+use crate::app::Compared;
 use crate::domain::{Compare, Dimension, Measure, Normalize, Period, View};
-use crate::render::{Palette, SvgOptions, backlog_svg, heatmap_svg, spark_points};
+use crate::render::{
+    Palette, SvgOptions, backlog_svg, grouped, grouped_f, heatmap_svg, spark_points,
+};
 use crate::web::error::WebError;
 use crate::web::gate::Caller;
 use crate::web::params::{ParamError, Params, filter_pairs};
@@ -104,13 +107,19 @@ pub struct DashboardPage {
     tabs: Vec<Tab>,
     tab: DashboardTab,
     heading: String,
+    /// The heatmap fitted to the panel at a desktop width, and at a phone's (CSS shows one).
     svg: String,
+    svg_narrow: String,
     hidden_rows: usize,
     shown_rows: usize,
-    more: Vec<(&'static str, String)>,
+    more: Vec<(String, String)>,
     download_svg: String,
     download_png: String,
     download_csv: String,
+    /// Every row, whatever `top` says.
+    download_all_csv: String,
+    /// The filter's values that match nothing, said above the cards.
+    unmatched: Vec<String>,
     custom_keep: Vec<(&'static str, String)>,
     custom_rows: Vec<Choice>,
     custom_cols: Vec<Choice>,
@@ -125,7 +134,7 @@ pub struct DashboardPage {
     controls_error: Option<String>,
     /// The Resolution tab's backlog chart, and its period choice.
     backlog_svg: Option<String>,
-    periods: Vec<(&'static str, bool)>,
+    periods: Vec<(&'static str, &'static str, bool)>,
     /// "Needs attention": the top findings, the period they are about, how many there are.
     attention: Vec<AttentionCard>,
     attention_when: String,
@@ -135,26 +144,19 @@ pub struct DashboardPage {
     import_command: String,
 }
 
-fn delta(
-    now: f64,
-    before: Option<f64>,
-    more_is_bad: bool,
-    percent_points: bool,
-) -> (String, &'static str) {
-    let Some(before) = before else {
-        return (
-            "all time · pick a date range to compare".to_owned(),
-            "neutral",
-        );
-    };
+/// A card's change line against the period before (`before`, already per day when the data
+/// covers only part of that period).
+fn delta(now: f64, before: f64, percent_points: bool, scaled: &str) -> (String, &'static str) {
     let diff = now - before;
+    // More escalations is worse, whichever card.
     let class = if diff.abs() < 1e-9 {
         "neutral"
-    } else if (diff > 0.0) == more_is_bad {
+    } else if diff > 0.0 {
         "bad"
     } else {
         "good"
     };
+    // Arrows and signs carry the direction; the colour only repeats it.
     let arrow = if diff > 0.0 {
         "▲"
     } else if diff < 0.0 {
@@ -163,39 +165,68 @@ fn delta(
         "="
     };
     let text = if percent_points {
-        format!("{arrow} {:+.1} pts vs previous period", diff)
+        format!("{arrow} {diff:+.1} pts vs previous period ({before:.1}%)")
     } else if before > 0.0 {
         format!(
-            "{arrow} {:+.0}% vs previous period ({before:.0})",
-            diff / before * 100.0
+            "{arrow} {:+.0}% vs previous period ({}{scaled})",
+            diff / before * 100.0,
+            grouped_f(before, 0)
         )
     } else {
-        format!("{arrow} {:+.0} vs previous period", diff)
+        format!("{arrow} +{} vs previous period (0)", grouped_f(diff, 0))
     };
     (text, class)
 }
 
-fn cards(now: &Stats, before: Option<&Stats>) -> Vec<Card> {
-    let rows: [(&'static str, f64, Option<f64>, String, bool); 4] = [
+/// Why a card has no change line: no date range, or a period before that the data covers too
+/// little of.
+fn no_comparison(c: &Compared) -> String {
+    match (&c.previous, c.first_record) {
+        (Some(p), Some(first)) => format!(
+            "no comparison: the period before ({} to {}) starts before the first record ({first})",
+            p.from.map(|d| d.to_string()).unwrap_or_default(),
+            p.to.map(|d| d.to_string()).unwrap_or_default(),
+        ),
+        _ => "all time · pick a date range to compare".to_owned(),
+    }
+}
+
+/// A card's label, its number now and before, the number as printed, whether it is a rate (its
+/// change in points) and whether it is a count (compared per day on a partly covered period).
+type CardRow = (&'static str, f64, Option<f64>, String, bool, bool);
+
+fn cards(c: &Compared) -> Vec<Card> {
+    let (now, before) = (&c.now, c.before.as_ref());
+    // Counts of a partly covered period, per day of the whole: the data's days scaled up.
+    let per_day = |n: u64| n as f64 / c.covered;
+    let scaled = if c.covered < 1.0 {
+        format!(", per day: data covers {:.0}%", (c.covered * 100.0).floor())
+    } else {
+        String::new()
+    };
+    let rows: [CardRow; 4] = [
         (
             "Total Escalations",
             now.total_escalations as f64,
-            before.map(|b| b.total_escalations as f64),
-            now.total_escalations.to_string(),
+            before.map(|b| per_day(b.total_escalations)),
+            grouped(now.total_escalations),
             false,
+            true,
         ),
         (
             "High Severity",
             now.high_severity_count as f64,
-            before.map(|b| b.high_severity_count as f64),
-            now.high_severity_count.to_string(),
+            before.map(|b| per_day(b.high_severity_count)),
+            grouped(now.high_severity_count),
             false,
+            true,
         ),
         (
             "Unique Clients",
             now.unique_clients as f64,
             before.map(|b| b.unique_clients as f64),
-            now.unique_clients.to_string(),
+            grouped(now.unique_clients),
+            false,
             false,
         ),
         (
@@ -204,11 +235,15 @@ fn cards(now: &Stats, before: Option<&Stats>) -> Vec<Card> {
             before.map(|b| b.high_severity_rate),
             format!("{:.1}%", now.high_severity_rate),
             true,
+            false,
         ),
     ];
     rows.into_iter()
-        .map(|(label, n, b, value, pts)| {
-            let (delta, delta_class) = delta(n, b, true, pts);
+        .map(|(label, n, b, value, pts, counts)| {
+            let (delta, delta_class) = match b {
+                Some(b) => delta(n, b, pts, if counts { &scaled } else { "" }),
+                None => (no_comparison(c), "neutral"),
+            };
             Card {
                 label,
                 value,
@@ -288,7 +323,7 @@ fn state_pairs(tab: DashboardTab, p: &Params) -> Vec<(&'static str, String)> {
             }
         }
     }
-    for k in ["top", "normalize", "compare", "as_of"] {
+    for k in ["top", "normalize", "compare", "as_of", "range"] {
         if let Some(v) = p.get(k) {
             pairs.push((k, v.to_owned()));
         }
@@ -314,7 +349,7 @@ fn heatmap_query(
     p: &Params,
     filter: &Filter,
 ) -> Result<(HeatmapQuery, Option<String>), ParamError> {
-    let top = p.top()?;
+    let top = p.top()?.map(|t| t.min(MAX_PAGE_ROWS));
     match tab {
         DashboardTab::Custom => {
             let rows = p.typed::<Dimension>("rows")?.unwrap_or(Dimension::Client);
@@ -360,8 +395,21 @@ fn heatmap_query(
     }
 }
 
-/// The heatmap as SVG, every cell a link to its escalations.
-fn draw(map: &Heatmap, query: &HeatmapQuery, palette: Palette, filter: &Filter) -> String {
+/// The panel's inner width at a 1440 px window (the page is at most 1400 px wide, less its
+/// padding and the panel's), and at a 375 px phone.
+pub const WIDE_PANEL: f64 = 1300.0;
+pub const NARROW_PANEL: f64 = 310.0;
+
+/// The heatmap as SVG, every cell a link to its escalations, fitted to `width`; `id` keeps the
+/// ids inside apart when a page carries two.
+fn draw(
+    map: &Heatmap,
+    query: &HeatmapQuery,
+    palette: Palette,
+    filter: &Filter,
+    width: f64,
+    id: &str,
+) -> String {
     let link = |m: &Heatmap, i: usize, j: usize| drill_down(m, i, j, filter);
     heatmap_svg(
         map,
@@ -370,6 +418,8 @@ fn draw(map: &Heatmap, query: &HeatmapQuery, palette: Palette, filter: &Filter) 
             subtitle: query.describe(),
             palette,
             link: Some(&link),
+            max_width: Some(width),
+            id,
             ..SvgOptions::default()
         },
     )
@@ -382,16 +432,31 @@ fn with_filter(filter: &Filter, extra: Vec<(&'static str, String)>) -> String {
     Params::encode(pairs)
 }
 
-fn tab_links(active: DashboardTab, filter: &Filter) -> Vec<Tab> {
+/// The dimensions, each by its title, `current` selected.
+fn dimension_choices(current: Dimension) -> Vec<Choice> {
+    Dimension::ALL
+        .iter()
+        .map(|d| Choice {
+            value: d.to_string(),
+            label: d.title().to_owned(),
+            selected: *d == current,
+        })
+        .collect()
+}
+
+fn tab_links(active: DashboardTab, filter: &Filter, all_time: bool) -> Vec<Tab> {
     DashboardTab::ALL
         .into_iter()
-        .map(|t| Tab {
-            label: t.label(),
-            href: format!(
-                "/?{}",
-                with_filter(filter, vec![("tab", t.slug().to_owned())])
-            ),
-            active: t == active,
+        .map(|t| {
+            let mut pairs = vec![("tab", t.slug().to_owned())];
+            if all_time {
+                pairs.push(("range", "all".to_owned()));
+            }
+            Tab {
+                label: t.label(),
+                href: format!("/?{}", with_filter(filter, pairs)),
+                active: t == active,
+            }
         })
         .collect()
 }
@@ -416,26 +481,31 @@ fn api_query(query: &HeatmapQuery, palette: Palette, filter: &Filter) -> String 
     with_filter(filter, v)
 }
 
-/// "Show 50 / 100 / 500 / all" rows, for the sizes between what is shown and what there is.
+/// The most rows the dashboard draws: more is a download (the CSV has them all), not a page of
+/// tens of megabytes.
+pub const MAX_PAGE_ROWS: usize = 500;
+
+/// "Show 50 / 100 / 500" rows, for the sizes between what is shown and what there is (and "all"
+/// when all fit a page).
 fn more_links(
     map: &Heatmap,
     state_now: &[(&'static str, String)],
     filter: &Filter,
-) -> Vec<(&'static str, String)> {
+) -> Vec<(String, String)> {
     let shown = map.rows.len();
     let total_rows = shown + map.hidden_rows;
-    [("50", 50usize), ("100", 100), ("500", 500)]
+    [50usize, 100, MAX_PAGE_ROWS]
         .into_iter()
-        .filter(|(_, n)| *n > shown && *n < total_rows)
-        .map(|(l, n)| (l, n.to_string()))
-        .chain(std::iter::once(("all", total_rows.to_string())))
+        .filter(|n| *n > shown && *n < total_rows)
+        .map(|n| (n.to_string(), n))
+        .chain((total_rows <= MAX_PAGE_ROWS).then(|| (format!("all {total_rows}"), total_rows)))
         .map(|(label, n)| {
             let mut pairs: Vec<(&'static str, String)> = state_now
                 .iter()
                 .filter(|(k, _)| *k != "top")
                 .cloned()
                 .collect();
-            pairs.push(("top", n));
+            pairs.push(("top", n.to_string()));
             (label, format!("/?{}", with_filter(filter, pairs)))
         })
         .collect()
@@ -449,7 +519,19 @@ pub async fn show_dashboard(
     RawQuery(raw): RawQuery,
 ) -> Result<Html<String>, WebError> {
     let p = Params::parse(raw.as_deref());
-    let filter = p.filter()?;
+    let app = &state.app;
+    let index = app.index();
+    // No dates asked for: the last 12 whole months and the current one, up to the newest
+    // escalation (or today), so the cards compare with the period before. `range=all` is the
+    // one click back to all time.
+    let all_time = p.get("range") == Some("all");
+    let asked = p.filter()?;
+    let filter = match index.date_range() {
+        Some((_, last)) if !all_time && asked.from.is_none() && asked.to.is_none() => {
+            asked.recent(last.min(app.today()))
+        }
+        _ => asked,
+    };
     let tab = DashboardTab::from_params(&p)?;
     let palette = p.palette()?;
     let (query, custom_error) = heatmap_query(tab, &p, &filter)?;
@@ -477,7 +559,6 @@ pub async fn show_dashboard(
         Ok(q) => q,
         Err(_) => query,
     };
-    let app = &state.app;
     let as_of = p.as_of()?;
     let found = app.insights(&filter, Period::Month, as_of, ATTENTION_CARDS)?;
     let attention_when = match found.current {
@@ -489,7 +570,12 @@ pub async fn show_dashboard(
         attention_api.push(("as_of", d.to_string()));
     }
     let attention_api = format!("/api/v1/insights?{}", with_filter(&filter, attention_api));
-    let (now, before) = app.stats_compared(&filter)?;
+    let compared = app.stats_compared(&filter)?;
+    let unmatched: Vec<String> = app
+        .unmatched(&filter)
+        .iter()
+        .map(|u| u.to_string())
+        .collect();
     let map = app.heatmap(&query);
     let period = p.typed::<Period>("period")?.unwrap_or(Period::Month);
     let backlog = if tab.is_resolution() {
@@ -505,29 +591,47 @@ pub async fn show_dashboard(
     } else {
         None
     };
-    let index = app.index();
     let state_now = state_pairs(tab, &p);
     let api = api_query(&query, palette, &filter);
-    let dims: Vec<&str> = Dimension::NAMES.to_vec();
     let page = DashboardPage {
         layout: Layout::new("Dashboard", "dashboard", Some(&caller)),
         filters: FilterBar::new("/", &filter, &index, state_now.clone()),
         empty: index.is_empty(),
-        cards: cards(&now, before.as_ref()),
-        tabs: tab_links(tab, &filter),
+        unmatched,
+        cards: cards(&compared),
+        tabs: tab_links(tab, &filter, all_time),
         tab,
         heading: query.title(),
-        svg: draw(&map, &query, palette, &filter),
+        svg: draw(&map, &query, palette, &filter, WIDE_PANEL, "hm"),
+        svg_narrow: draw(&map, &query, palette, &filter, NARROW_PANEL, "hmn"),
         hidden_rows: map.hidden_rows,
         shown_rows: map.rows.len(),
         more: more_links(&map, &state_now, &filter),
         download_svg: format!("/api/v1/heatmap.svg?{api}"),
         download_png: format!("/api/v1/heatmap.png?{api}"),
         download_csv: format!("/api/v1/heatmap.csv?{api}"),
+        download_all_csv: format!(
+            "/api/v1/heatmap.csv?{}",
+            api_query(
+                &HeatmapQuery {
+                    top: None,
+                    ..query.clone()
+                },
+                palette,
+                &filter
+            )
+        ),
         custom_keep: filter_pairs(&filter),
-        custom_rows: choices(dims.iter().copied(), &[query.rows.to_string()]),
-        custom_cols: choices(dims.iter().copied(), &[query.cols.to_string()]),
-        custom_measures: choices(Measure::NAMES.iter().copied(), &[query.measure.to_string()]),
+        custom_rows: dimension_choices(query.rows),
+        custom_cols: dimension_choices(query.cols),
+        custom_measures: Measure::ALL
+            .iter()
+            .map(|m| Choice {
+                value: m.to_string(),
+                label: m.label().to_owned(),
+                selected: *m == query.measure,
+            })
+            .collect(),
         custom_error,
         controls_keep: {
             let mut keep: Vec<(&'static str, String)> = state_now
@@ -557,7 +661,7 @@ pub async fn show_dashboard(
         backlog_svg: backlog,
         periods: Period::ALL
             .iter()
-            .map(|x| (x.as_str(), *x == period))
+            .map(|x| (x.as_str(), x.dimension().title(), *x == period))
             .collect(),
         attention: attention(&found),
         attention_when,

@@ -9,6 +9,7 @@ use axum::response::{Html, IntoResponse, Response};
 
 use super::{FilterBar, Layout, render_html};
 use crate::domain::{Escalation, SortColumn};
+use crate::render::grouped;
 use crate::web::error::WebError;
 use crate::web::gate::Caller;
 use crate::web::params::{Params, filter_pairs};
@@ -32,9 +33,14 @@ pub struct RowView {
     closed: String,
     status: String,
     summary: String,
+    /// The summary cut to a table cell's length, whole in its tooltip.
+    summary_short: String,
     email: String,
     phone: String,
 }
+
+/// Summaries longer than this are cut in the table (the cell's tooltip has them whole).
+const SUMMARY_CHARS: usize = 140;
 
 impl From<Escalation> for RowView {
     fn from(e: Escalation) -> Self {
@@ -50,6 +56,14 @@ impl From<Escalation> for RowView {
             opened: f.opened.to_string(),
             closed: f.closed.map(|d| d.to_string()).unwrap_or_default(),
             status: opt(f.status),
+            summary_short: {
+                let s = opt(f.summary.clone());
+                if s.chars().count() > SUMMARY_CHARS {
+                    format!("{}…", s.chars().take(SUMMARY_CHARS - 1).collect::<String>())
+                } else {
+                    s
+                }
+            },
             summary: opt(f.summary),
             email: opt(f.email),
             phone: opt(f.phone),
@@ -63,16 +77,23 @@ pub struct DataPage {
     layout: Layout,
     filters: FilterBar,
     total: usize,
-    first: usize,
-    last: usize,
     page: usize,
-    pages: usize,
     headers: Vec<Header>,
     rows: Vec<RowView>,
     prev: Option<String>,
     next: Option<String>,
     csv_href: String,
+    /// The counts as printed (`1,000,000`).
+    total_text: String,
+    range_text: String,
+    pages_text: String,
+    /// Rows per page: the sizes offered, each a link but the current one.
+    sizes: Vec<(String, Option<String>)>,
+    unmatched: Vec<String>,
 }
+
+/// The page sizes offered; the largest is the bound (the CSV has every row).
+const PAGE_SIZES: [usize; 3] = [50, 200, crate::web::params::MAX_PER_PAGE];
 
 const COLUMNS: [(&str, Option<SortColumn>); 11] = [
     ("ID", Some(SortColumn::Id)),
@@ -154,7 +175,30 @@ pub async fn list_escalations(
         .collect();
     let pages = total.div_ceil(per_page).max(1);
     let first = (page - 1) * per_page + 1;
+    let last = (first + items.len()).saturating_sub(1);
+    let sizes = PAGE_SIZES
+        .iter()
+        .map(|&n| {
+            let href = (n != per_page).then(|| {
+                link(vec![
+                    ("sort", sort.to_string()),
+                    ("order", order(descending)),
+                    ("per_page", n.to_string()),
+                ])
+            });
+            (grouped(n as u64), href)
+        })
+        .collect();
     let page_view = DataPage {
+        total_text: grouped(total as u64),
+        range_text: format!("{}–{}", grouped(first as u64), grouped(last as u64)),
+        pages_text: grouped(pages as u64),
+        sizes,
+        unmatched: index
+            .unmatched(&filter)
+            .iter()
+            .map(|u| u.to_string())
+            .collect(),
         layout: Layout::new("Escalations", "data", Some(&caller)),
         filters: FilterBar::new(
             "/data",
@@ -163,10 +207,7 @@ pub async fn list_escalations(
             vec![("sort", sort.to_string()), ("order", order(descending))],
         ),
         total,
-        first,
-        last: (first + items.len()).saturating_sub(1),
         page,
-        pages,
         headers,
         rows: items.into_iter().map(RowView::from).collect(),
         prev: (page > 1).then(|| link(paging(page - 1))),

@@ -98,19 +98,59 @@ impl ErrorPage {
     }
 }
 
+/// An option of a select or a checkbox of a group: the value sent, the words shown.
 pub struct Choice {
     pub value: String,
+    pub label: String,
     pub selected: bool,
 }
 
+/// Data values as choices (shown as they are), selected when the filter names them in any case.
 fn choices<'a>(values: impl IntoIterator<Item = &'a str>, selected: &[String]) -> Vec<Choice> {
     values
         .into_iter()
         .map(|v| Choice {
             value: v.to_owned(),
-            selected: selected.iter().any(|s| s == v),
+            label: v.to_owned(),
+            selected: selected
+                .iter()
+                .any(|s| s.trim().to_lowercase() == v.to_lowercase()),
         })
         .collect()
+}
+
+/// "All products", "Billing", "Billing + 2 more": what a closed group of checkboxes says.
+fn summary(all: &str, chosen: &[Choice]) -> String {
+    let on: Vec<&str> = chosen
+        .iter()
+        .filter(|c| c.selected)
+        .map(|c| c.label.as_str())
+        .collect();
+    match on.as_slice() {
+        [] => all.to_owned(),
+        [one] => (*one).to_owned(),
+        [first, rest @ ..] => format!("{first} + {} more", rest.len()),
+    }
+}
+
+/// A group of checkboxes in the filter bar (`name=A&name=B`: either).
+pub struct FilterGroup {
+    pub name: &'static str,
+    pub title: &'static str,
+    /// What the closed group says: "All products", "Billing + 1 more".
+    pub summary: String,
+    pub options: Vec<Choice>,
+}
+
+impl FilterGroup {
+    fn new(name: &'static str, title: &'static str, all: &str, options: Vec<Choice>) -> Self {
+        Self {
+            name,
+            title,
+            summary: summary(all, &options),
+            options,
+        }
+    }
 }
 
 /// The filter bar shared by the dashboard and the data page.
@@ -121,9 +161,8 @@ pub struct FilterBar {
     pub from: String,
     pub to: String,
     pub q: String,
-    pub products: Vec<Choice>,
-    pub regions: Vec<Choice>,
-    pub severities: Vec<Choice>,
+    /// Products, regions and severities: several of each may be chosen.
+    pub groups: Vec<FilterGroup>,
     pub clients: Vec<String>,
     pub reset: String,
     pub clear_clients: String,
@@ -138,8 +177,14 @@ impl FilterBar {
         keep: Vec<(&'static str, String)>,
     ) -> Self {
         let sev: Vec<String> = f.severities.iter().map(|s| s.to_string()).collect();
+        // Quick ranges and Reset choose the dates themselves: an "all time" choice is not kept.
+        let base: Vec<(&'static str, String)> = keep
+            .iter()
+            .filter(|(k, _)| *k != "range")
+            .cloned()
+            .collect();
         let href = |filter: &Filter| {
-            let mut pairs = keep.clone();
+            let mut pairs = base.clone();
             pairs.extend(filter_pairs(filter));
             format!("{action}?{}", Params::encode(pairs))
         };
@@ -158,17 +203,25 @@ impl FilterBar {
                 ));
             }
         }
-        ranges.push(("All time", href(&f.without_dates())));
+        let mut all = base.clone();
+        all.push(("range", "all".to_owned()));
+        all.extend(filter_pairs(&f.without_dates()));
+        ranges.push(("All time", format!("{action}?{}", Params::encode(all))));
+        let products = choices(index.values(Dimension::Product), &f.products);
+        let regions = choices(index.values(Dimension::Region), &f.regions);
+        let severities = choices(Severity::ALL.iter().map(|s| s.as_str()), &sev);
         Self {
             action,
             from: f.from.map(|d| d.to_string()).unwrap_or_default(),
             to: f.to.map(|d| d.to_string()).unwrap_or_default(),
             q: f.client_search.clone().unwrap_or_default(),
-            products: choices(index.values(Dimension::Product), &f.products),
-            regions: choices(index.values(Dimension::Region), &f.regions),
-            severities: choices(Severity::ALL.iter().map(|s| s.as_str()), &sev),
+            groups: vec![
+                FilterGroup::new("product", "Product", "All products", products),
+                FilterGroup::new("region", "Region", "All regions", regions),
+                FilterGroup::new("severity", "Severity", "All severities", severities),
+            ],
             clients: f.clients.clone(),
-            reset: format!("{action}?{}", Params::encode(keep.clone())),
+            reset: format!("{action}?{}", Params::encode(base.clone())),
             clear_clients: href(&Filter {
                 clients: Vec::new(),
                 ..f.clone()
