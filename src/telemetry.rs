@@ -53,7 +53,15 @@ pub fn init(default_level: &str) -> anyhow::Result<()> {
             .with_writer(std::io::stderr.and(Mutex::new(f)))
             .try_init(),
         (None, true) => builder.json().with_writer(std::io::stderr).try_init(),
-        (None, false) => builder.with_writer(std::io::stderr).try_init(),
+        // Colour only for a person at a terminal: a redirected log (`2> escamap.log`, a service
+        // manager's journal) gets plain text, and NO_COLOR is honoured.
+        (None, false) => builder
+            .with_ansi(
+                std::io::IsTerminal::is_terminal(&std::io::stderr())
+                    && std::env::var_os("NO_COLOR").is_none(),
+            )
+            .with_writer(std::io::stderr)
+            .try_init(),
     };
     Ok(())
 }

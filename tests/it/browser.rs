@@ -650,3 +650,366 @@ async fn a_manager_follows_a_finding_to_its_tickets_and_opens_an_account_in_a_re
     }
     close_clean(&driver, c).await;
 }
+
+/// axe-core's script (`ESCAMAP_AXE_JS`, fetched from the npm registry by `.ci/run`): injected into
+/// the test browser only, never served by EscaMap. Without it the accessibility run says why it
+/// skips, unless `ESCAMAP_CI=1`.
+fn axe_source(test: &str) -> Option<String> {
+    let path = std::env::var("ESCAMAP_AXE_JS").unwrap_or_default();
+    match std::fs::read_to_string(&path) {
+        Ok(s) if !path.is_empty() => Some(s),
+        _ => {
+            let why = format!(
+                "{test}: needs axe-core (ESCAMAP_AXE_JS=path/to/axe.min.js; .ci/run fetches it with npm pack axe-core)"
+            );
+            if std::env::var("ESCAMAP_CI").is_ok_and(|v| v == "1") {
+                panic!("{why}; required because ESCAMAP_CI=1");
+            }
+            escamap::store::testing::skip_notice(&why);
+            None
+        }
+    }
+}
+
+/// Runs axe on the page in the window: (violations of serious or critical impact, as
+/// "rule: target" lines; violations of any impact; rules passed).
+async fn axe_run(c: &Client, axe: &str) -> (Vec<String>, usize, usize) {
+    c.execute(axe, vec![]).await.expect("axe loads");
+    let result = c
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             axe.run(document, {resultTypes: ['violations']})
+                .then(r => done({violations: r.violations.map(v => ({id: v.id, impact: v.impact,
+                    targets: v.nodes.map(n => n.target.join(' ')).slice(0, 3)})),
+                    passes: r.passes.length}))
+                .catch(e => done({error: String(e)}));",
+            vec![],
+        )
+        .await
+        .expect("axe runs");
+    assert!(result.get("error").is_none(), "axe: {result}");
+    let violations = result["violations"].as_array().cloned().unwrap_or_default();
+    let serious = violations
+        .iter()
+        .filter(|v| matches!(v["impact"].as_str(), Some("serious" | "critical")))
+        .map(|v| format!("{} ({}): {}", v["id"], v["impact"], v["targets"]))
+        .collect();
+    (
+        serious,
+        violations.len(),
+        result["passes"].as_u64().unwrap_or(0) as usize,
+    )
+}
+
+/// Nothing wider than the window: the page never scrolls sideways (a heatmap scrolls inside its
+/// panel, if at all).
+async fn page_overflow(c: &Client) -> Option<String> {
+    let v = c
+        .execute(
+            "const w = document.documentElement.clientWidth;
+             if (document.documentElement.scrollWidth <= w) return null;
+             const wide = [...document.querySelectorAll('body *')]
+                .filter(e => e.getBoundingClientRect().right > w + 1 && !e.closest('.heatmap-wrap, .table-wrap, .chart-wrap, .sr-only'))
+                .slice(0, 5).map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right));
+             return 'page ' + document.documentElement.scrollWidth + ' px in ' + w + ': ' + wide.join(', ');",
+            vec![],
+        )
+        .await
+        .expect("measure");
+    v.as_str().map(str::to_owned)
+}
+
+/// The heatmap shown: its right edge and its legend inside the window, or inside a panel that
+/// scrolls.
+async fn heatmap_fits(c: &Client) -> Result<(), String> {
+    let v = c
+        .execute(
+            "const wraps = [...document.querySelectorAll('.heatmap-wrap')].filter(w => w.offsetParent !== null);
+             if (wraps.length !== 1) return 'visible heatmaps: ' + wraps.length;
+             const wrap = wraps[0], svg = wrap.querySelector('svg'), legend = svg.querySelector('.hm-legend');
+             const w = document.documentElement.clientWidth;
+             const scrolls = wrap.scrollWidth > wrap.clientWidth && getComputedStyle(wrap).overflowX === 'auto';
+             const right = svg.getBoundingClientRect().right, lr = legend ? legend.getBoundingClientRect().right : 0;
+             if (scrolls || (right <= w && lr <= w)) return null;
+             return 'heatmap right ' + right + ', legend right ' + lr + ', window ' + w;",
+            vec![],
+        )
+        .await
+        .expect("measure");
+    match v.as_str() {
+        None => Ok(()),
+        Some(e) => Err(e.to_owned()),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_page_and_tab_passes_axe_at_desktop_and_phone_widths() {
+    let test = "every_page_and_tab_passes_axe_at_desktop_and_phone_widths";
+    if !browser_available(test) {
+        return;
+    }
+    let Some(axe) = axe_source(test) else {
+        return;
+    };
+    let app = TestApp::with_csv(&crate::insights::world()).await;
+    let driver = start_driver().await;
+    let c = browser(&driver).await;
+    let mut pages: Vec<String> = DASHBOARD_TABS
+        .iter()
+        .map(|t| format!("/?tab={t}"))
+        .collect();
+    pages.extend(
+        [
+            "/?tab=regional&compare=previous&from=2026-01-01&to=2026-03-31",
+            "/data",
+            "/data?product=nothing-like-it",
+            "/accounts",
+            "/import",
+        ]
+        .map(str::to_owned),
+    );
+    let (mut checked, mut minor, mut passes) = (0, 0, 0);
+    let mut serious = Vec::new();
+    for (w, h) in [(1440u32, 900u32), (375, 812)] {
+        c.set_window_size(w, h).await.expect("window size");
+        for page in &pages {
+            c.goto(&app.url(page)).await.expect("page");
+            let (bad, all, passed) = axe_run(&c, &axe).await;
+            serious.extend(bad.into_iter().map(|b| format!("{page} at {w} px: {b}")));
+            minor += all;
+            passes += passed;
+            checked += 1;
+            if let Some(o) = page_overflow(&c).await {
+                serious.push(format!("{page} at {w} px overflows: {o}"));
+            }
+        }
+    }
+    println!(
+        "axe-core: {checked} page views (every page and tab at 1440 and 375 px), {minor} violations of any impact, {} serious or critical; {passes} rule checks passed",
+        serious.len()
+    );
+    assert!(serious.is_empty(), "{serious:#?}");
+    close_clean(&driver, c).await;
+}
+
+/// The dashboard's tabs, as `tab=` takes them.
+const DASHBOARD_TABS: [&str; 5] = [
+    "product-timeline",
+    "regional",
+    "client-overview",
+    "resolution",
+    "custom",
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn by_keyboard_alone_every_control_and_cell_is_reached_in_order_with_a_visible_focus() {
+    let test = "by_keyboard_alone_every_control_and_cell_is_reached_in_order_with_a_visible_focus";
+    if !browser_available(test) {
+        return;
+    }
+    let app = TestApp::with_csv(&crate::insights::world()).await;
+    let driver = start_driver().await;
+    let c = browser(&driver).await;
+    c.set_window_size(1440, 1000).await.expect("window size");
+    c.goto(&app.url("/?tab=regional")).await.expect("dashboard");
+    // Tab through the page: record what takes the focus, its place in the document, and
+    // whether it shows an outline (or, for a heatmap cell, a drawn stroke).
+    let mut seen: Vec<Value> = Vec::new();
+    for _ in 0..400 {
+        c.active_element()
+            .await
+            .expect("focus")
+            .send_keys("\u{E004}")
+            .await
+            .expect("Tab");
+        let v = c
+            .execute(
+                "const e = document.activeElement;
+                 const all = [...document.querySelectorAll('*')];
+                 const s = getComputedStyle(e);
+                 let visible = s.outlineStyle !== 'none' && parseFloat(s.outlineWidth) > 0;
+                 const rect = e.querySelector && e.querySelector('rect');
+                 if (!visible && rect) visible = parseFloat(getComputedStyle(rect).strokeWidth) >= 2;
+                 return {tag: e.tagName.toLowerCase(), cls: String(e.getAttribute('class') || ''),
+                         id: e.id || (e.tagName === 'SUMMARY' ? e.parentElement.id : ''), pos: all.indexOf(e), visible,
+                         label: e.getAttribute('aria-label') || e.textContent.trim().slice(0, 40)};",
+                vec![],
+            )
+            .await
+            .expect("active element");
+        // A date input takes several Tabs (day, month, year): one stop.
+        if seen.last().is_some_and(|s| s["pos"] == v["pos"]) {
+            continue;
+        }
+        if v["tag"] == "body" || seen.iter().any(|s| s["pos"] == v["pos"]) {
+            break;
+        }
+        seen.push(v);
+    }
+    let names: Vec<String> = seen
+        .iter()
+        .map(|v| format!("{}#{}.{}", v["tag"], v["id"], v["cls"]))
+        .collect();
+    // Every control of the filter bar, the tabs and every heatmap cell of the shown drawing.
+    for want in ["#f-from", "#f-to", "#f-product", "#f-q", "#hm-colour"] {
+        assert!(
+            names.iter().any(|n| n.contains(&want[1..])),
+            "{want} is reached: {names:#?}"
+        );
+    }
+    let cells = seen.iter().filter(|v| v["cls"] == "hm-link").count();
+    let (_, map) = app.json("/api/v1/heatmap?view=regional").await;
+    let expected =
+        map["rows"].as_array().map_or(0, Vec::len) * map["cols"].as_array().map_or(0, Vec::len);
+    let expected = {
+        // The default range, as the page has it.
+        let (_, doc) = app.html("/?tab=regional").await;
+        let n = crate::helpers::attrs(&doc, ".hm-wide a.hm-link", "href").len();
+        assert!(n > 0 && n <= expected.max(n));
+        n
+    };
+    assert_eq!(cells, expected, "every cell is reached once");
+    // In document order, each with a visible focus.
+    assert!(
+        seen.windows(2)
+            .all(|w| w[0]["pos"].as_i64() < w[1]["pos"].as_i64()),
+        "focus follows the page's order: {names:#?}"
+    );
+    let hidden: Vec<&String> = seen
+        .iter()
+        .zip(&names)
+        .filter(|(v, _)| v["visible"] != true)
+        .map(|(_, n)| n)
+        .collect();
+    assert!(hidden.is_empty(), "no visible focus on {hidden:#?}");
+    // Text alternatives: each cell names its row, column, value and share; the charts have one.
+    for v in seen.iter().filter(|v| v["cls"] == "hm-link") {
+        let label = v["label"].as_str().unwrap_or("");
+        assert!(
+            label.contains(" × ")
+                && label.contains("escalations")
+                && label.contains("% of the row"),
+            "{label}"
+        );
+    }
+    for sel in [".hm-wide svg.heatmap", ".finding svg.spark"] {
+        let named = c
+            .execute(
+                "return [...document.querySelectorAll(arguments[0])].every(s => (s.getAttribute('aria-label') || (s.getAttribute('aria-labelledby') && document.getElementById(s.getAttribute('aria-labelledby')) && document.getElementById(s.getAttribute('aria-labelledby')).textContent.trim())));",
+                vec![json!(sel)],
+            )
+            .await
+            .expect("names");
+        assert_eq!(named, json!(true), "{sel} has a text alternative");
+    }
+    // Arrow keys move between cells.
+    let first = c
+        .find(Locator::Css(".hm-wide a.hm-link"))
+        .await
+        .expect("a cell");
+    c.execute(
+        "arguments[0].focus();",
+        vec![serde_json::to_value(&first).expect("el")],
+    )
+    .await
+    .expect("focus");
+    first.send_keys("\u{E014}").await.expect("ArrowRight");
+    let col = c
+        .execute(
+            "return document.activeElement.querySelector('.hm-cell').getAttribute('data-col');",
+            vec![],
+        )
+        .await
+        .expect("col");
+    assert_eq!(col, json!("1"));
+    // Colour is never alone: deltas have arrows and signs, flags a mark and words, partial
+    // periods an asterisk and a note.
+    c.goto(&app.url("/")).await.expect("dashboard");
+    for d in c
+        .find_all(Locator::Css(".card-delta"))
+        .await
+        .expect("deltas")
+    {
+        let t = d.text().await.expect("text");
+        assert!(
+            t.starts_with('▲')
+                || t.starts_with('▼')
+                || t.starts_with('=')
+                || t.starts_with("no comparison"),
+            "{t}"
+        );
+    }
+    for f in c
+        .find_all(Locator::Css(".finding-kind"))
+        .await
+        .expect("kinds")
+    {
+        assert!(
+            !f.text().await.expect("text").is_empty(),
+            "a finding says its kind"
+        );
+    }
+    close_clean(&driver, c).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn at_a_million_escalations_the_dashboard_fits_1440_and_375_pixels() {
+    if !browser_available("at_a_million_escalations_the_dashboard_fits_1440_and_375_pixels") {
+        return;
+    }
+    let cli = crate::helpers::TestCli::new();
+    let file = cli.path("million.csv");
+    cli.ok(&["demo-data", "--rows", "1000000", "--out", &file]);
+    cli.ok(&["import", &file]);
+    let port = crate::helpers::free_port();
+    let _server = cli.serve(&["--port", &port.to_string()], &[], port);
+    let driver = start_driver().await;
+    let c = browser(&driver).await;
+    let base = format!("http://127.0.0.1:{port}");
+    let mut problems = Vec::new();
+    for (w, h) in [(1440u32, 1000u32), (375, 812)] {
+        c.set_window_size(w, h).await.expect("window size");
+        for tab in DASHBOARD_TABS {
+            for range in ["", "&range=all"] {
+                let url = format!("{base}/?tab={tab}{range}");
+                c.goto(&url).await.expect("page");
+                if let Err(e) = heatmap_fits(&c).await {
+                    problems.push(format!("{tab}{range} at {w} px: {e}"));
+                }
+                if let Some(o) = page_overflow(&c).await {
+                    problems.push(format!("{tab}{range} at {w} px: {o}"));
+                }
+            }
+        }
+        c.goto(&format!("{base}/data")).await.expect("data");
+        if let Some(o) = page_overflow(&c).await {
+            problems.push(format!("/data at {w} px: {o}"));
+        }
+        if w == 1440 {
+            let fits = c
+                .execute(
+                    "const t = document.querySelector('.table-wrap'); return t.scrollWidth <= t.clientWidth;",
+                    vec![],
+                )
+                .await
+                .expect("table");
+            if fits != json!(true) {
+                problems.push("/data's table is wider than the page at 1440 px".to_owned());
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+    // The README's screenshots, when asked for.
+    if let Ok(dir) = std::env::var("ESCAMAP_SCREENSHOTS") {
+        for (w, h, name) in [
+            (1440u32, 1500u32, "dashboard-1m.png"),
+            (375, 1900, "dashboard-phone.png"),
+        ] {
+            c.set_window_size(w, h).await.expect("window size");
+            c.goto(&format!("{base}/")).await.expect("dashboard");
+            let png = c.screenshot().await.expect("screenshot");
+            std::fs::write(std::path::Path::new(&dir).join(name), png).expect("save");
+        }
+    }
+    close_clean(&driver, c).await;
+}

@@ -725,3 +725,34 @@ fn a_newcomers_first_commands_say_what_happened() {
     let help = t.ok(&["stats", "--help"]);
     assert!(help.contains("--json") && help.contains("Print the four numbers as JSON"));
 }
+
+#[test]
+fn logs_written_to_a_file_or_a_pipe_carry_no_colour_codes() {
+    let cli = TestCli::new();
+    let file = cli.write("a.csv", "client,severity,opened\nAcme,high,2026-01-05\n");
+    let log = cli.path("escamap.log");
+    let out = cli
+        .cmd()
+        .args(["import", &file])
+        .env("LOG_LEVEL", "debug")
+        .env("ESCAMAP_LOG_FILE", &log)
+        .output()
+        .expect("runs");
+    assert!(out.status.success());
+    let written = std::fs::read_to_string(&log).expect("the log file");
+    assert!(!written.is_empty(), "something was logged");
+    assert!(!written.contains('\u{1b}'), "{written}");
+    // Standard error is a pipe here: plain text too.
+    let out = cli
+        .cmd()
+        .args(["import", &file])
+        .env("LOG_LEVEL", "debug")
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("DEBUG") || stderr.contains("INFO"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains('\u{1b}'), "{stderr}");
+}
