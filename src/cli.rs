@@ -424,7 +424,7 @@ pub struct DemoArgs {
     #[arg(long, value_parser = parse_flexible_date)]
     pub end: Option<NaiveDate>,
     /// Months of history before the end date.
-    #[arg(long, default_value_t = 24)]
+    #[arg(long, default_value_t = 26)]
     pub months: u32,
     /// Write a planted world instead (24 full months of negative-binomial counts with events
     /// planted in the last ones) and its key, the events as JSON, to this file.

@@ -153,7 +153,7 @@ fn load_sample_once(app: &App, settings: &Settings) -> anyhow::Result<()> {
                 rows: SAMPLE_ROWS,
                 seed: 42,
                 end: app.today(),
-                months: 18,
+                months: 26,
             },
             &mut buf,
         )?;

@@ -473,12 +473,13 @@ fn demo_data_is_deterministic_and_imports_cleanly() {
         max,
         "Billing is the client's hottest product"
     );
-    // Two years of dates: 24 or 25 calendar months on the timeline, ending at --end.
+    // 26 months of dates (two periods of 13, the dashboard's default range and the one before):
+    // 26 or 27 calendar months on the timeline, ending at --end.
     let out = t.path("t.json");
     t.ok(&["render", "--view", "product-timeline", "--out", &out]);
     let map: serde_json::Value = serde_json::from_slice(&read(&out)).expect("json");
     let cols = map["cols"].as_array().expect("cols");
-    assert!((24..=25).contains(&cols.len()), "{} months", cols.len());
+    assert!((26..=27).contains(&cols.len()), "{} months", cols.len());
     assert_eq!(cols.last(), Some(&json!("2026-06")));
 }
 
