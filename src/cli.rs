@@ -71,6 +71,11 @@ pub enum Command {
         #[command(subcommand)]
         action: ProfilesAction,
     },
+    /// List, save or delete saved views (a name and the dashboard's query string).
+    Views {
+        #[command(subcommand)]
+        action: ViewsAction,
+    },
     /// Generate a realistic, deterministic support-tool export for demos and benchmarks.
     DemoData(DemoArgs),
     /// Manage accounts and API tokens.
@@ -395,6 +400,32 @@ pub enum ProfilesAction {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum ViewsAction {
+    /// Every saved view, by name (the command line sees them all).
+    List {
+        /// Print them as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Save the dashboard's state under NAME (replacing a view of that name).
+    Save {
+        /// The view's name (1 to 80 characters).
+        name: String,
+        /// The dashboard's query string, e.g. 'tab=client-overview&client=Globex'.
+        #[arg(long)]
+        query: String,
+        /// Keep it for this user only (a user name); without it the view is shared with everyone.
+        #[arg(long, value_name = "USER")]
+        user: Option<String>,
+    },
+    /// Delete a saved view.
+    Delete {
+        /// The view's name.
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum ImportsAction {
     /// All imports, newest first.
     List {
@@ -472,6 +503,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export(a) => export(&open_to_read(&cli.db)?, &a),
         Command::Imports { action } => imports(&open(&cli.db)?, action),
         Command::Profiles { action } => profiles(&open(&cli.db)?, action),
+        Command::Views { action } => views(&open(&cli.db)?, action),
         Command::User { action } => user(&open(&cli.db)?, action),
         Command::MigrateStore(a) => migrate_store(&a),
     }
@@ -855,6 +887,55 @@ fn imports(app: &App, action: ImportsAction) -> anyhow::Result<ExitCode> {
             }
             Err(e) => return Err(e.into()),
         },
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn views(app: &App, action: ViewsAction) -> anyhow::Result<ExitCode> {
+    use crate::app::Viewer;
+    match action {
+        ViewsAction::List { json } => {
+            let all = app.views(Viewer::Anyone)?;
+            if json {
+                println!("{}", serde_json::to_string(&all)?);
+            } else if all.is_empty() {
+                println!("no saved views yet (views save NAME --query '...' keeps one)");
+            } else {
+                for v in all {
+                    println!(
+                        "{:<24} {:<10} {}",
+                        v.name,
+                        if v.shared {
+                            "shared".to_owned()
+                        } else {
+                            format!("for {}", v.owner.as_deref().unwrap_or("?"))
+                        },
+                        v.query
+                    );
+                }
+            }
+        }
+        ViewsAction::Save { name, query, user } => {
+            let query = crate::web::params::dashboard_query(&query)
+                .map_err(|e| anyhow::anyhow!("--query: {e}"))?;
+            if let Some(u) = &user
+                && !app.users()?.iter().any(|x| &x.name == u)
+            {
+                bail!("there is no user {u:?}");
+            }
+            let who = Viewer::of(user.as_deref(), true);
+            let v = app.save_view(&name, &query, user.is_none(), who)?;
+            println!(
+                "saved the view {} ({}): /?{}",
+                v.name,
+                if v.shared { "shared" } else { "private" },
+                v.query
+            );
+        }
+        ViewsAction::Delete { name } => {
+            app.delete_view(&name, Viewer::Anyone)?;
+            println!("deleted the view {}", name.trim());
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

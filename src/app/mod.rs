@@ -21,6 +21,7 @@ mod cache;
 mod import;
 mod queries;
 mod refresh;
+mod views;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
@@ -36,6 +37,7 @@ use crate::store::{Location, Store, StoreError};
 
 pub use import::{ImportOptions, display_name, profile_name};
 pub use queries::{Compared, MIN_COVERED};
+pub use views::{MAX_VIEW_NAME, Viewer};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
@@ -54,6 +56,12 @@ pub enum AppError {
     NoSuchProfile(String),
     #[error("a profile name is 1 to 100 characters, none of them control characters")]
     BadProfileName,
+    #[error("there is no saved view {0:?}")]
+    NoSuchView(String),
+    #[error("a view name is 1 to 80 characters, none of them control characters")]
+    BadViewName,
+    #[error("the view {0:?} is not yours to change")]
+    NotYourView(String),
     /// Every row was rejected: nothing was imported and nothing is recorded.
     #[error("every row was rejected ({}); nothing was imported", .0.rejected_count)]
     AllRejected(Box<crate::ingest::ImportReport>),

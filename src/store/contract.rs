@@ -54,6 +54,7 @@ pub(crate) fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
     delete_removes_the_import_and_its_rows(make().as_mut());
     ids_are_never_reused(make().as_mut());
     source_profiles(make().as_mut());
+    saved_views(make().as_mut());
     accounts_sessions_and_tokens(make().as_mut());
     shared_state(make().as_mut());
     copies_keep_everything(make().as_mut(), make().as_mut());
@@ -170,6 +171,61 @@ fn source_profiles(store: &mut dyn Store) {
         Err(StoreError::NotFound)
     ));
     assert_eq!(store.profiles().expect("list").len(), 1);
+}
+
+fn saved_views(store: &mut dyn Store) {
+    let at = chrono::Utc::now();
+    let v = |name: &str, owner: Option<&str>, shared: bool, query: &str| NewView {
+        name: name.to_owned(),
+        owner: owner.map(str::to_owned),
+        shared,
+        query: query.to_owned(),
+        created_at: at,
+    };
+    assert!(store.views().expect("list").is_empty());
+    let a = store
+        .save_view(&v(
+            "Globex weekly",
+            Some("ana"),
+            false,
+            "tab=client-overview&client=Globex",
+        ))
+        .expect("save");
+    assert_eq!(a.created_at, to_micros(at));
+    store
+        .save_view(&v("billing", None, true, "product=Billing"))
+        .expect("save");
+    // The same name in another case replaces, with a new id.
+    let b = store
+        .save_view(&v("GLOBEX weekly", Some("bo"), true, "client=Globex"))
+        .expect("replace");
+    assert_ne!(a.id, b.id);
+    let listed = store.views().expect("list");
+    let names: Vec<(&str, Option<&str>, bool, &str)> = listed
+        .iter()
+        .map(|v| {
+            (
+                v.name.as_str(),
+                v.owner.as_deref(),
+                v.shared,
+                v.query.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("billing", None, true, "product=Billing"),
+            ("GLOBEX weekly", Some("bo"), true, "client=Globex")
+        ]
+    );
+    assert_eq!(listed[1], b);
+    store.delete_view("globex WEEKLY").expect("delete");
+    assert!(matches!(
+        store.delete_view("globex weekly"),
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(store.views().expect("list").len(), 1);
 }
 
 fn round_trip(store: &mut dyn Store) {

@@ -214,6 +214,12 @@ pub trait Store: Send {
     /// `NotFound` when there is no such profile.
     fn delete_profile(&mut self, name: &str) -> Result<(), StoreError>;
     /// Records a failed login under each key (an account, an address).
+    /// Saves a view, replacing one of the same name (in any case).
+    fn save_view(&mut self, view: &NewView) -> Result<SavedView, StoreError>;
+    /// Every saved view, by name.
+    fn views(&mut self) -> Result<Vec<SavedView>, StoreError>;
+    /// `NotFound` when no view has that name (in any case).
+    fn delete_view(&mut self, name: &str) -> Result<(), StoreError>;
     fn record_login_failure(&mut self, keys: &[&str], at: DateTime<Utc>) -> Result<(), StoreError>;
     /// How many failures `key` has since `since`, and when the oldest of them was.
     fn login_failures(
@@ -277,6 +283,28 @@ pub struct SourceProfile {
     /// The header's comparison keys, joined by U+001F.
     pub header: String,
     pub mapping: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A view to save: a name and the dashboard's query string, its owner's, or everyone's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewView {
+    pub name: String,
+    pub owner: Option<String>,
+    pub shared: bool,
+    pub query: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A saved view as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SavedView {
+    pub id: i64,
+    pub name: String,
+    /// The user who saved it; `None` when saved without an account (an open server, the CLI).
+    pub owner: Option<String>,
+    pub shared: bool,
+    pub query: String,
     pub created_at: DateTime<Utc>,
 }
 

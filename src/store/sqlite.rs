@@ -8,8 +8,9 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_iter};
 
 use super::{
-    DumpSink, ImportRecord, ImportTx, IndexRow, NewImport, RestoreTx, SourceProfile, Store,
-    StoreError, StoredToken, StoredUser, TokenRecord, parse_iso_day, to_micros,
+    DumpSink, ImportRecord, ImportTx, IndexRow, NewImport, NewView, RestoreTx, SavedView,
+    SourceProfile, Store, StoreError, StoredToken, StoredUser, TokenRecord, parse_iso_day,
+    to_micros,
 };
 use crate::domain::{Escalation, Label, NewEscalation, Role, Severity, Text, User, UserName};
 
@@ -20,6 +21,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0003_shared_state.sql"),
     include_str!("../../migrations/sqlite/0004_id_sequences.sql"),
     include_str!("../../migrations/sqlite/0005_source_profiles.sql"),
+    include_str!("../../migrations/sqlite/0006_saved_views.sql"),
 ];
 
 pub struct SqliteStore {
@@ -624,6 +626,53 @@ impl Store for SqliteStore {
         match self
             .conn
             .execute("DELETE FROM source_profiles WHERE name = ?1", [name])?
+        {
+            0 => Err(StoreError::NotFound),
+            _ => Ok(()),
+        }
+    }
+
+    fn save_view(&mut self, v: &NewView) -> Result<SavedView, StoreError> {
+        let at = to_micros(v.created_at);
+        let tx = self.conn.transaction()?;
+        tx.execute("DELETE FROM saved_views WHERE name = ?1", [&v.name])?;
+        tx.execute(
+            "INSERT INTO saved_views (name, owner, shared, query, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![v.name, v.owner, v.shared, v.query, at.to_rfc3339()],
+        )?;
+        let id = tx.last_insert_rowid();
+        tx.commit()?;
+        Ok(SavedView {
+            id,
+            name: v.name.clone(),
+            owner: v.owner.clone(),
+            shared: v.shared,
+            query: v.query.clone(),
+            created_at: at,
+        })
+    }
+
+    fn views(&mut self) -> Result<Vec<SavedView>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, name, owner, shared, query, created_at FROM saved_views ORDER BY name COLLATE NOCASE",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(SavedView {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                owner: r.get(2)?,
+                shared: r.get(3)?,
+                query: r.get(4)?,
+                created_at: time_at(r, 5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn delete_view(&mut self, name: &str) -> Result<(), StoreError> {
+        match self
+            .conn
+            .execute("DELETE FROM saved_views WHERE name = ?1", [name])?
         {
             0 => Err(StoreError::NotFound),
             _ => Ok(()),

@@ -59,6 +59,9 @@ impl From<AppError> for WebError {
             AppError::NoSuchProfile(_) | AppError::BadProfileName => {
                 Self::BadRequest(ParamError::new("profile", e.to_string()))
             }
+            AppError::BadViewName => Self::BadRequest(ParamError::new("name", e.to_string())),
+            AppError::NoSuchView(_) => Self::NotFound,
+            AppError::NotYourView(_) => Self::Forbidden(e.to_string()),
             AppError::Query(q) => Self::BadRequest(ParamError::new(q.parameter(), q.to_string())),
             AppError::Store(StoreError::NotFound) => Self::NotFound,
             AppError::Store(StoreError::Conflict(m)) => Self::Conflict(m),

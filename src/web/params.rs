@@ -246,6 +246,78 @@ impl Params {
     }
 }
 
+/// The dashboard's state keys a saved view keeps, besides the filter's (`from`, `to`, `client`,
+/// `product`, `region`, `severity`, `q`).
+pub const VIEW_KEYS: &[&str] = &[
+    "tab",
+    "rows",
+    "cols",
+    "measure",
+    "top",
+    "normalize",
+    "compare",
+    "period",
+    "range",
+    "palette",
+];
+const FILTER_KEYS: &[&str] = &["from", "to", "client", "product", "region", "severity", "q"];
+
+/// A dashboard query string (`tab=client-overview&client=Globex`, with or without a leading `/?`
+/// or `?`), checked as the dashboard reads it and made canonical: known keys only, empty values
+/// dropped, in their order. The one reading of a saved view's query, for the pages and the CLI.
+pub fn dashboard_query(raw: &str) -> Result<String, ParamError> {
+    let raw = raw.trim();
+    let raw = raw
+        .strip_prefix("/?")
+        .or_else(|| raw.strip_prefix('?'))
+        .unwrap_or(raw);
+    if raw.len() > 4_000 {
+        return Err(ParamError::new("query", "longer than 4,000 characters"));
+    }
+    let p = Params::parse(Some(raw));
+    for (k, _) in &p.0 {
+        if !VIEW_KEYS.contains(&k.as_str()) && !FILTER_KEYS.contains(&k.as_str()) {
+            return Err(ParamError::new(
+                k,
+                format!(
+                    "not a dashboard parameter: expected one of {}, {}",
+                    FILTER_KEYS.join(", "),
+                    VIEW_KEYS.join(", ")
+                ),
+            ));
+        }
+    }
+    p.filter()?;
+    p.top()?;
+    p.palette()?;
+    p.typed::<Dimension>("rows")?;
+    p.typed::<Dimension>("cols")?;
+    p.typed::<Measure>("measure")?;
+    p.typed::<Normalize>("normalize")?;
+    p.typed::<Compare>("compare")?;
+    p.typed::<crate::domain::Period>("period")?;
+    if let Some(t) = p.get("tab")
+        && !crate::web::pages::DashboardTab::ALL
+            .iter()
+            .any(|x| x.slug() == t)
+    {
+        return Err(ParamError::new(
+            "tab",
+            format!("unknown tab {:?}", short(t)),
+        ));
+    }
+    if let Some(r) = p.get("range")
+        && r != "all"
+    {
+        return Err(ParamError::new("range", "expected all"));
+    }
+    Ok(Params::encode(
+        p.0.iter()
+            .filter(|(_, v)| !v.trim().is_empty())
+            .map(|(k, v)| (k.as_str(), v.trim().to_owned())),
+    ))
+}
+
 fn short(s: &str) -> String {
     s.chars().take(40).collect()
 }
@@ -274,6 +346,28 @@ mod tests {
             Params::parse(Some(&Params::encode(filter_pairs(&f)))).filter(),
             Ok(f)
         );
+    }
+
+    #[test]
+    fn a_saved_view_query_is_checked_and_made_canonical() {
+        assert_eq!(
+            dashboard_query("/?tab=client-overview&client=Globex&product=&q= "),
+            Ok("tab=client-overview&client=Globex".to_owned())
+        );
+        assert_eq!(
+            dashboard_query("?from=2026-01-01&severity=high&range=all"),
+            Ok("from=2026-01-01&severity=high&range=all".to_owned())
+        );
+        for (q, param) in [
+            ("tab=nope", "tab"),
+            ("evil=1", "evil"),
+            ("from=soon", "from"),
+            ("rows=day", "rows"),
+            ("range=some", "range"),
+            ("top=0", "top"),
+        ] {
+            assert_eq!(dashboard_query(q).expect_err(q).parameter, param, "{q}");
+        }
     }
 
     #[test]

@@ -212,6 +212,9 @@ fn table() -> RouteTable {
             Access::editor(Page),
             pages::delete_import,
         )
+        .get("/views", Access::viewer(Page), pages::show_views)
+        .post("/views", Access::viewer(Page), pages::save_view)
+        .post("/views/delete", Access::viewer(Page), pages::delete_view)
         .get("/login", Access::anyone(Page), pages::show_login)
         .post("/login", Access::anyone(Login), pages::login)
         .post("/logout", Access::viewer(Page), pages::logout)

@@ -765,9 +765,19 @@ async fn every_page_and_tab_passes_axe_at_desktop_and_phone_widths() {
             "/data?product=nothing-like-it",
             "/accounts",
             "/import",
+            "/views",
         ]
         .map(str::to_owned),
     );
+    app.state
+        .app
+        .save_view(
+            "Globex",
+            "tab=client-overview&client=Globex",
+            true,
+            escamap::app::Viewer::Anyone,
+        )
+        .expect("a view, for the navigation and /views");
     let (mut checked, mut minor, mut passes) = (0, 0, 0);
     let mut serious = Vec::new();
     for (w, h) in [(1440u32, 900u32), (375, 812)] {
@@ -1011,5 +1021,70 @@ async fn at_a_million_escalations_the_dashboard_fits_1440_and_375_pixels() {
             std::fs::write(std::path::Path::new(&dir).join(name), png).expect("save");
         }
     }
+    close_clean(&driver, c).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_manager_saves_a_view_and_opens_it_from_the_navigation_in_a_real_browser() {
+    if !browser_available(
+        "a_manager_saves_a_view_and_opens_it_from_the_navigation_in_a_real_browser",
+    ) {
+        return;
+    }
+    let app = TestApp::with_csv(&fixture_csv()).await;
+    let driver = start_driver().await;
+    let c = browser(&driver).await;
+    c.goto(&app.url("/?tab=client-overview&product=API&top=2"))
+        .await
+        .expect("dashboard");
+    c.find(Locator::Css(".save-view-box summary"))
+        .await
+        .expect("Save view")
+        .click()
+        .await
+        .expect("open");
+    c.find(Locator::Id("sv-name"))
+        .await
+        .expect("name")
+        .send_keys("API top two")
+        .await
+        .expect("type");
+    c.find(Locator::Id("sv-shared"))
+        .await
+        .expect("shared")
+        .click()
+        .await
+        .expect("tick");
+    c.find(Locator::Id("sv-save"))
+        .await
+        .expect("save")
+        .click()
+        .await
+        .expect("save");
+    wait_url(&c, "/views?saved=").await;
+    // Elsewhere, from the navigation.
+    c.goto(&app.url("/data")).await.expect("data");
+    c.find(Locator::Css("details.nav-views summary"))
+        .await
+        .expect("the saved views")
+        .click()
+        .await
+        .expect("open");
+    c.find(Locator::LinkText("API top two"))
+        .await
+        .expect("the view")
+        .click()
+        .await
+        .expect("open it");
+    let url = wait_url(&c, "tab=client-overview").await;
+    assert!(
+        url.contains("product=API") && url.contains("top=2"),
+        "{url}"
+    );
+    let rows = c
+        .find_all(Locator::Css(".hm-wide .hm-rows text"))
+        .await
+        .expect("rows");
+    assert_eq!(rows.len(), 2, "the view's two rows");
     close_clean(&driver, c).await;
 }

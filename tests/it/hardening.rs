@@ -95,6 +95,15 @@ impl World {
             .app
             .save_profile("Kept", "a\u{1f}b", &Default::default())
             .expect("a profile");
+        t.state
+            .app
+            .save_view(
+                "mallory",
+                "tab=regional",
+                true,
+                escamap::app::Viewer::Anyone,
+            )
+            .expect("a view");
         Self {
             admin,
             token_id: token.id,
@@ -112,6 +121,8 @@ impl World {
             ("POST", format!("/import/mapping/{}", self.held_id)),
             ("POST", format!("/import/mapping/{}/cancel", self.held_id)),
             ("POST", "/import/profiles/delete".into()),
+            ("POST", "/views".into()),
+            ("POST", "/views/delete".into()),
             ("POST", "/admin/users".into()),
             ("POST", "/admin/users/victim/delete".into()),
             ("POST", "/admin/users/victim/password".into()),
@@ -191,6 +202,11 @@ impl World {
             app.profiles().expect("profiles").len(),
             1,
             "{what}: profiles changed"
+        );
+        let views = app.views(escamap::app::Viewer::Anyone).expect("views");
+        assert!(
+            views.len() == 1 && views[0].query == "tab=regional",
+            "{what}: views changed: {views:?}"
         );
         assert!(
             self.admin

@@ -16,4 +16,5 @@ mod mapping;
 mod properties;
 mod security;
 mod soak;
+mod views;
 mod web;

@@ -41,8 +41,8 @@ pub use feed::{Change, watch_changes};
 use import::{PgImport, copy_rows};
 
 use super::{
-    DumpSink, ImportRecord, ImportTx, IndexRow, NewImport, RestoreTx, SourceProfile, Store,
-    StoreError, StoredToken, StoredUser, TokenRecord, to_micros as micros,
+    DumpSink, ImportRecord, ImportTx, IndexRow, NewImport, NewView, RestoreTx, SavedView,
+    SourceProfile, Store, StoreError, StoredToken, StoredUser, TokenRecord, to_micros as micros,
 };
 use crate::domain::{Escalation, Label, NewEscalation, Role, Severity, Text, User, UserName};
 
@@ -50,6 +50,7 @@ use crate::domain::{Escalation, Label, NewEscalation, Role, Severity, Text, User
 const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0001_init.sql"),
     include_str!("../../../migrations/postgres/0002_source_profiles.sql"),
+    include_str!("../../../migrations/postgres/0003_saved_views.sql"),
 ];
 
 /// The channel every committed change is announced on.
@@ -630,6 +631,63 @@ impl Store for PgStore {
         match self.run(|c| {
             c.execute(
                 "DELETE FROM source_profiles WHERE lower(name) = lower($1)",
+                &[&name],
+            )
+        })? {
+            0 => Err(StoreError::NotFound),
+            _ => Ok(()),
+        }
+    }
+
+    fn save_view(&mut self, v: &NewView) -> Result<SavedView, StoreError> {
+        let at = micros(v.created_at);
+        let mut tx = self.transaction()?;
+        tx.execute(
+            "DELETE FROM saved_views WHERE lower(name) = lower($1)",
+            &[&v.name],
+        )?;
+        let row = tx.query_one(
+            "INSERT INTO saved_views (name, owner, shared, query, created_at) VALUES ($1, $2, $3, $4, $5)
+             RETURNING id",
+            &[&v.name, &v.owner, &v.shared, &v.query, &at],
+        )?;
+        let id: i64 = col(&row, 0)?;
+        tx.commit()?;
+        Ok(SavedView {
+            id,
+            name: v.name.clone(),
+            owner: v.owner.clone(),
+            shared: v.shared,
+            query: v.query.clone(),
+            created_at: at,
+        })
+    }
+
+    fn views(&mut self) -> Result<Vec<SavedView>, StoreError> {
+        let rows = self.run(|c| {
+            c.query(
+                "SELECT id, name, owner, shared, query, created_at FROM saved_views ORDER BY lower(name)",
+                &[],
+            )
+        })?;
+        rows.iter()
+            .map(|r| {
+                Ok(SavedView {
+                    id: col(r, 0)?,
+                    name: col(r, 1)?,
+                    owner: col(r, 2)?,
+                    shared: col(r, 3)?,
+                    query: col(r, 4)?,
+                    created_at: col(r, 5)?,
+                })
+            })
+            .collect()
+    }
+
+    fn delete_view(&mut self, name: &str) -> Result<(), StoreError> {
+        match self.run(|c| {
+            c.execute(
+                "DELETE FROM saved_views WHERE lower(name) = lower($1)",
                 &[&name],
             )
         })? {

@@ -116,7 +116,8 @@ pub async fn show_accounts(
         format!("/accounts?{}", Params::encode(pairs))
     });
     let page = AccountsPage {
-        layout: Layout::new("Accounts at risk", "accounts", Some(&caller)),
+        layout: Layout::new("Accounts at risk", "accounts", Some(&caller))
+            .with_views(&super::nav_views(&state, &caller).await),
         filters: FilterBar::new("/accounts", &filter, &index, keep),
         as_of: ranked.as_of.map(|d| d.to_string()).unwrap_or_default(),
         total: ranked.total,

@@ -142,6 +142,9 @@ pub struct DashboardPage {
     attention_api: String,
     /// The empty state's command, naming this server's store.
     import_command: String,
+    /// The query a "Save view" keeps: the dashboard's state as asked (a default range stays
+    /// the moving default).
+    save_query: String,
 }
 
 /// A card's change line against the period before (`before`, already per day when the data
@@ -594,7 +597,8 @@ pub async fn show_dashboard(
     let state_now = state_pairs(tab, &p);
     let api = api_query(&query, palette, &filter);
     let page = DashboardPage {
-        layout: Layout::new("Dashboard", "dashboard", Some(&caller)),
+        layout: Layout::new("Dashboard", "dashboard", Some(&caller))
+            .with_views(&super::nav_views(&state, &caller).await),
         filters: FilterBar::new("/", &filter, &index, state_now.clone()),
         empty: index.is_empty(),
         unmatched,
@@ -668,6 +672,8 @@ pub async fn show_dashboard(
         attention_total: found.total,
         attention_api,
         import_command: import_command(app.location()),
+        save_query: crate::web::params::dashboard_query(raw.as_deref().unwrap_or(""))
+            .unwrap_or_default(),
     };
     Ok(render_html(&page))
 }

@@ -199,7 +199,8 @@ pub async fn list_escalations(
             .iter()
             .map(|u| u.to_string())
             .collect(),
-        layout: Layout::new("Escalations", "data", Some(&caller)),
+        layout: Layout::new("Escalations", "data", Some(&caller))
+            .with_views(&super::nav_views(&state, &caller).await),
         filters: FilterBar::new(
             "/data",
             &filter,

@@ -9,12 +9,13 @@ mod data;
 pub mod import;
 mod login;
 mod mapping;
+mod views;
 
 pub use accounts::show_accounts;
 use askama::Template;
 use axum::http::StatusCode;
 use axum::response::Html;
-pub use dashboard::show_dashboard;
+pub use dashboard::{DashboardTab, show_dashboard};
 pub use data::{download_data_csv, list_escalations};
 pub use import::{
     confirm_delete_import, create_import, delete_import, delete_profile, download_rejected,
@@ -22,6 +23,7 @@ pub use import::{
 };
 pub use login::{login, logout, show_login};
 pub use mapping::{cancel_mapping, show_mapping, submit_mapping};
+pub use views::{delete_view, save_view, show_views};
 
 use super::embedded::assets;
 use super::params::{Params, filter_pairs};
@@ -44,6 +46,8 @@ pub struct Layout {
     pub is_admin: bool,
     /// No accounts: say so, so nobody mistakes an open server for a protected one.
     pub open: bool,
+    /// The saved views the caller sees, as (name, dashboard link), for the navigation.
+    pub views: Vec<(String, String)>,
 }
 
 impl Layout {
@@ -62,8 +66,32 @@ impl Layout {
             signed_in: caller.is_some_and(|c| matches!(c.via, Via::Session(_))),
             is_admin: caller.and_then(Caller::role) == Some(Role::Admin),
             open: caller.is_some_and(|c| c.via == Via::Open),
+            views: Vec::new(),
         }
     }
+
+    /// The same layout, listing `views` in the navigation.
+    pub fn with_views(mut self, views: &[crate::store::SavedView]) -> Self {
+        self.views = views
+            .iter()
+            .map(|v| (v.name.clone(), format!("/?{}", v.query)))
+            .collect();
+        self
+    }
+}
+
+/// The saved views `caller` sees, for the navigation (none when the store cannot say: the page
+/// is still worth showing).
+pub async fn nav_views(
+    state: &crate::web::state::AppState,
+    caller: &Caller,
+) -> Vec<crate::store::SavedView> {
+    let app = state.app.clone();
+    let user = caller.user.as_ref().map(|u| u.name.clone());
+    let admin = caller.role() == Some(Role::Admin);
+    crate::web::blocking(move || app.views(crate::app::Viewer::of(user.as_deref(), admin)))
+        .await
+        .unwrap_or_default()
 }
 
 /// Renders a template, or a minimal page if rendering itself fails (it cannot with owned data).
