@@ -916,7 +916,7 @@ fn views(app: &App, action: ViewsAction) -> anyhow::Result<ExitCode> {
             }
         }
         ViewsAction::Save { name, query, user } => {
-            let query = crate::web::params::dashboard_query(&query)
+            let query = crate::query::dashboard_query(&query)
                 .map_err(|e| anyhow::anyhow!("--query: {e}"))?;
             if let Some(u) = &user
                 && !app.users()?.iter().any(|x| &x.name == u)

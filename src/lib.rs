@@ -12,6 +12,7 @@ pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod ingest;
+pub mod query;
 pub mod render;
 pub mod startup;
 pub mod store;

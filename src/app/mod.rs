@@ -36,7 +36,6 @@ use crate::ingest::FileError;
 use crate::store::{Location, Store, StoreError};
 
 pub use import::{ImportOptions, display_name, profile_name};
-pub use queries::{Compared, MIN_COVERED};
 pub use views::{MAX_VIEW_NAME, Viewer};
 
 #[derive(Debug, thiserror::Error)]

@@ -9,27 +9,12 @@ use chrono::NaiveDate;
 use crate::analytics::anomalies;
 use crate::analytics::insights::{self, Insights};
 use crate::analytics::risk::{self, Accounts};
-use crate::analytics::{Backlog, Filter, Heatmap, HeatmapQuery, InvalidQuery, Stats, Unmatched};
+use crate::analytics::{
+    Backlog, Compared, Filter, Heatmap, HeatmapQuery, InvalidQuery, Stats, Unmatched,
+};
 use crate::domain::{Dimension, Escalation, Period, SortColumn};
 use crate::ingest::export;
 use crate::render::csv_safe;
-
-/// The cards compare with a period before that the data covers this much of, or not at all.
-pub const MIN_COVERED: f64 = 0.9;
-
-/// What the stat cards compare: the filter's stats, and those of the period just before it when
-/// that period is known and lies within the data.
-pub struct Compared {
-    pub now: Stats,
-    /// `None` without a date range, or when the data covers less than [`MIN_COVERED`] of it.
-    pub before: Option<Stats>,
-    /// The share of the period before that the data covers (1 unless it starts before
-    /// `first_record`): counts compare per day when it is under 1.
-    pub covered: f64,
-    /// The period just before the filter's, when it has both dates.
-    pub previous: Option<Filter>,
-    pub first_record: Option<NaiveDate>,
-}
 
 impl App {
     pub fn stats(&self, filter: &Filter) -> Result<Stats, AppError> {
@@ -105,43 +90,10 @@ impl App {
         Ok(all.first(limit))
     }
 
-    /// Stats for the filter and, when its period is known, for the period of equal length just
-    /// before it (same filters otherwise), for the dashboard's "change" line.
+    /// Stats for the filter and for the period just before it ([`Index::stats_compared`]).
     pub fn stats_compared(&self, filter: &Filter) -> Result<Compared, AppError> {
         filter.validate().map_err(InvalidQuery::from)?;
-        let index = self.index();
-        let now = index.stats(filter);
-        let previous = filter.previous_period();
-        let first_record = index.date_range().map(|(first, _)| first);
-        // A period before that begins before the data does is only partly covered: its counts
-        // would read as growth. Compared per day when the data covers most of it, not at all
-        // when it covers less.
-        let covered = match (&previous, first_record) {
-            (
-                Some(Filter {
-                    from: Some(a),
-                    to: Some(b),
-                    ..
-                }),
-                Some(first),
-            ) if *a < first => {
-                let days = (*b - *a).num_days() + 1;
-                let seen = (*b - first).num_days() + 1;
-                seen.max(0) as f64 / days.max(1) as f64
-            }
-            _ => 1.0,
-        };
-        let before = previous
-            .as_ref()
-            .filter(|_| covered >= MIN_COVERED)
-            .map(|p| index.stats(p));
-        Ok(Compared {
-            now,
-            before,
-            covered,
-            previous,
-            first_record,
-        })
+        Ok(self.index().stats_compared(filter))
     }
 
     /// The filter's values that match nothing in the data, with suggestions

@@ -3,14 +3,18 @@
 //!
 //! The `render` command and the web's `heatmap.svg`/`.png` routes call the same functions.
 
+mod cards;
 mod chart;
+mod digest;
 mod numbers;
 mod palette;
 mod png;
 mod svg;
 mod table;
 
+pub use cards::{Card, cards};
 pub use chart::{backlog_svg, spark_points};
+pub use digest::{Digest, DigestAccount, DigestFinding};
 pub use numbers::{compact, grouped, grouped_f};
 pub use palette::{InvalidPalette, Palette};
 pub use png::{PngError, svg_to_png};

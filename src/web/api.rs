@@ -220,7 +220,7 @@ pub async fn create_import(
 ) -> Result<Response, ApiError> {
     let params = Params::parse(raw.as_deref());
     let name = params.get("filename").unwrap_or("upload.csv").to_owned();
-    let options = params.import_options()?;
+    let options = crate::web::params::import_options(&params)?;
     let file = upload::read(&state, req, upload::Body::MultipartOrRaw { name }).await?;
     match upload::import(&state, &caller, &file, options).await {
         Ok(report) => Ok((StatusCode::CREATED, Json(report)).into_response()),

@@ -14,9 +14,18 @@ const MAY_NAME: &[(&str, &[&str])] = &[
     ("analytics", &["domain", "store"]),
     ("render", &["analytics", "domain"]),
     ("demo", &["domain"]),
+    ("query", &["analytics", "domain", "render"]),
     (
         "app",
-        &["analytics", "auth", "domain", "ingest", "render", "store"],
+        &[
+            "analytics",
+            "auth",
+            "domain",
+            "ingest",
+            "query",
+            "render",
+            "store",
+        ],
     ),
     ("config", &["store"]),
     (
@@ -28,6 +37,7 @@ const MAY_NAME: &[(&str, &[&str])] = &[
             "config",
             "domain",
             "ingest",
+            "query",
             "render",
             "store",
         ],
@@ -46,6 +56,7 @@ const MAY_NAME: &[(&str, &[&str])] = &[
             "demo",
             "domain",
             "ingest",
+            "query",
             "render",
             "startup",
             "store",
@@ -56,7 +67,7 @@ const MAY_NAME: &[(&str, &[&str])] = &[
 ];
 
 /// Modules that must stay free of web and database frameworks.
-const PURE: &[&str] = &["domain", "ingest", "analytics", "render"];
+const PURE: &[&str] = &["domain", "ingest", "analytics", "render", "query"];
 const FRAMEWORKS: &[&str] = &[
     "axum",
     "tower",

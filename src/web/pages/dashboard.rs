@@ -9,25 +9,13 @@ use axum::response::Html;
 use super::{Choice, FilterBar, Layout, render_html};
 use crate::analytics::insights::{Insights, expected_text, kind_label, slice_name};
 use crate::analytics::{Filter, Heatmap, HeatmapQuery, cell_filter};
-use crate::app::Compared;
-use crate::domain::{Compare, Dimension, Measure, Normalize, Period, View};
-use crate::render::{
-    Palette, SvgOptions, backlog_svg, grouped, grouped_f, heatmap_svg, spark_points,
-};
+use crate::domain::{Compare, Dimension, Measure, Normalize, Period};
+use crate::render::{Card, Palette, SvgOptions, backlog_svg, cards, heatmap_svg, spark_points};
 use crate::web::error::WebError;
 use crate::web::gate::Caller;
-use crate::web::params::{ParamError, Params, filter_pairs};
+use crate::web::params::dashboard::{DashboardTab, MAX_PAGE_ROWS, heatmap_query};
+use crate::web::params::{Params, filter_pairs};
 use crate::web::state::AppState;
-
-/// Client Overview shows this many rows unless `top` says otherwise.
-pub const DEFAULT_CLIENT_ROWS: usize = 25;
-
-pub struct Card {
-    label: &'static str,
-    value: String,
-    delta: String,
-    delta_class: &'static str,
-}
 
 /// One finding on the dashboard's "Needs attention".
 pub struct AttentionCard {
@@ -147,175 +135,6 @@ pub struct DashboardPage {
     save_query: String,
 }
 
-/// A card's change line against the period before (`before`, already per day when the data
-/// covers only part of that period).
-fn delta(now: f64, before: f64, percent_points: bool, scaled: &str) -> (String, &'static str) {
-    let diff = now - before;
-    // More escalations is worse, whichever card.
-    let class = if diff.abs() < 1e-9 {
-        "neutral"
-    } else if diff > 0.0 {
-        "bad"
-    } else {
-        "good"
-    };
-    // Arrows and signs carry the direction; the colour only repeats it.
-    let arrow = if diff > 0.0 {
-        "▲"
-    } else if diff < 0.0 {
-        "▼"
-    } else {
-        "="
-    };
-    let text = if percent_points {
-        format!("{arrow} {diff:+.1} pts vs previous period ({before:.1}%)")
-    } else if before > 0.0 {
-        format!(
-            "{arrow} {:+.0}% vs previous period ({}{scaled})",
-            diff / before * 100.0,
-            grouped_f(before, 0)
-        )
-    } else {
-        format!("{arrow} +{} vs previous period (0)", grouped_f(diff, 0))
-    };
-    (text, class)
-}
-
-/// Why a card has no change line: no date range, or a period before that the data covers too
-/// little of.
-fn no_comparison(c: &Compared) -> String {
-    match (&c.previous, c.first_record) {
-        (Some(p), Some(first)) => format!(
-            "no comparison: the period before ({} to {}) starts before the first record ({first})",
-            p.from.map(|d| d.to_string()).unwrap_or_default(),
-            p.to.map(|d| d.to_string()).unwrap_or_default(),
-        ),
-        _ => "all time · pick a date range to compare".to_owned(),
-    }
-}
-
-/// A card's label, its number now and before, the number as printed, whether it is a rate (its
-/// change in points) and whether it is a count (compared per day on a partly covered period).
-type CardRow = (&'static str, f64, Option<f64>, String, bool, bool);
-
-fn cards(c: &Compared) -> Vec<Card> {
-    let (now, before) = (&c.now, c.before.as_ref());
-    // Counts of a partly covered period, per day of the whole: the data's days scaled up.
-    let per_day = |n: u64| n as f64 / c.covered;
-    let scaled = if c.covered < 1.0 {
-        format!(", per day: data covers {:.0}%", (c.covered * 100.0).floor())
-    } else {
-        String::new()
-    };
-    let rows: [CardRow; 4] = [
-        (
-            "Total Escalations",
-            now.total_escalations as f64,
-            before.map(|b| per_day(b.total_escalations)),
-            grouped(now.total_escalations),
-            false,
-            true,
-        ),
-        (
-            "High Severity",
-            now.high_severity_count as f64,
-            before.map(|b| per_day(b.high_severity_count)),
-            grouped(now.high_severity_count),
-            false,
-            true,
-        ),
-        (
-            "Unique Clients",
-            now.unique_clients as f64,
-            before.map(|b| b.unique_clients as f64),
-            grouped(now.unique_clients),
-            false,
-            false,
-        ),
-        (
-            "High Severity Rate",
-            now.high_severity_rate,
-            before.map(|b| b.high_severity_rate),
-            format!("{:.1}%", now.high_severity_rate),
-            true,
-            false,
-        ),
-    ];
-    rows.into_iter()
-        .map(|(label, n, b, value, pts, counts)| {
-            let (delta, delta_class) = match b {
-                Some(b) => delta(n, b, pts, if counts { &scaled } else { "" }),
-                None => (no_comparison(c), "neutral"),
-            };
-            Card {
-                label,
-                value,
-                delta,
-                delta_class,
-            }
-        })
-        .collect()
-}
-
-/// The dashboard's tabs: the original's three views, and a custom pair of dimensions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DashboardTab {
-    View(View),
-    /// The backlog over time and the time to resolve by product and month.
-    Resolution,
-    Custom,
-}
-
-impl DashboardTab {
-    pub const ALL: [Self; 5] = [
-        Self::View(View::ProductTimeline),
-        Self::View(View::Regional),
-        Self::View(View::ClientOverview),
-        Self::Resolution,
-        Self::Custom,
-    ];
-
-    /// The `tab=` value.
-    pub fn slug(self) -> &'static str {
-        match self {
-            Self::View(View::ProductTimeline) => "product-timeline",
-            Self::View(View::Regional) => "regional",
-            Self::View(View::ClientOverview) => "client-overview",
-            Self::Resolution => "resolution",
-            Self::Custom => "custom",
-        }
-    }
-
-    pub fn label(self) -> &'static str {
-        match self {
-            Self::View(v) => v.title(),
-            Self::Resolution => "Resolution",
-            Self::Custom => "Custom",
-        }
-    }
-
-    pub fn is_resolution(self) -> bool {
-        self == Self::Resolution
-    }
-
-    pub fn is_custom(self) -> bool {
-        self == Self::Custom
-    }
-
-    /// `tab=`, the Product Timeline when absent.
-    fn from_params(p: &Params) -> Result<Self, ParamError> {
-        match p.get("tab") {
-            None => Ok(Self::View(View::ProductTimeline)),
-            Some(t) => Self::ALL.into_iter().find(|x| x.slug() == t).ok_or_else(|| {
-                ParamError::new(
-                    "tab",
-                    format!("unknown tab {t:?}: expected product-timeline, regional, client-overview, resolution or custom"),
-                )
-            }),
-        }
-    }
-}
-
 /// The query pairs that describe the dashboard's state (tab, custom axes, top).
 fn state_pairs(tab: DashboardTab, p: &Params) -> Vec<(&'static str, String)> {
     let mut pairs = vec![("tab", tab.slug().to_owned())];
@@ -343,59 +162,6 @@ fn state_pairs(tab: DashboardTab, p: &Params) -> Vec<(&'static str, String)> {
 fn drill_down(map: &Heatmap, i: usize, j: usize, base: &Filter) -> String {
     let f = cell_filter(map, i, j, base);
     format!("/data?{}", Params::encode(filter_pairs(&f)))
-}
-
-/// The heatmap the tab asks for, and for a custom tab whose axes cannot be drawn, why (the
-/// client x severity default is shown instead).
-fn heatmap_query(
-    tab: DashboardTab,
-    p: &Params,
-    filter: &Filter,
-) -> Result<(HeatmapQuery, Option<String>), ParamError> {
-    let top = p.top()?.map(|t| t.min(MAX_PAGE_ROWS));
-    match tab {
-        DashboardTab::Custom => {
-            let rows = p.typed::<Dimension>("rows")?.unwrap_or(Dimension::Client);
-            let cols = p.typed::<Dimension>("cols")?.unwrap_or(Dimension::Severity);
-            let measure = p.typed::<Measure>("measure")?.unwrap_or(Measure::Count);
-            let top = Some(top.unwrap_or(DEFAULT_CLIENT_ROWS));
-            match HeatmapQuery::new(rows, cols, measure, top, filter.clone()) {
-                Ok(q) => Ok((q, None)),
-                Err(e) => {
-                    let fallback = HeatmapQuery::new(
-                        Dimension::Client,
-                        Dimension::Severity,
-                        measure,
-                        top,
-                        filter.clone(),
-                    )
-                    .map_err(|e| ParamError::new("rows", e.to_string()))?;
-                    Ok((fallback, Some(e.to_string())))
-                }
-            }
-        }
-        DashboardTab::Resolution => {
-            let q = HeatmapQuery::new(
-                Dimension::Product,
-                Dimension::Month,
-                Measure::Mttr,
-                top,
-                filter.clone(),
-            )
-            .map_err(|e| ParamError::new("top", e.to_string()))?;
-            Ok((q, None))
-        }
-        DashboardTab::View(view) => {
-            let top = if view == View::ClientOverview {
-                Some(top.unwrap_or(DEFAULT_CLIENT_ROWS))
-            } else {
-                top
-            };
-            let q = HeatmapQuery::view(view, top, filter.clone())
-                .map_err(|e| ParamError::new("top", e.to_string()))?;
-            Ok((q, None))
-        }
-    }
 }
 
 /// The panel's inner width at a 1440 px window (the page is at most 1400 px wide, less its
@@ -483,10 +249,6 @@ fn api_query(query: &HeatmapQuery, palette: Palette, filter: &Filter) -> String 
     v.push(("palette", palette.to_string()));
     with_filter(filter, v)
 }
-
-/// The most rows the dashboard draws: more is a download (the CSV has them all), not a page of
-/// tens of megabytes.
-pub const MAX_PAGE_ROWS: usize = 500;
 
 /// "Show 50 / 100 / 500" rows, for the sizes between what is shown and what there is (and "all"
 /// when all fit a page).

@@ -15,7 +15,7 @@ pub use accounts::show_accounts;
 use askama::Template;
 use axum::http::StatusCode;
 use axum::response::Html;
-pub use dashboard::{DashboardTab, show_dashboard};
+pub use dashboard::show_dashboard;
 pub use data::{download_data_csv, list_escalations};
 pub use import::{
     confirm_delete_import, create_import, delete_import, delete_profile, download_rejected,
