@@ -71,6 +71,11 @@ pub enum Command {
         #[command(subcommand)]
         action: ProfilesAction,
     },
+    /// Write a digest of a view to a file, or send it by mail now.
+    Digest {
+        #[command(subcommand)]
+        action: DigestAction,
+    },
     /// List, save or delete saved views (a name and the dashboard's query string).
     Views {
         #[command(subcommand)]
@@ -146,6 +151,13 @@ pub struct FilterArgs {
     /// Last opened date to include (YYYY-MM-DD).
     #[arg(long, value_parser = parse_flexible_date)]
     pub to: Option<NaiveDate>,
+    #[command(flatten)]
+    pub slice: SliceArgs,
+}
+
+/// The filters besides the dates (a digest's period is its own, and its `--to` is a recipient).
+#[derive(Debug, Clone, Default, Args)]
+pub struct SliceArgs {
     /// Only this client (repeatable).
     #[arg(long = "client", value_name = "CLIENT")]
     pub clients: Vec<String>,
@@ -163,26 +175,44 @@ pub struct FilterArgs {
     pub client_search: Option<String>,
 }
 
-impl FilterArgs {
+/// `f`, after saying on standard error which of its values match nothing in `app`'s data.
+fn noted(app: &App, f: Filter) -> Filter {
+    for u in app.unmatched(&f) {
+        eprintln!("note: {u}");
+    }
+    f
+}
+
+impl SliceArgs {
     /// The filter, after saying on standard error which of its values match nothing in `app`'s
     /// data ("no escalations for product `billing`; did you mean Billing?").
     pub fn resolve(&self, app: &App) -> anyhow::Result<Filter> {
-        let f = self.to_filter()?;
-        for u in app.unmatched(&f) {
-            eprintln!("note: {u}");
+        Ok(noted(app, self.to_filter()))
+    }
+
+    pub fn to_filter(&self) -> Filter {
+        Filter {
+            clients: self.clients.clone(),
+            products: self.products.clone(),
+            regions: self.regions.clone(),
+            severities: self.severities.clone(),
+            client_search: self.client_search.clone(),
+            ..Filter::default()
         }
-        Ok(f)
+    }
+}
+
+impl FilterArgs {
+    /// [`SliceArgs::resolve`], with the dates.
+    pub fn resolve(&self, app: &App) -> anyhow::Result<Filter> {
+        Ok(noted(app, self.to_filter()?))
     }
 
     pub fn to_filter(&self) -> anyhow::Result<Filter> {
         let f = Filter {
             from: self.from,
             to: self.to,
-            clients: self.clients.clone(),
-            products: self.products.clone(),
-            regions: self.regions.clone(),
-            severities: self.severities.clone(),
-            client_search: self.client_search.clone(),
+            ..self.slice.to_filter()
         };
         f.validate()?;
         Ok(f)
@@ -399,6 +429,65 @@ pub enum ProfilesAction {
     },
 }
 
+/// What a digest is about: a saved view (or the whole dashboard), more filters, the period.
+#[derive(Debug, Args)]
+pub struct DigestArgs {
+    /// The saved view to digest; without it, the whole dashboard.
+    #[arg(long, value_name = "NAME")]
+    pub view: Option<String>,
+    #[command(flatten)]
+    pub filter: SliceArgs,
+    /// The period's last day (default: the newest escalation's day, or today if sooner).
+    #[arg(long, value_parser = parse_flexible_date)]
+    pub as_of: Option<NaiveDate>,
+    /// The period: the day, the seven days or the month to --as-of.
+    #[arg(long, default_value = "weekly")]
+    pub every: crate::domain::Every,
+    /// Where the dashboard is reached, for the digest's links (they are absolute).
+    #[arg(
+        long,
+        env = "ESCAMAP_PUBLIC_URL",
+        default_value = "http://127.0.0.1:5000"
+    )]
+    pub public_url: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DigestAction {
+    /// Write the digest: FILE.html (open it in a browser) or FILE.eml (the message as sent).
+    Preview {
+        #[command(flatten)]
+        digest: DigestArgs,
+        /// The file to write; its extension (.html or .eml) picks the form.
+        #[arg(long)]
+        out: PathBuf,
+        /// The sender written into a .eml.
+        #[arg(
+            long,
+            env = "ESCAMAP_MAIL_FROM",
+            default_value = "EscaMap <escamap@localhost>"
+        )]
+        mail_from: String,
+        /// The recipients written into a .eml.
+        #[arg(long = "to", value_name = "ADDR")]
+        to: Vec<String>,
+    },
+    /// Send the digest now, through SMTP.
+    Send {
+        #[command(flatten)]
+        digest: DigestArgs,
+        /// A recipient (repeatable).
+        #[arg(long = "to", value_name = "ADDR", required = true)]
+        to: Vec<String>,
+        /// smtp://user:password@host:587 (STARTTLS when offered) or smtps://host:465.
+        #[arg(long, env = "ESCAMAP_SMTP_URL", hide_env_values = true)]
+        smtp_url: String,
+        /// The sender, e.g. 'EscaMap <escamap@example.com>'.
+        #[arg(long, env = "ESCAMAP_MAIL_FROM")]
+        mail_from: String,
+    },
+}
+
 #[derive(Debug, Subcommand)]
 pub enum ViewsAction {
     /// Every saved view, by name (the command line sees them all).
@@ -504,6 +593,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Imports { action } => imports(&open(&cli.db)?, action),
         Command::Profiles { action } => profiles(&open(&cli.db)?, action),
         Command::Views { action } => views(&open(&cli.db)?, action),
+        Command::Digest { action } => digest(&open_to_read(&cli.db)?, action),
         Command::User { action } => user(&open(&cli.db)?, action),
         Command::MigrateStore(a) => migrate_store(&a),
     }
@@ -887,6 +977,104 @@ fn imports(app: &App, action: ImportsAction) -> anyhow::Result<ExitCode> {
             }
             Err(e) => return Err(e.into()),
         },
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The digest a command asks for: its view's query with the command's filters added.
+fn compose_digest(app: &App, a: &DigestArgs) -> anyhow::Result<crate::app::DigestOut> {
+    let view = match &a.view {
+        Some(name) => Some(app.view(name, crate::app::Viewer::Anyone)?),
+        None => None,
+    };
+    let extra = a.filter.resolve(app)?;
+    let mut query = view.as_ref().map(|v| v.query.clone()).unwrap_or_default();
+    let more = extra.query_string();
+    if !more.is_empty() {
+        if !query.is_empty() {
+            query.push('&');
+        }
+        query.push_str(&more);
+    }
+    Ok(app.digest(&crate::app::DigestRequest {
+        view: view.as_ref().map(|v| v.name.as_str()),
+        query: &query,
+        as_of: a.as_of,
+        every: a.every,
+        public_url: &a.public_url,
+        why: None,
+        unsubscribe_url: None,
+    })?)
+}
+
+fn digest(app: &App, action: DigestAction) -> anyhow::Result<ExitCode> {
+    match action {
+        DigestAction::Preview {
+            digest,
+            out,
+            mail_from,
+            to,
+        } => {
+            let d = compose_digest(app, &digest)?;
+            let ext = out
+                .extension()
+                .and_then(|e| e.to_str())
+                .map(str::to_ascii_lowercase);
+            let bytes = match ext.as_deref() {
+                Some("html" | "htm") => crate::mail::digest_file(&d.digest, &d.png).into_bytes(),
+                Some("eml") => {
+                    let to = if to.is_empty() {
+                        vec!["reader@localhost".to_owned()]
+                    } else {
+                        to
+                    };
+                    crate::mail::digest_message(
+                        &d.digest,
+                        &d.png,
+                        &crate::mail::Envelope {
+                            from: &mail_from,
+                            to: &to,
+                            message_id: None,
+                            unsubscribe_url: None,
+                        },
+                    )?
+                    .formatted()
+                }
+                _ => bail!("--out: give a .html or .eml file"),
+            };
+            write_out(&out, &bytes)?;
+            eprintln!(
+                "wrote the digest {} ({}) to {}",
+                d.digest.title,
+                d.digest.period_text,
+                out.display()
+            );
+        }
+        DigestAction::Send {
+            digest,
+            to,
+            smtp_url,
+            mail_from,
+        } => {
+            let mailer = crate::mail::Mailer::from_url(&smtp_url)?;
+            let d = compose_digest(app, &digest)?;
+            let m = crate::mail::digest_message(
+                &d.digest,
+                &d.png,
+                &crate::mail::Envelope {
+                    from: &mail_from,
+                    to: &to,
+                    message_id: None,
+                    unsubscribe_url: None,
+                },
+            )?;
+            mailer.send(&m)?;
+            println!(
+                "sent the digest {} to {} through {mailer}",
+                d.digest.title,
+                to.join(", ")
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

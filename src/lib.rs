@@ -12,6 +12,7 @@ pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod ingest;
+pub mod mail;
 pub mod query;
 pub mod render;
 pub mod startup;

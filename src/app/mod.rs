@@ -18,6 +18,7 @@
 
 mod accounts;
 mod cache;
+mod digest;
 mod import;
 mod queries;
 mod refresh;
@@ -35,6 +36,7 @@ use crate::domain::Period;
 use crate::ingest::FileError;
 use crate::store::{Location, Store, StoreError};
 
+pub use digest::{DigestOut, DigestRequest};
 pub use import::{ImportOptions, display_name, profile_name};
 pub use views::{MAX_VIEW_NAME, Viewer};
 
@@ -61,6 +63,8 @@ pub enum AppError {
     BadViewName,
     #[error("the view {0:?} is not yours to change")]
     NotYourView(String),
+    #[error("the digest's view cannot be read: {0}")]
+    BadDigestQuery(String),
     /// Every row was rejected: nothing was imported and nothing is recorded.
     #[error("every row was rejected ({}); nothing was imported", .0.rejected_count)]
     AllRejected(Box<crate::ingest::ImportReport>),

@@ -9,6 +9,7 @@ mod account;
 mod date;
 mod dimension;
 mod escalation;
+mod schedule;
 mod severity;
 
 pub use account::{InvalidPassword, InvalidRole, InvalidUserName, Password, Role, User, UserName};
@@ -21,6 +22,7 @@ pub use dimension::{
     InvalidPeriod, InvalidSortColumn, InvalidView, Measure, Normalize, Period, SortColumn, View,
 };
 pub use escalation::{Escalation, InvalidText, Label, NewEscalation, Text};
+pub use schedule::{Every, InvalidEvery};
 pub use severity::{InvalidSeverity, Severity};
 
 /// Longest text a field may hold, in characters.

@@ -15,6 +15,7 @@ const MAY_NAME: &[(&str, &[&str])] = &[
     ("render", &["analytics", "domain"]),
     ("demo", &["domain"]),
     ("query", &["analytics", "domain", "render"]),
+    ("mail", &["render"]),
     (
         "app",
         &[
@@ -56,6 +57,7 @@ const MAY_NAME: &[(&str, &[&str])] = &[
             "demo",
             "domain",
             "ingest",
+            "mail",
             "query",
             "render",
             "startup",

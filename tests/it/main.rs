@@ -12,6 +12,7 @@ mod hardening;
 mod helpers;
 mod hostile;
 mod insights;
+mod mail;
 mod mapping;
 mod properties;
 mod security;
