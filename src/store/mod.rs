@@ -296,6 +296,20 @@ pub struct NewView {
     pub created_at: DateTime<Utc>,
 }
 
+impl NewView {
+    /// The view as stored under `id`, its time as the store keeps it (to the microsecond).
+    pub fn saved(&self, id: i64) -> SavedView {
+        SavedView {
+            id,
+            name: self.name.clone(),
+            owner: self.owner.clone(),
+            shared: self.shared,
+            query: self.query.clone(),
+            created_at: to_micros(self.created_at),
+        }
+    }
+}
+
 /// A saved view as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SavedView {

@@ -642,14 +642,7 @@ impl Store for SqliteStore {
         )?;
         let id = tx.last_insert_rowid();
         tx.commit()?;
-        Ok(SavedView {
-            id,
-            name: v.name.clone(),
-            owner: v.owner.clone(),
-            shared: v.shared,
-            query: v.query.clone(),
-            created_at: at,
-        })
+        Ok(v.saved(id))
     }
 
     fn views(&mut self) -> Result<Vec<SavedView>, StoreError> {

@@ -653,14 +653,7 @@ impl Store for PgStore {
         )?;
         let id: i64 = col(&row, 0)?;
         tx.commit()?;
-        Ok(SavedView {
-            id,
-            name: v.name.clone(),
-            owner: v.owner.clone(),
-            shared: v.shared,
-            query: v.query.clone(),
-            created_at: at,
-        })
+        Ok(v.saved(id))
     }
 
     fn views(&mut self) -> Result<Vec<SavedView>, StoreError> {
