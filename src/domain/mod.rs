@@ -22,7 +22,7 @@ pub use dimension::{
     InvalidPeriod, InvalidSortColumn, InvalidView, Measure, Normalize, Period, SortColumn, View,
 };
 pub use escalation::{Escalation, InvalidText, Label, NewEscalation, Text};
-pub use schedule::{Every, InvalidEvery};
+pub use schedule::{Every, InvalidEvery, InvalidSchedule, Schedule};
 pub use severity::{InvalidSeverity, Severity};
 
 /// Longest text a field may hold, in characters.
