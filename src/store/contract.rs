@@ -55,6 +55,7 @@ pub(crate) fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
     ids_are_never_reused(make().as_mut());
     source_profiles(make().as_mut());
     saved_views(make().as_mut());
+    subscriptions_and_claims(make().as_mut());
     accounts_sessions_and_tokens(make().as_mut());
     shared_state(make().as_mut());
     copies_keep_everything(make().as_mut(), make().as_mut());
@@ -171,6 +172,105 @@ fn source_profiles(store: &mut dyn Store) {
         Err(StoreError::NotFound)
     ));
     assert_eq!(store.profiles().expect("list").len(), 1);
+}
+
+fn subscriptions_and_claims(store: &mut dyn Store) {
+    let t = |s: &str| {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .expect("time")
+            .with_timezone(&chrono::Utc)
+    };
+    let sub = store
+        .add_subscription(&NewSubscription {
+            user: "ana".into(),
+            view: Some("Globex".into()),
+            schedule: "weekly mon 08:00".into(),
+            tz: "Europe/Berlin".into(),
+            email: "ana@example.com".into(),
+            created_at: t("2026-11-01T10:00:00Z"),
+        })
+        .expect("add");
+    assert_eq!(store.subscriptions().expect("list"), [sub.clone()]);
+    let slot = t("2026-11-30T07:00:00Z");
+    let now = t("2026-11-30T07:00:30Z");
+    let lease = t("2026-11-30T07:05:30Z");
+    // The first claim wins; a second, while the lease holds, does not.
+    assert_eq!(
+        store
+            .claim_delivery(sub.id, slot, now, lease)
+            .expect("claim"),
+        Some(1)
+    );
+    assert_eq!(
+        store
+            .claim_delivery(sub.id, slot, now, lease)
+            .expect("claim"),
+        None
+    );
+    // A lease that ran out (its instance died) may be claimed again.
+    let later = t("2026-11-30T07:06:00Z");
+    assert_eq!(
+        store
+            .claim_delivery(sub.id, slot, later, t("2026-11-30T07:11:00Z"))
+            .expect("claim"),
+        Some(2)
+    );
+    // Failed: not before its retry time.
+    store
+        .finish_delivery(
+            sub.id,
+            slot,
+            later,
+            Some(("server down", t("2026-11-30T07:10:00Z"))),
+        )
+        .expect("fail");
+    assert_eq!(
+        store
+            .claim_delivery(
+                sub.id,
+                slot,
+                t("2026-11-30T07:09:00Z"),
+                t("2026-11-30T07:14:00Z")
+            )
+            .expect("claim"),
+        None
+    );
+    assert_eq!(
+        store
+            .claim_delivery(
+                sub.id,
+                slot,
+                t("2026-11-30T07:10:00Z"),
+                t("2026-11-30T07:15:00Z")
+            )
+            .expect("claim"),
+        Some(3)
+    );
+    store
+        .finish_delivery(sub.id, slot, t("2026-11-30T07:10:01Z"), None)
+        .expect("sent");
+    // Sent: never again.
+    assert_eq!(
+        store
+            .claim_delivery(
+                sub.id,
+                slot,
+                t("2026-12-30T00:00:00Z"),
+                t("2026-12-30T00:05:00Z")
+            )
+            .expect("claim"),
+        None
+    );
+    let d = store.deliveries(sub.id).expect("deliveries");
+    assert_eq!(d.len(), 1);
+    assert_eq!((d[0].state.as_str(), d[0].attempts), ("sent", 3));
+    assert_eq!(d[0].sent_at, Some(t("2026-11-30T07:10:01Z")));
+    store.remove_subscription(sub.id).expect("remove");
+    assert!(matches!(
+        store.remove_subscription(sub.id),
+        Err(StoreError::NotFound)
+    ));
+    assert!(store.deliveries(sub.id).expect("gone with it").is_empty());
 }
 
 fn saved_views(store: &mut dyn Store) {

@@ -220,6 +220,32 @@ pub trait Store: Send {
     fn views(&mut self) -> Result<Vec<SavedView>, StoreError>;
     /// `NotFound` when no view has that name (in any case).
     fn delete_view(&mut self, name: &str) -> Result<(), StoreError>;
+    fn add_subscription(&mut self, s: &NewSubscription) -> Result<Subscription, StoreError>;
+    /// Every subscription, by id.
+    fn subscriptions(&mut self) -> Result<Vec<Subscription>, StoreError>;
+    /// `NotFound` when there is none with that id.
+    fn remove_subscription(&mut self, id: i64) -> Result<(), StoreError>;
+    /// Claims the delivery of `slot` for `lease_until`, atomically: it succeeds (with the attempt's
+    /// number) when the slot was never tried, or was tried, not sent, its lease is over and its
+    /// retry is due. Two instances asking at once: one gets it. `None`: not this time.
+    fn claim_delivery(
+        &mut self,
+        subscription: i64,
+        slot: DateTime<Utc>,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Option<u32>, StoreError>;
+    /// Records how a claimed delivery ended: sent at `now`, or failed with `error`, to be tried
+    /// again from `retry_at`.
+    fn finish_delivery(
+        &mut self,
+        subscription: i64,
+        slot: DateTime<Utc>,
+        now: DateTime<Utc>,
+        failed: Option<(&str, DateTime<Utc>)>,
+    ) -> Result<(), StoreError>;
+    /// Every delivery of a subscription, newest slot first.
+    fn deliveries(&mut self, subscription: i64) -> Result<Vec<Delivery>, StoreError>;
     fn record_login_failure(&mut self, keys: &[&str], at: DateTime<Utc>) -> Result<(), StoreError>;
     /// How many failures `key` has since `since`, and when the oldest of them was.
     fn login_failures(
@@ -284,6 +310,57 @@ pub struct SourceProfile {
     pub header: String,
     pub mapping: String,
     pub created_at: DateTime<Utc>,
+}
+
+/// A subscription to add: a user's digest of a view (or the whole dashboard), on a schedule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSubscription {
+    pub user: String,
+    pub view: Option<String>,
+    /// `weekly mon 08:00`.
+    pub schedule: String,
+    /// An IANA zone.
+    pub tz: String,
+    pub email: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A subscription as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Subscription {
+    pub id: i64,
+    pub user: String,
+    pub view: Option<String>,
+    pub schedule: String,
+    pub tz: String,
+    pub email: String,
+    pub created_at: DateTime<Utc>,
+}
+
+impl NewSubscription {
+    /// The subscription as stored under `id`.
+    pub fn saved(&self, id: i64) -> Subscription {
+        Subscription {
+            id,
+            user: self.user.clone(),
+            view: self.view.clone(),
+            schedule: self.schedule.clone(),
+            tz: self.tz.clone(),
+            email: self.email.clone(),
+            created_at: to_micros(self.created_at),
+        }
+    }
+}
+
+/// One slot's delivery as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Delivery {
+    pub slot: DateTime<Utc>,
+    /// `sending`, `sent` or `failed`.
+    pub state: String,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub sent_at: Option<DateTime<Utc>>,
 }
 
 /// A view to save: a name and the dashboard's query string, its owner's, or everyone's.

@@ -8,9 +8,9 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_iter};
 
 use super::{
-    DumpSink, ImportRecord, ImportTx, IndexRow, NewImport, NewView, RestoreTx, SavedView,
-    SourceProfile, Store, StoreError, StoredToken, StoredUser, TokenRecord, parse_iso_day,
-    to_micros,
+    Delivery, DumpSink, ImportRecord, ImportTx, IndexRow, NewImport, NewSubscription, NewView,
+    RestoreTx, SavedView, SourceProfile, Store, StoreError, StoredToken, StoredUser, Subscription,
+    TokenRecord, parse_iso_day, to_micros,
 };
 use crate::domain::{Escalation, Label, NewEscalation, Role, Severity, Text, User, UserName};
 
@@ -22,6 +22,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0004_id_sequences.sql"),
     include_str!("../../migrations/sqlite/0005_source_profiles.sql"),
     include_str!("../../migrations/sqlite/0006_saved_views.sql"),
+    include_str!("../../migrations/sqlite/0007_subscriptions.sql"),
 ];
 
 pub struct SqliteStore {
@@ -670,6 +671,107 @@ impl Store for SqliteStore {
             0 => Err(StoreError::NotFound),
             _ => Ok(()),
         }
+    }
+
+    fn add_subscription(&mut self, n: &NewSubscription) -> Result<Subscription, StoreError> {
+        self.conn.execute(
+            "INSERT INTO subscriptions (user, view, schedule, tz, email, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![n.user, n.view, n.schedule, n.tz, n.email, micros(n.created_at)],
+        )?;
+        Ok(n.saved(self.conn.last_insert_rowid()))
+    }
+
+    fn subscriptions(&mut self) -> Result<Vec<Subscription>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, user, view, schedule, tz, email, created_at FROM subscriptions ORDER BY id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(Subscription {
+                id: r.get(0)?,
+                user: r.get(1)?,
+                view: r.get(2)?,
+                schedule: r.get(3)?,
+                tz: r.get(4)?,
+                email: r.get(5)?,
+                created_at: from_micros(r.get(6)?).ok_or_else(|| conversion(6, "time"))?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn remove_subscription(&mut self, id: i64) -> Result<(), StoreError> {
+        match self
+            .conn
+            .execute("DELETE FROM subscriptions WHERE id = ?1", [id])?
+        {
+            0 => Err(StoreError::NotFound),
+            _ => Ok(()),
+        }
+    }
+
+    fn claim_delivery(
+        &mut self,
+        subscription: i64,
+        slot: DateTime<Utc>,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Option<u32>, StoreError> {
+        let attempts: Option<u32> = self
+            .conn
+            .query_row(
+                "INSERT INTO deliveries (subscription_id, slot, state, attempts, lease_until, next_try)
+                 VALUES (?1, ?2, 'sending', 1, ?4, ?3)
+                 ON CONFLICT (subscription_id, slot) DO UPDATE
+                   SET state = 'sending', attempts = deliveries.attempts + 1, lease_until = excluded.lease_until
+                   WHERE deliveries.state != 'sent' AND deliveries.lease_until <= ?3 AND deliveries.next_try <= ?3
+                 RETURNING attempts",
+                params![subscription, micros(slot), micros(now), micros(lease_until)],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(attempts)
+    }
+
+    fn finish_delivery(
+        &mut self,
+        subscription: i64,
+        slot: DateTime<Utc>,
+        now: DateTime<Utc>,
+        failed: Option<(&str, DateTime<Utc>)>,
+    ) -> Result<(), StoreError> {
+        match failed {
+            None => self.conn.execute(
+                "UPDATE deliveries SET state = 'sent', sent_at = ?3, last_error = NULL, lease_until = ?3
+                 WHERE subscription_id = ?1 AND slot = ?2",
+                params![subscription, micros(slot), micros(now)],
+            )?,
+            Some((error, retry_at)) => self.conn.execute(
+                "UPDATE deliveries SET state = 'failed', last_error = ?4, lease_until = ?3, next_try = ?5
+                 WHERE subscription_id = ?1 AND slot = ?2",
+                params![subscription, micros(slot), micros(now), error, micros(retry_at)],
+            )?,
+        };
+        Ok(())
+    }
+
+    fn deliveries(&mut self, subscription: i64) -> Result<Vec<Delivery>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT slot, state, attempts, last_error, sent_at FROM deliveries
+             WHERE subscription_id = ?1 ORDER BY slot DESC",
+        )?;
+        let rows = stmt.query_map([subscription], |r| {
+            Ok(Delivery {
+                slot: from_micros(r.get(0)?).ok_or_else(|| conversion(0, "time"))?,
+                state: r.get(1)?,
+                attempts: r.get(2)?,
+                last_error: r.get(3)?,
+                sent_at: r
+                    .get::<_, Option<i64>>(4)?
+                    .map(|v| from_micros(v).ok_or_else(|| conversion(4, "time")))
+                    .transpose()?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     fn record_login_failure(&mut self, keys: &[&str], at: DateTime<Utc>) -> Result<(), StoreError> {

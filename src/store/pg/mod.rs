@@ -41,8 +41,9 @@ pub use feed::{Change, watch_changes};
 use import::{PgImport, copy_rows};
 
 use super::{
-    DumpSink, ImportRecord, ImportTx, IndexRow, NewImport, NewView, RestoreTx, SavedView,
-    SourceProfile, Store, StoreError, StoredToken, StoredUser, TokenRecord, to_micros as micros,
+    Delivery, DumpSink, ImportRecord, ImportTx, IndexRow, NewImport, NewSubscription, NewView,
+    RestoreTx, SavedView, SourceProfile, Store, StoreError, StoredToken, StoredUser, Subscription,
+    TokenRecord, to_micros as micros,
 };
 use crate::domain::{Escalation, Label, NewEscalation, Role, Severity, Text, User, UserName};
 
@@ -51,6 +52,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0001_init.sql"),
     include_str!("../../../migrations/postgres/0002_source_profiles.sql"),
     include_str!("../../../migrations/postgres/0003_saved_views.sql"),
+    include_str!("../../../migrations/postgres/0004_subscriptions.sql"),
 ];
 
 /// The channel every committed change is announced on.
@@ -687,6 +689,125 @@ impl Store for PgStore {
             0 => Err(StoreError::NotFound),
             _ => Ok(()),
         }
+    }
+
+    fn add_subscription(&mut self, n: &NewSubscription) -> Result<Subscription, StoreError> {
+        let at = micros(n.created_at);
+        let row = self.run(|c| {
+            c.query_one(
+                "INSERT INTO subscriptions (\"user\", view, schedule, tz, email, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                &[&n.user, &n.view, &n.schedule, &n.tz, &n.email, &at],
+            )
+        })?;
+        Ok(n.saved(col(&row, 0)?))
+    }
+
+    fn subscriptions(&mut self) -> Result<Vec<Subscription>, StoreError> {
+        let rows = self.run(|c| {
+            c.query(
+                "SELECT id, \"user\", view, schedule, tz, email, created_at FROM subscriptions ORDER BY id",
+                &[],
+            )
+        })?;
+        rows.iter()
+            .map(|r| {
+                Ok(Subscription {
+                    id: col(r, 0)?,
+                    user: col(r, 1)?,
+                    view: col(r, 2)?,
+                    schedule: col(r, 3)?,
+                    tz: col(r, 4)?,
+                    email: col(r, 5)?,
+                    created_at: col(r, 6)?,
+                })
+            })
+            .collect()
+    }
+
+    fn remove_subscription(&mut self, id: i64) -> Result<(), StoreError> {
+        match self.run(|c| c.execute("DELETE FROM subscriptions WHERE id = $1", &[&id]))? {
+            0 => Err(StoreError::NotFound),
+            _ => Ok(()),
+        }
+    }
+
+    fn claim_delivery(
+        &mut self,
+        subscription: i64,
+        slot: DateTime<Utc>,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Option<u32>, StoreError> {
+        let (slot, now, lease_until) = (micros(slot), micros(now), micros(lease_until));
+        let row = self.run(|c| {
+            c.query_opt(
+                "INSERT INTO deliveries (subscription_id, slot, state, attempts, lease_until, next_try)
+                 VALUES ($1, $2, 'sending', 1, $4, $3)
+                 ON CONFLICT (subscription_id, slot) DO UPDATE
+                   SET state = 'sending', attempts = deliveries.attempts + 1, lease_until = excluded.lease_until
+                   WHERE deliveries.state <> 'sent' AND deliveries.lease_until <= $3 AND deliveries.next_try <= $3
+                 RETURNING attempts",
+                &[&subscription, &slot, &now, &lease_until],
+            )
+        })?;
+        row.map(|r| {
+            let n: i32 = col(&r, 0)?;
+            Ok(u32::try_from(n).unwrap_or(0))
+        })
+        .transpose()
+    }
+
+    fn finish_delivery(
+        &mut self,
+        subscription: i64,
+        slot: DateTime<Utc>,
+        now: DateTime<Utc>,
+        failed: Option<(&str, DateTime<Utc>)>,
+    ) -> Result<(), StoreError> {
+        let (slot, now) = (micros(slot), micros(now));
+        match failed {
+            None => self.run(|c| {
+                c.execute(
+                    "UPDATE deliveries SET state = 'sent', sent_at = $3, last_error = NULL, lease_until = $3
+                     WHERE subscription_id = $1 AND slot = $2",
+                    &[&subscription, &slot, &now],
+                )
+            })?,
+            Some((error, retry_at)) => {
+                let retry_at = micros(retry_at);
+                self.run(|c| {
+                    c.execute(
+                        "UPDATE deliveries SET state = 'failed', last_error = $4, lease_until = $3, next_try = $5
+                         WHERE subscription_id = $1 AND slot = $2",
+                        &[&subscription, &slot, &now, &error, &retry_at],
+                    )
+                })?
+            }
+        };
+        Ok(())
+    }
+
+    fn deliveries(&mut self, subscription: i64) -> Result<Vec<Delivery>, StoreError> {
+        let rows = self.run(|c| {
+            c.query(
+                "SELECT slot, state, attempts, last_error, sent_at FROM deliveries
+                 WHERE subscription_id = $1 ORDER BY slot DESC",
+                &[&subscription],
+            )
+        })?;
+        rows.iter()
+            .map(|r| {
+                let attempts: i32 = col(r, 2)?;
+                Ok(Delivery {
+                    slot: col(r, 0)?,
+                    state: col(r, 1)?,
+                    attempts: u32::try_from(attempts).unwrap_or(0),
+                    last_error: col(r, 3)?,
+                    sent_at: col(r, 4)?,
+                })
+            })
+            .collect()
     }
 
     fn record_login_failure(&mut self, keys: &[&str], at: DateTime<Utc>) -> Result<(), StoreError> {
