@@ -76,6 +76,11 @@ pub enum Command {
         #[command(subcommand)]
         action: DigestAction,
     },
+    /// Digests by e-mail on a schedule: add, list, remove, and send what is due.
+    Subscriptions {
+        #[command(subcommand)]
+        action: SubscriptionsAction,
+    },
     /// List, save or delete saved views (a name and the dashboard's query string).
     Views {
         #[command(subcommand)]
@@ -488,6 +493,68 @@ pub enum DigestAction {
     },
 }
 
+/// The mail server, the sender and the links, for commands that send.
+#[derive(Debug, Args)]
+pub struct MailArgs {
+    /// smtp://user:password@host:587 (STARTTLS when offered) or smtps://host:465.
+    #[arg(long, env = "ESCAMAP_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: String,
+    /// The sender, e.g. 'EscaMap <escamap@example.com>'.
+    #[arg(long, env = "ESCAMAP_MAIL_FROM")]
+    pub mail_from: String,
+    /// Where the dashboard is reached, for the digest's links (they are absolute).
+    #[arg(
+        long,
+        env = "ESCAMAP_PUBLIC_URL",
+        default_value = "http://127.0.0.1:5000"
+    )]
+    pub public_url: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SubscriptionsAction {
+    /// Subscribe a user to a digest of a view (or of the whole dashboard) by e-mail.
+    Add {
+        /// The user it is for (their views, their name in the mail).
+        #[arg(long)]
+        user: String,
+        /// When: 'daily 08:00', 'weekly mon 08:00' or 'monthly 1 08:00'.
+        #[arg(long)]
+        schedule: String,
+        /// The schedule's time zone, an IANA name.
+        #[arg(long, default_value = "UTC")]
+        tz: String,
+        /// A saved view the user sees; without it, the whole dashboard.
+        #[arg(long, value_name = "NAME")]
+        view: Option<String>,
+        /// Where the digest goes.
+        #[arg(long, value_name = "ADDR")]
+        email: String,
+    },
+    /// Every subscription, with its next slot and its last deliveries.
+    List {
+        /// Print them as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a subscription (its delivery record goes with it).
+    Remove {
+        /// The subscription's id, as `list` shows it.
+        id: i64,
+    },
+    /// Send what is due at that instant and exit (for cron, and for tests).
+    RunDue {
+        /// The instant to judge by (RFC 3339); default: now.
+        #[arg(long)]
+        now: Option<chrono::DateTime<chrono::Utc>>,
+        #[command(flatten)]
+        mail: MailArgs,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 #[derive(Debug, Subcommand)]
 pub enum ViewsAction {
     /// Every saved view, by name (the command line sees them all).
@@ -593,6 +660,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Imports { action } => imports(&open(&cli.db)?, action),
         Command::Profiles { action } => profiles(&open(&cli.db)?, action),
         Command::Views { action } => views(&open(&cli.db)?, action),
+        Command::Subscriptions { action } => subscriptions(&open(&cli.db)?, action),
         Command::Digest { action } => digest(&open_to_read(&cli.db)?, action),
         Command::User { action } => user(&open(&cli.db)?, action),
         Command::MigrateStore(a) => migrate_store(&a),
@@ -1074,6 +1142,94 @@ fn digest(app: &App, action: DigestAction) -> anyhow::Result<ExitCode> {
                 d.digest.title,
                 to.join(", ")
             );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn subscriptions(app: &App, action: SubscriptionsAction) -> anyhow::Result<ExitCode> {
+    match action {
+        SubscriptionsAction::Add {
+            user,
+            schedule,
+            tz,
+            view,
+            email,
+        } => {
+            let s = app.add_subscription(&user, &schedule, &tz, view.as_deref(), &email)?;
+            println!(
+                "subscription {}: {} gets {} {} ({}) at {}",
+                s.id,
+                s.user,
+                s.view.as_deref().unwrap_or("the dashboard"),
+                s.schedule,
+                s.tz,
+                s.email
+            );
+        }
+        SubscriptionsAction::List { json } => {
+            let all = app.subscriptions()?;
+            if json {
+                println!("{}", serde_json::to_string(&all)?);
+            } else if all.is_empty() {
+                println!("no subscriptions yet (subscriptions add … keeps one)");
+            } else {
+                for s in all {
+                    let next = crate::domain::Schedule::parse(&s.schedule, &s.tz)
+                        .ok()
+                        .and_then(|x| x.next_slot(chrono::Utc::now()))
+                        .map_or_else(|| "?".to_owned(), |t| t.to_rfc3339());
+                    println!(
+                        "{:<4} {:<16} {:<20} {:<22} {:<16} {}  next {next}",
+                        s.id,
+                        s.user,
+                        s.view.as_deref().unwrap_or("(dashboard)"),
+                        s.schedule,
+                        s.tz,
+                        s.email
+                    );
+                }
+            }
+        }
+        SubscriptionsAction::Remove { id } => {
+            app.remove_subscription(id)?;
+            println!("removed subscription {id}");
+        }
+        SubscriptionsAction::RunDue { now, mail, json } => {
+            let mailer = crate::mail::Mailer::from_url(&mail.smtp_url)?;
+            let report = app.run_due(
+                now.unwrap_or_else(chrono::Utc::now),
+                &crate::app::MailSetup {
+                    mailer: &mailer,
+                    from: &mail.mail_from,
+                    public_url: &mail.public_url,
+                },
+            )?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                for s in &report.sent {
+                    println!(
+                        "sent subscription {} for {} ({})",
+                        s.subscription, s.slot, s.message_id
+                    );
+                }
+                for f in &report.failed {
+                    println!(
+                        "failed subscription {} for {} (attempt {}): {}; retry from {}",
+                        f.subscription, f.slot, f.attempt, f.error, f.retry_at
+                    );
+                }
+                println!(
+                    "{} sent, {} failed, {} not due, through {mailer}",
+                    report.sent.len(),
+                    report.failed.len(),
+                    report.not_due
+                );
+            }
+            if !report.failed.is_empty() {
+                return Ok(ExitCode::from(1));
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -22,6 +22,7 @@ mod digest;
 mod import;
 mod queries;
 mod refresh;
+mod subscriptions;
 mod views;
 
 use std::path::Path;
@@ -38,6 +39,7 @@ use crate::store::{Location, Store, StoreError};
 
 pub use digest::{DigestOut, DigestRequest};
 pub use import::{ImportOptions, display_name, profile_name};
+pub use subscriptions::{DueReport, LEASE, MailSetup, backoff, message_id};
 pub use views::{MAX_VIEW_NAME, Viewer};
 
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +67,10 @@ pub enum AppError {
     NotYourView(String),
     #[error("the digest's view cannot be read: {0}")]
     BadDigestQuery(String),
+    #[error("{0}")]
+    BadSubscription(String),
+    #[error("mail: {0}")]
+    Mail(String),
     /// Every row was rejected: nothing was imported and nothing is recorded.
     #[error("every row was rejected ({}); nothing was imported", .0.rejected_count)]
     AllRejected(Box<crate::ingest::ImportReport>),

@@ -161,7 +161,7 @@ impl Mailer {
         let user = (!u.username().is_empty()).then(|| decode(u.username()));
         let password = u.password().map(decode);
         let mut tls = TlsParameters::builder(host.clone());
-        if let Some(path) = std::env::var_os("ESCAMAP_SMTP_CA_FILE") {
+        if let Some(path) = std::env::var_os("ESCAMAP_SMTP_CA_FILE").filter(|p| !p.is_empty()) {
             let shown = std::path::Path::new(&path).display().to_string();
             let pem = std::fs::read(&path)
                 .map_err(|e| MailError::Tls(format!("cannot read {shown}: {e}")))?;

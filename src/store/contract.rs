@@ -190,7 +190,10 @@ fn subscriptions_and_claims(store: &mut dyn Store) {
             created_at: t("2026-11-01T10:00:00Z"),
         })
         .expect("add");
-    assert_eq!(store.subscriptions().expect("list"), std::slice::from_ref(&sub));
+    assert_eq!(
+        store.subscriptions().expect("list"),
+        std::slice::from_ref(&sub)
+    );
     let slot = t("2026-11-30T07:00:00Z");
     let now = t("2026-11-30T07:00:30Z");
     let lease = t("2026-11-30T07:05:30Z");

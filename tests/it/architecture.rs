@@ -23,6 +23,7 @@ const MAY_NAME: &[(&str, &[&str])] = &[
             "auth",
             "domain",
             "ingest",
+            "mail",
             "query",
             "render",
             "store",

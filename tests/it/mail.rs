@@ -343,3 +343,264 @@ async fn a_send_to_a_server_that_is_down_fails_clearly_and_a_preview_writes_the_
     assert!(err.contains("no saved view"), "{err}");
     tokio::time::sleep(Duration::from_millis(1)).await;
 }
+
+/// `subscriptions run-due --now T` with the test server's mail settings.
+fn run_due(
+    cli: &TestCli,
+    now: chrono::DateTime<chrono::Utc>,
+    port: u16,
+    ca: &str,
+) -> serde_json::Value {
+    let out = cli
+        .cmd()
+        .args([
+            "subscriptions",
+            "run-due",
+            "--json",
+            "--now",
+            &now.to_rfc3339(),
+        ])
+        .env("ESCAMAP_SMTP_URL", format!("smtp://127.0.0.1:{port}"))
+        .env("ESCAMAP_MAIL_FROM", "EscaMap <escamap@example.com>")
+        .env("ESCAMAP_PUBLIC_URL", "https://escamap.example.com")
+        .env("ESCAMAP_SMTP_CA_FILE", ca)
+        .output()
+        .expect("runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("{e}: {stdout}\n{}", String::from_utf8_lossy(&out.stderr)))
+}
+
+fn subscribed(cli: &TestCli) -> (i64, chrono::DateTime<chrono::Utc>) {
+    cli.add_user("ana", "viewer", "a long enough password");
+    cli.ok(&[
+        "views",
+        "save",
+        "Billing watch",
+        "--query",
+        "tab=product-timeline&product=Billing",
+    ]);
+    let out = cli.ok(&[
+        "subscriptions",
+        "add",
+        "--user",
+        "ana",
+        "--schedule",
+        "weekly mon 08:00",
+        "--tz",
+        "Europe/Berlin",
+        "--view",
+        "billing WATCH",
+        "--email",
+        "ana@example.com",
+    ]);
+    let id: i64 = out
+        .split_whitespace()
+        .nth(1)
+        .and_then(|w| w.trim_end_matches(':').parse().ok())
+        .unwrap_or_else(|| panic!("an id in {out:?}"));
+    let slot = escamap::domain::Schedule::parse("weekly mon 08:00", "Europe/Berlin")
+        .expect("schedule")
+        .next_slot(chrono::Utc::now())
+        .expect("a next Monday");
+    (id, slot)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_subscription_is_sent_once_per_slot_late_once_and_retried_until_it_goes_exactly_once() {
+    let cli = world_cli();
+    let (id, slot) = subscribed(&cli);
+    let m = chrono::Duration::minutes;
+    let port = crate::helpers::free_port();
+    let ca_dir = tempfile::tempdir().expect("dir");
+    // Before the first slot: nothing is due (the one before the subscription is not sent).
+    let r = run_due(&cli, slot - m(1), port, "");
+    assert_eq!(
+        (r["sent"].as_array().map(Vec::len), r["not_due"].as_u64()),
+        (Some(0), Some(1))
+    );
+    // The slot comes while the mail server is down: a failure, recorded, retried later.
+    let r = run_due(&cli, slot + chrono::Duration::seconds(30), port, "");
+    assert_eq!(r["failed"][0]["attempt"], 1, "{r}");
+    assert_eq!(r["failed"][0]["subscription"], id);
+    // Not before its retry time (a minute on).
+    let r = run_due(&cli, slot + chrono::Duration::seconds(45), port, "");
+    assert!(
+        r["sent"].as_array().is_some_and(Vec::is_empty)
+            && r["failed"].as_array().is_some_and(Vec::is_empty),
+        "{r}"
+    );
+    // The server is back: sent, once.
+    let server = SmtpServer::start(port).await;
+    let ca = ca_dir.path().join("ca.pem");
+    std::fs::write(&ca, &server.ca_pem).expect("ca");
+    let ca = ca.to_string_lossy().into_owned();
+    let r = run_due(&cli, slot + m(2), port, &ca);
+    let want_id = format!(
+        "<digest.{id}.{}@example.com>",
+        slot.format("%Y%m%dT%H%M%SZ")
+    );
+    assert_eq!(r["sent"][0]["message_id"], want_id.as_str(), "{r}");
+    for later in [m(3), m(60), chrono::Duration::days(6)] {
+        let r = run_due(&cli, slot + later, port, &ca);
+        assert!(
+            r["sent"].as_array().is_some_and(Vec::is_empty),
+            "never twice: {r}"
+        );
+    }
+    let got = server.messages();
+    assert_eq!(got.len(), 1, "exactly one delivery");
+    let mail = &got[0];
+    assert!(mail.starttls);
+    assert_eq!(mail.to, ["<ana@example.com>"]);
+    assert!(
+        mail.data.contains(&format!("Message-ID: {want_id}")),
+        "{}",
+        mail.data
+    );
+    assert!(mail.data.contains("Subject: EscaMap digest: Billing watch"));
+    let body = unqp(&mail.data);
+    assert!(
+        body.contains("ana subscribed to Billing watch, weekly mon 08:00 (Europe/Berlin)"),
+        "{body}"
+    );
+    // The week's period ends the day before the slot, in Berlin.
+    let last = (slot.with_timezone(&chrono_tz::Europe::Berlin).date_naive())
+        .pred_opt()
+        .expect("day");
+    let first = last - chrono::Duration::days(6);
+    assert!(body.contains(&format!("{first} to {last}")), "{body}");
+    // Two weeks missed: the latest slot goes late, once; the one in between is not sent.
+    let r = run_due(
+        &cli,
+        slot + chrono::Duration::days(14) + chrono::Duration::hours(3),
+        port,
+        &ca,
+    );
+    assert_eq!(r["sent"].as_array().map(Vec::len), Some(1), "{r}");
+    let r = run_due(
+        &cli,
+        slot + chrono::Duration::days(14) + chrono::Duration::hours(4),
+        port,
+        &ca,
+    );
+    assert!(r["sent"].as_array().is_some_and(Vec::is_empty), "{r}");
+    assert_eq!(server.messages().len(), 2);
+    // The list shows it; removing it stops it.
+    let list = cli.json(&["subscriptions", "list", "--json"]);
+    assert_eq!(list[0]["schedule"], "weekly mon 08:00");
+    assert_eq!(list[0]["view"], "Billing watch");
+    cli.ok(&["subscriptions", "remove", &id.to_string()]);
+    let r = run_due(
+        &cli,
+        slot + chrono::Duration::days(21) + chrono::Duration::hours(1),
+        port,
+        &ca,
+    );
+    assert_eq!(r["not_due"], 0, "no subscription left: {r}");
+}
+
+#[test]
+fn a_subscription_names_what_is_wrong_with_it() {
+    let cli = world_cli();
+    cli.add_user("ana", "viewer", "a long enough password");
+    for (args, why) in [
+        (
+            vec!["--user", "nobody", "--schedule", "daily 08:00"],
+            "no user \"nobody\"",
+        ),
+        (
+            vec!["--user", "ana", "--schedule", "hourly"],
+            "expected 'daily HH:MM'",
+        ),
+        (
+            vec![
+                "--user",
+                "ana",
+                "--schedule",
+                "daily 08:00",
+                "--tz",
+                "Mars/Base",
+            ],
+            "unknown time zone",
+        ),
+        (
+            vec![
+                "--user",
+                "ana",
+                "--schedule",
+                "daily 08:00",
+                "--view",
+                "nope",
+            ],
+            "no saved view",
+        ),
+    ] {
+        let mut all = vec!["subscriptions", "add", "--email", "ana@example.com"];
+        all.extend(args);
+        let err = cli.fails(&all);
+        assert!(err.contains(why), "{all:?}: {err}");
+    }
+    let err = cli.fails(&[
+        "subscriptions",
+        "add",
+        "--user",
+        "ana",
+        "--schedule",
+        "daily 08:00",
+        "--email",
+        "not an address",
+    ]);
+    assert!(err.contains("invalid e-mail address"), "{err}");
+    assert!(
+        cli.ok(&["subscriptions", "list"])
+            .contains("no subscriptions yet")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_instances_on_one_postgresql_database_send_a_slot_exactly_once() {
+    let Some(db) = escamap::store::testing::ScratchDb::create(
+        "two_instances_on_one_postgresql_database_send_a_slot_exactly_once",
+    ) else {
+        return;
+    };
+    let cli = TestCli::on(db.url());
+    let file = cli.write("world.csv", crate::insights::world());
+    cli.ok(&["import", &file]);
+    let (_, slot) = subscribed(&cli);
+    let server = SmtpServer::start(0).await;
+    let ca = cli.write("ca.pem", &server.ca_pem);
+    let now = slot + chrono::Duration::minutes(1);
+    // Several processes at the same instant, as instances whose minute ticks line up.
+    let runs: Vec<std::process::Child> = (0..4)
+        .map(|_| {
+            cli.cmd()
+                .args([
+                    "subscriptions",
+                    "run-due",
+                    "--json",
+                    "--now",
+                    &now.to_rfc3339(),
+                ])
+                .env(
+                    "ESCAMAP_SMTP_URL",
+                    format!("smtp://127.0.0.1:{}", server.port),
+                )
+                .env("ESCAMAP_MAIL_FROM", "escamap@example.com")
+                .env("ESCAMAP_SMTP_CA_FILE", &ca)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("runs")
+        })
+        .collect();
+    let mut sent = 0;
+    for r in runs {
+        let out = r.wait_with_output().expect("wait");
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        sent += v["sent"].as_array().map_or(0, Vec::len);
+    }
+    assert_eq!(sent, 1, "one instance claimed the slot");
+    assert_eq!(server.messages().len(), 1, "one mail");
+}
