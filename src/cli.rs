@@ -448,6 +448,13 @@ pub struct DigestArgs {
     /// The period: the day, the seven days or the month to --as-of.
     #[arg(long, default_value = "weekly")]
     pub every: crate::domain::Every,
+    #[command(flatten)]
+    pub links: LinkArgs,
+}
+
+/// Where the dashboard is reached, for a digest's links.
+#[derive(Debug, Args)]
+pub struct LinkArgs {
     /// Where the dashboard is reached, for the digest's links (they are absolute).
     #[arg(
         long,
@@ -484,31 +491,20 @@ pub enum DigestAction {
         /// A recipient (repeatable).
         #[arg(long = "to", value_name = "ADDR", required = true)]
         to: Vec<String>,
-        /// smtp://user:password@host:587 (STARTTLS when offered) or smtps://host:465.
-        #[arg(long, env = "ESCAMAP_SMTP_URL", hide_env_values = true)]
-        smtp_url: String,
-        /// The sender, e.g. 'EscaMap <escamap@example.com>'.
-        #[arg(long, env = "ESCAMAP_MAIL_FROM")]
-        mail_from: String,
+        #[command(flatten)]
+        smtp: SmtpArgs,
     },
 }
 
-/// The mail server, the sender and the links, for commands that send.
+/// The mail server and the sender, for commands that send.
 #[derive(Debug, Args)]
-pub struct MailArgs {
+pub struct SmtpArgs {
     /// smtp://user:password@host:587 (STARTTLS when offered) or smtps://host:465.
     #[arg(long, env = "ESCAMAP_SMTP_URL", hide_env_values = true)]
     pub smtp_url: String,
     /// The sender, e.g. 'EscaMap <escamap@example.com>'.
     #[arg(long, env = "ESCAMAP_MAIL_FROM")]
     pub mail_from: String,
-    /// Where the dashboard is reached, for the digest's links (they are absolute).
-    #[arg(
-        long,
-        env = "ESCAMAP_PUBLIC_URL",
-        default_value = "http://127.0.0.1:5000"
-    )]
-    pub public_url: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -548,7 +544,9 @@ pub enum SubscriptionsAction {
         #[arg(long)]
         now: Option<chrono::DateTime<chrono::Utc>>,
         #[command(flatten)]
-        mail: MailArgs,
+        smtp: SmtpArgs,
+        #[command(flatten)]
+        links: LinkArgs,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -1069,7 +1067,7 @@ fn compose_digest(app: &App, a: &DigestArgs) -> anyhow::Result<crate::app::Diges
         query: &query,
         as_of: a.as_of,
         every: a.every,
-        public_url: &a.public_url,
+        public_url: &a.links.public_url,
         why: None,
         unsubscribe_url: None,
     })?)
@@ -1118,12 +1116,8 @@ fn digest(app: &App, action: DigestAction) -> anyhow::Result<ExitCode> {
                 out.display()
             );
         }
-        DigestAction::Send {
-            digest,
-            to,
-            smtp_url,
-            mail_from,
-        } => {
+        DigestAction::Send { digest, to, smtp } => {
+            let (smtp_url, mail_from) = (smtp.smtp_url, smtp.mail_from);
             let mailer = crate::mail::Mailer::from_url(&smtp_url)?;
             let d = compose_digest(app, &digest)?;
             let m = crate::mail::digest_message(
@@ -1195,14 +1189,19 @@ fn subscriptions(app: &App, action: SubscriptionsAction) -> anyhow::Result<ExitC
             app.remove_subscription(id)?;
             println!("removed subscription {id}");
         }
-        SubscriptionsAction::RunDue { now, mail, json } => {
-            let mailer = crate::mail::Mailer::from_url(&mail.smtp_url)?;
+        SubscriptionsAction::RunDue {
+            now,
+            smtp,
+            links,
+            json,
+        } => {
+            let mailer = crate::mail::Mailer::from_url(&smtp.smtp_url)?;
             let report = app.run_due(
                 now.unwrap_or_else(chrono::Utc::now),
                 &crate::app::MailSetup {
                     mailer: &mailer,
-                    from: &mail.mail_from,
-                    public_url: &mail.public_url,
+                    from: &smtp.mail_from,
+                    public_url: &links.public_url,
                 },
             )?;
             if json {
