@@ -76,6 +76,31 @@ pub struct ServeArgs {
     /// import in flight still commits or rolls back whole).
     #[arg(long, env = "ESCAMAP_SHUTDOWN_TIMEOUT_SECS", default_value_t = 10)]
     pub shutdown_timeout_secs: u64,
+    /// Send the subscriptions' digests through this SMTP server each minute:
+    /// smtp://user:password@host:587 (STARTTLS when offered) or smtps://host:465 (needs
+    /// --mail-from).
+    #[arg(
+        long,
+        env = "ESCAMAP_SMTP_URL",
+        hide_env_values = true,
+        requires = "mail_from"
+    )]
+    pub smtp_url: Option<String>,
+    /// The digests' sender, e.g. 'EscaMap <escamap@example.com>'.
+    #[arg(long, env = "ESCAMAP_MAIL_FROM")]
+    pub mail_from: Option<String>,
+    /// Where users reach this server, for the links in mails (default: the address it listens
+    /// on).
+    #[arg(long, env = "ESCAMAP_PUBLIC_URL")]
+    pub public_url: Option<String>,
+}
+
+/// How `serve` sends the subscriptions' digests: set when an SMTP server is given.
+#[derive(Debug, Clone)]
+pub struct MailSettings {
+    pub smtp_url: String,
+    pub from: String,
+    pub public_url: String,
 }
 
 /// Rows of sample data loaded on a first start with an empty store.
@@ -93,6 +118,8 @@ pub struct Settings {
     /// PEM certificate chain and key, to serve HTTPS directly.
     pub tls: Option<(PathBuf, PathBuf)>,
     pub server: ServerConfig,
+    /// Digests sent each minute, when an SMTP server is given.
+    pub mail: Option<MailSettings>,
 }
 
 /// The first set variable among `names`.
@@ -151,6 +178,19 @@ impl Settings {
             header_read_timeout: Duration::from_secs(a.header_read_timeout_secs.max(1)),
             shutdown_timeout: Duration::from_secs(a.shutdown_timeout_secs),
         };
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let mail = match (&a.smtp_url, &a.mail_from) {
+            (Some(url), Some(from)) => Some(MailSettings {
+                smtp_url: url.clone(),
+                from: from.clone(),
+                public_url: a
+                    .public_url
+                    .clone()
+                    .unwrap_or_else(|| format!("{scheme}://{host}:{port}")),
+            }),
+            (Some(_), None) => anyhow::bail!("--smtp-url needs --mail-from (or ESCAMAP_MAIL_FROM)"),
+            _ => None,
+        };
         Ok(Self {
             db: db.clone(),
             host,
@@ -159,6 +199,7 @@ impl Settings {
             max_import_rows: a.max_import_rows.max(1),
             tls,
             server,
+            mail,
         })
     }
 }

@@ -24,6 +24,11 @@ pub struct Application {
     state: AppState,
     addr: SocketAddr,
     db: Location,
+    /// The subscriptions' sender, when an SMTP server was given.
+    mail: Option<(
+        std::sync::Arc<crate::mail::Mailer>,
+        crate::config::MailSettings,
+    )>,
 }
 
 impl Application {
@@ -42,12 +47,23 @@ impl Application {
             .with_context(|| format!("cannot listen on {}:{}", settings.host, settings.port))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
+        let mail = match settings.mail {
+            Some(m) => Some((
+                std::sync::Arc::new(
+                    crate::mail::Mailer::from_url(&m.smtp_url)
+                        .map_err(|e| anyhow::anyhow!("--smtp-url: {e}"))?,
+                ),
+                m,
+            )),
+            None => None,
+        };
         Ok(Self {
             listener,
             tls,
             state: AppState::shared(app, settings.server, secret),
             addr,
             db: settings.db,
+            mail,
         })
     }
 
@@ -73,10 +89,53 @@ impl Application {
             "EscaMap is serving on {scheme}://{addr}/ (store: {})",
             self.db
         );
+        if let Some((mailer, m)) = self.mail {
+            eprintln!("sending the subscriptions' digests through {mailer} each minute");
+            tokio::spawn(send_due_each_minute(self.state.app.clone(), mailer, m));
+        }
         let listener = tokio::net::TcpListener::from_std(self.listener)?;
         let router = crate::web::router(self.state.clone());
         crate::web::serve_with(listener, self.tls, router, self.state, shutdown).await?;
         Ok(())
+    }
+}
+
+/// Sends what is due a few seconds into every minute, on a blocking thread (the store and the
+/// mail server are synchronous), until the runtime ends. Several instances may do the same: each
+/// slot is claimed in the store.
+async fn send_due_each_minute(
+    app: std::sync::Arc<App>,
+    mailer: std::sync::Arc<crate::mail::Mailer>,
+    m: crate::config::MailSettings,
+) {
+    loop {
+        let now = chrono::Utc::now();
+        let into = u64::from(chrono::Timelike::second(&now));
+        tokio::time::sleep(std::time::Duration::from_secs((62 - into) % 60 + 1)).await;
+        let (app, mailer, m) = (app.clone(), mailer.clone(), m.clone());
+        let ran = tokio::task::spawn_blocking(move || {
+            app.run_due(
+                chrono::Utc::now(),
+                &crate::app::MailSetup {
+                    mailer: &mailer,
+                    from: &m.from,
+                    public_url: &m.public_url,
+                },
+            )
+        })
+        .await;
+        match ran {
+            Ok(Ok(r)) if !r.sent.is_empty() || !r.failed.is_empty() => {
+                tracing::info!(
+                    sent = r.sent.len(),
+                    failed = r.failed.len(),
+                    "subscriptions run"
+                );
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::error!(error = %e, "sending the subscriptions failed"),
+            Err(e) => tracing::error!(error = %e, "the subscriptions' task failed"),
+        }
     }
 }
 

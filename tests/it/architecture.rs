@@ -46,7 +46,9 @@ const MAY_NAME: &[(&str, &[&str])] = &[
     ),
     (
         "startup",
-        &["app", "auth", "config", "demo", "domain", "store", "web"],
+        &[
+            "app", "auth", "config", "demo", "domain", "mail", "store", "web",
+        ],
     ),
     (
         "cli",

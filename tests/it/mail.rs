@@ -604,3 +604,64 @@ async fn two_instances_on_one_postgresql_database_send_a_slot_exactly_once() {
     assert_eq!(sent, 1, "one instance claimed the slot");
     assert_eq!(server.messages().len(), 1, "one mail");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_sends_what_is_due_each_minute_by_itself() {
+    let cli = world_cli();
+    cli.add_user("ana", "viewer", "a long enough password");
+    let server = SmtpServer::start(0).await;
+    let ca = cli.write("ca.pem", &server.ca_pem);
+    // A daily slot a minute or two from now, in UTC.
+    let now = chrono::Utc::now();
+    let at = now
+        + chrono::Duration::seconds(if chrono::Timelike::second(&now) > 50 {
+            120
+        } else {
+            60
+        });
+    let schedule = format!("daily {}", at.format("%H:%M"));
+    cli.ok(&[
+        "subscriptions",
+        "add",
+        "--user",
+        "ana",
+        "--schedule",
+        &schedule,
+        "--email",
+        "ana@example.com",
+    ]);
+    let port = crate::helpers::free_port();
+    let _served = cli.serve(
+        &["--port", &port.to_string(), "--no-sample"],
+        &[
+            (
+                "ESCAMAP_SMTP_URL",
+                format!("smtp://127.0.0.1:{}", server.port),
+            ),
+            (
+                "ESCAMAP_MAIL_FROM",
+                "EscaMap <escamap@example.com>".to_owned(),
+            ),
+            (
+                "ESCAMAP_PUBLIC_URL",
+                "https://escamap.example.com".to_owned(),
+            ),
+            ("ESCAMAP_SMTP_CA_FILE", ca.clone()),
+        ],
+        port,
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(200);
+    while server.messages().is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let got = server.messages();
+    assert_eq!(
+        got.len(),
+        1,
+        "the slot at {schedule} was sent by the server"
+    );
+    assert!(got[0].data.contains("Subject: EscaMap digest"));
+    // And not again on the next minute's run.
+    tokio::time::sleep(Duration::from_secs(62)).await;
+    assert_eq!(server.messages().len(), 1, "once");
+}
