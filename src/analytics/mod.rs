@@ -24,7 +24,7 @@ pub use filter::{Filter, InvalidFilter, Unmatched};
 pub use heatmap::{Cell, Heatmap, HeatmapQuery, InvalidQuery, PeriodSpan, RowHistory, cell_filter};
 pub use index::{Index, IndexBuilder};
 pub use slices::{Counts, PERIODS, Slice, SliceSeries};
-pub use stats::{Compared, MIN_COVERED, Stats};
+pub use stats::{Compared, Stats};
 
 #[cfg(test)]
 mod tests;

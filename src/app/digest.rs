@@ -97,15 +97,15 @@ impl App {
         // The view's heatmap: a time axis over the dashboard's 13 months, any other over the
         // period itself.
         let tab = DashboardTab::from_params(&p)?;
-        let (probe, _) = heatmap_query(tab, &p, &within)?;
-        let drawn = if probe.rows.is_time() || probe.cols.is_time() {
-            filter.recent(to)
-        } else {
-            within.clone()
-        };
-        let (query, _) = heatmap_query(tab, &p, &drawn)?;
+        let (query, _) = heatmap_query(tab, &p, &within)?;
+        let over_time = query.rows.is_time() || query.cols.is_time();
         let query = HeatmapQuery {
             compare: None,
+            filter: if over_time {
+                filter.recent(to)
+            } else {
+                query.filter.clone()
+            },
             ..query
         };
         let map = self.heatmap(&query);

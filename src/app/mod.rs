@@ -39,8 +39,8 @@ use crate::store::{Location, Store, StoreError};
 
 pub use digest::{DigestOut, DigestRequest};
 pub use import::{ImportOptions, display_name, profile_name};
-pub use subscriptions::{DueReport, LEASE, MailSetup, backoff, message_id};
-pub use views::{MAX_VIEW_NAME, Viewer};
+pub use subscriptions::{DueReport, MailSetup};
+pub use views::Viewer;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {

@@ -268,14 +268,7 @@ pub fn dashboard_query(raw: &str) -> Result<String, ParamError> {
     p.typed::<Normalize>("normalize")?;
     p.typed::<Compare>("compare")?;
     p.typed::<crate::domain::Period>("period")?;
-    if let Some(t) = p.get("tab")
-        && !dashboard::DashboardTab::ALL.iter().any(|x| x.slug() == t)
-    {
-        return Err(ParamError::new(
-            "tab",
-            format!("unknown tab {:?}", short(t)),
-        ));
-    }
+    dashboard::DashboardTab::from_params(&p)?;
     if let Some(r) = p.get("range")
         && r != "all"
     {

@@ -80,18 +80,33 @@ impl Layout {
     }
 }
 
-/// The saved views `caller` sees, for the navigation (none when the store cannot say: the page
-/// is still worth showing).
+/// The caller as the saved views see them ([`crate::app::Viewer::of`]): a user's name, or nobody
+/// in particular on an open server, and whether they act as an admin. Owned, for the store's
+/// blocking thread.
+fn viewer_parts(caller: &Caller) -> (Option<String>, bool) {
+    (
+        caller.user.as_ref().map(|u| u.name.clone()),
+        caller.role() == Some(Role::Admin),
+    )
+}
+
+/// The saved views `caller` sees, by name.
+async fn caller_views(
+    state: &crate::web::state::AppState,
+    caller: &Caller,
+) -> Result<Vec<crate::store::SavedView>, crate::web::error::WebError> {
+    let app = state.app.clone();
+    let (user, admin) = viewer_parts(caller);
+    crate::web::blocking(move || app.views(crate::app::Viewer::of(user.as_deref(), admin))).await
+}
+
+/// [`caller_views`], for the navigation: none when the store cannot say (the page is still worth
+/// showing).
 pub async fn nav_views(
     state: &crate::web::state::AppState,
     caller: &Caller,
 ) -> Vec<crate::store::SavedView> {
-    let app = state.app.clone();
-    let user = caller.user.as_ref().map(|u| u.name.clone());
-    let admin = caller.role() == Some(Role::Admin);
-    crate::web::blocking(move || app.views(crate::app::Viewer::of(user.as_deref(), admin)))
-        .await
-        .unwrap_or_default()
+    caller_views(state, caller).await.unwrap_or_default()
 }
 
 /// Renders a template, or a minimal page if rendering itself fails (it cannot with owned data).

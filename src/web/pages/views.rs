@@ -9,22 +9,12 @@ use serde::Deserialize;
 
 use super::{Layout, render_html};
 use crate::app::Viewer;
-use crate::domain::Role;
 use crate::store::SavedView;
 use crate::web::error::WebError;
 use crate::web::extract::Form;
 use crate::web::gate::Caller;
 use crate::web::params::{Params, dashboard_query};
 use crate::web::state::AppState;
-
-/// The caller as the views see them ([`Viewer::of`]): a user's name, or nobody in particular on
-/// an open server, and whether they act as an admin. Owned, for the store's blocking thread.
-fn owned(caller: &Caller) -> (Option<String>, bool) {
-    (
-        caller.user.as_ref().map(|u| u.name.clone()),
-        caller.role() == Some(Role::Admin),
-    )
-}
 
 pub struct ViewRow {
     name: String,
@@ -64,14 +54,8 @@ pub async fn show_views(
         .get("saved")
         .map(|n| format!("Saved the view “{n}”: it is in the navigation."))
         .or_else(|| p.get("deleted").map(|n| format!("Deleted the view “{n}”.")));
-    let app = state.app.clone();
-    let (user, admin) = owned(&caller);
-    let views = crate::web::blocking(move || {
-        let who = Viewer::of(user.as_deref(), admin);
-        app.views(who)
-    })
-    .await?;
-    let (user, admin) = owned(&caller);
+    let views = super::caller_views(&state, &caller).await?;
+    let (user, admin) = super::viewer_parts(&caller);
     let who = Viewer::of(user.as_deref(), admin);
     let page = ViewsPage {
         layout: Layout::new("Saved views", "views", Some(&caller)).with_views(&views),
@@ -99,7 +83,7 @@ pub async fn save_view(
 ) -> Result<Redirect, WebError> {
     let query = dashboard_query(&form.query)?;
     let app = state.app.clone();
-    let (user, admin) = owned(&caller);
+    let (user, admin) = super::viewer_parts(&caller);
     let shared = form.shared.is_some();
     let name = form.name.clone();
     let saved = crate::web::blocking(move || {
@@ -126,7 +110,7 @@ pub async fn delete_view(
     Form(form): Form<DeleteForm>,
 ) -> Result<Redirect, WebError> {
     let app = state.app.clone();
-    let (user, admin) = owned(&caller);
+    let (user, admin) = super::viewer_parts(&caller);
     let name = form.name.clone();
     crate::web::blocking(move || {
         let who = Viewer::of(user.as_deref(), admin);
