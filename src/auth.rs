@@ -26,6 +26,19 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// HMAC-SHA256 under `key` of the concatenated `parts`, hex: the one keyed signature, behind the
+/// cookies, the forms, the unsubscribe links and the webhooks' `X-EscaMap-Signature`.
+pub fn hmac_hex(key: &[u8], parts: &[&[u8]]) -> String {
+    // HMAC accepts keys of any length: `new_from_slice` cannot fail for it.
+    let Ok(mut mac) = <Hmac<Sha256> as Mac>::new_from_slice(key) else {
+        unreachable!("HMAC takes a key of any length")
+    };
+    for p in parts {
+        mac.update(p);
+    }
+    hex(&mac.finalize().into_bytes())
+}
+
 /// What the store keeps of a session id or API token.
 pub fn digest(token: &str) -> String {
     hex(&Sha256::digest(token.as_bytes()))
@@ -130,14 +143,7 @@ impl SecretKey {
 
     /// HMAC-SHA256 of `purpose` and `value`, hex.
     pub fn sign(&self, purpose: &str, value: &str) -> String {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0).unwrap_or_else(|_| {
-            // HMAC accepts keys of any length; this branch cannot be taken.
-            <Hmac<Sha256> as Mac>::new_from_slice(b"escamap").unwrap_or_else(|_| unreachable!())
-        });
-        mac.update(purpose.as_bytes());
-        mac.update(b"\x1f");
-        mac.update(value.as_bytes());
-        hex(&mac.finalize().into_bytes())
+        hmac_hex(&self.0, &[purpose.as_bytes(), b"\x1f", value.as_bytes()])
     }
 
     /// Constant-time check of a signature made by [`SecretKey::sign`].

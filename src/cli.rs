@@ -76,10 +76,15 @@ pub enum Command {
         #[command(subcommand)]
         action: DigestAction,
     },
-    /// Digests by e-mail on a schedule: add, list, remove, and send what is due.
+    /// Digests by e-mail or webhook on a schedule: add, list, remove, and send what is due.
     Subscriptions {
         #[command(subcommand)]
         action: SubscriptionsAction,
+    },
+    /// Alerts on new findings after each import, by e-mail or webhook: add, list, remove, run.
+    Alerts {
+        #[command(subcommand)]
+        action: AlertsAction,
     },
     /// List, save or delete saved views (a name and the dashboard's query string).
     Views {
@@ -507,9 +512,104 @@ pub struct SmtpArgs {
     pub mail_from: String,
 }
 
+/// How commands that deliver send: the mail server (optional: webhooks need none), the sender,
+/// the public URL.
+#[derive(Debug, Args)]
+pub struct OutboundArgs {
+    /// smtp://user:password@host:587 (STARTTLS when offered) or smtps://host:465; without it,
+    /// e-mail targets fail (and are retried later).
+    #[arg(long, env = "ESCAMAP_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// The sender, e.g. 'EscaMap <escamap@example.com>'.
+    #[arg(
+        long,
+        env = "ESCAMAP_MAIL_FROM",
+        default_value = "EscaMap <escamap@localhost>"
+    )]
+    pub mail_from: String,
+    #[command(flatten)]
+    pub links: LinkArgs,
+}
+
+impl OutboundArgs {
+    fn mailer(&self) -> anyhow::Result<Option<crate::mail::Mailer>> {
+        Ok(match &self.smtp_url {
+            Some(u) => Some(crate::mail::Mailer::from_url(u)?),
+            None => None,
+        })
+    }
+}
+
+/// Where a subscription or an alert goes: one of the two.
+#[derive(Debug, Args)]
+#[group(required = true, multiple = false)]
+pub struct TargetArgs {
+    /// An e-mail address.
+    #[arg(long, value_name = "ADDR")]
+    pub email: Option<String>,
+    /// A webhook URL: it gets a signed JSON POST (a Slack or Teams incoming webhook works).
+    #[arg(long, value_name = "URL")]
+    pub webhook: Option<String>,
+}
+
+/// Prints a new webhook target's secret, the one time it is shown.
+fn show_secret(secret: Option<String>) {
+    if let Some(s) = secret {
+        println!(
+            "webhook secret (shown once; the receiver checks X-EscaMap-Signature: sha256=HMAC-SHA256(secret, body)):\n{s}"
+        );
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AlertsAction {
+    /// Alert a user to new findings matching kinds, a slice and a minimum score.
+    Add {
+        /// The user it is for.
+        #[arg(long)]
+        user: String,
+        /// Only findings of this kind: spike, emerging, rising, cooling (repeatable; default:
+        /// every kind).
+        #[arg(long = "kind", value_name = "KIND", value_delimiter = ',')]
+        kinds: Vec<String>,
+        /// The slice: a saved view's filters (with any filter flags added).
+        #[arg(long, value_name = "NAME")]
+        view: Option<String>,
+        #[command(flatten)]
+        filter: SliceArgs,
+        /// Only findings at least this urgent (the score is -log10 of the test's p-value).
+        #[arg(long, default_value_t = 0.0)]
+        min_score: f64,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+    /// Every alert, with its messages.
+    List {
+        /// Print them as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove an alert (what it saw and sent goes with it).
+    Remove {
+        /// The alert's id, as `list` shows it.
+        id: i64,
+    },
+    /// Ask every alert its question now, and send what is queued (for cron, and for tests).
+    Run {
+        /// The instant to judge by (RFC 3339); default: now.
+        #[arg(long)]
+        now: Option<chrono::DateTime<chrono::Utc>>,
+        #[command(flatten)]
+        outbound: OutboundArgs,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
 #[derive(Debug, Subcommand)]
 pub enum SubscriptionsAction {
-    /// Subscribe a user to a digest of a view (or of the whole dashboard) by e-mail.
+    /// Subscribe a user to a digest of a view (or of the whole dashboard) by e-mail or webhook.
     Add {
         /// The user it is for (their views, their name in the mail).
         #[arg(long)]
@@ -523,9 +623,8 @@ pub enum SubscriptionsAction {
         /// A saved view the user sees; without it, the whole dashboard.
         #[arg(long, value_name = "NAME")]
         view: Option<String>,
-        /// Where the digest goes.
-        #[arg(long, value_name = "ADDR")]
-        email: String,
+        #[command(flatten)]
+        target: TargetArgs,
     },
     /// Every subscription, with its next slot and its last deliveries.
     List {
@@ -544,9 +643,7 @@ pub enum SubscriptionsAction {
         #[arg(long)]
         now: Option<chrono::DateTime<chrono::Utc>>,
         #[command(flatten)]
-        smtp: SmtpArgs,
-        #[command(flatten)]
-        links: LinkArgs,
+        outbound: OutboundArgs,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -659,6 +756,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Profiles { action } => profiles(&open(&cli.db)?, action),
         Command::Views { action } => views(&open(&cli.db)?, action),
         Command::Subscriptions { action } => subscriptions(&open(&cli.db)?, action),
+        Command::Alerts { action } => alerts(&open(&cli.db)?, action),
         Command::Digest { action } => digest(&open_to_read(&cli.db)?, action),
         Command::User { action } => user(&open(&cli.db)?, action),
         Command::MigrateStore(a) => migrate_store(&a),
@@ -1047,13 +1145,17 @@ fn imports(app: &App, action: ImportsAction) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The digest a command asks for: its view's query with the command's filters added.
-fn compose_digest(app: &App, a: &DigestArgs) -> anyhow::Result<crate::app::DigestOut> {
-    let view = match &a.view {
+/// A saved view's query (none: the whole dashboard's) with a command's filters added.
+fn view_query(
+    app: &App,
+    view: Option<&str>,
+    filter: &SliceArgs,
+) -> anyhow::Result<(Option<crate::store::SavedView>, String)> {
+    let view = match view {
         Some(name) => Some(app.view(name, crate::app::Viewer::Anyone)?),
         None => None,
     };
-    let extra = a.filter.resolve(app)?;
+    let extra = filter.resolve(app)?;
     let mut query = view.as_ref().map(|v| v.query.clone()).unwrap_or_default();
     let more = extra.query_string();
     if !more.is_empty() {
@@ -1062,6 +1164,12 @@ fn compose_digest(app: &App, a: &DigestArgs) -> anyhow::Result<crate::app::Diges
         }
         query.push_str(&more);
     }
+    Ok((view, query))
+}
+
+/// The digest a command asks for: its view's query with the command's filters added.
+fn compose_digest(app: &App, a: &DigestArgs) -> anyhow::Result<crate::app::DigestOut> {
+    let (view, query) = view_query(app, a.view.as_deref(), &a.filter)?;
     Ok(app.digest(&crate::app::DigestRequest {
         view: view.as_ref().map(|v| v.name.as_str()),
         query: &query,
@@ -1148,9 +1256,10 @@ fn subscriptions(app: &App, action: SubscriptionsAction) -> anyhow::Result<ExitC
             schedule,
             tz,
             view,
-            email,
+            target,
         } => {
-            let s = app.add_subscription(&user, &schedule, &tz, view.as_deref(), &email)?;
+            let to = crate::app::target(target.email.as_deref(), target.webhook.as_deref())?;
+            let (s, secret) = app.add_subscription(&user, &schedule, &tz, view.as_deref(), to)?;
             println!(
                 "subscription {}: {} gets {} {} ({}) at {}",
                 s.id,
@@ -1158,8 +1267,9 @@ fn subscriptions(app: &App, action: SubscriptionsAction) -> anyhow::Result<ExitC
                 s.view.as_deref().unwrap_or("the dashboard"),
                 s.schedule,
                 s.tz,
-                s.email
+                s.target
             );
+            show_secret(secret);
         }
         SubscriptionsAction::List { json } => {
             let all = app.subscriptions()?;
@@ -1180,7 +1290,7 @@ fn subscriptions(app: &App, action: SubscriptionsAction) -> anyhow::Result<ExitC
                         s.view.as_deref().unwrap_or("(dashboard)"),
                         s.schedule,
                         s.tz,
-                        s.email
+                        s.target
                     );
                 }
             }
@@ -1191,17 +1301,16 @@ fn subscriptions(app: &App, action: SubscriptionsAction) -> anyhow::Result<ExitC
         }
         SubscriptionsAction::RunDue {
             now,
-            smtp,
-            links,
+            outbound,
             json,
         } => {
-            let mailer = crate::mail::Mailer::from_url(&smtp.smtp_url)?;
+            let mailer = outbound.mailer()?;
             let report = app.run_due(
                 now.unwrap_or_else(chrono::Utc::now),
-                &crate::app::MailSetup {
-                    mailer: &mailer,
-                    from: &smtp.mail_from,
-                    public_url: &links.public_url,
+                &crate::app::Outbound {
+                    mailer: mailer.as_ref(),
+                    from: &outbound.mail_from,
+                    public_url: &outbound.links.public_url,
                 },
             )?;
             if json {
@@ -1220,10 +1329,116 @@ fn subscriptions(app: &App, action: SubscriptionsAction) -> anyhow::Result<ExitC
                     );
                 }
                 println!(
-                    "{} sent, {} failed, {} not due, through {mailer}",
+                    "{} sent, {} failed, {} not due",
                     report.sent.len(),
                     report.failed.len(),
                     report.not_due
+                );
+            }
+            if !report.failed.is_empty() {
+                return Ok(ExitCode::from(1));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn alerts(app: &App, action: AlertsAction) -> anyhow::Result<ExitCode> {
+    match action {
+        AlertsAction::Add {
+            user,
+            kinds,
+            view,
+            filter,
+            min_score,
+            target,
+        } => {
+            let (_, query) = view_query(app, view.as_deref(), &filter)?;
+            let to = crate::app::target(target.email.as_deref(), target.webhook.as_deref())?;
+            let (a, secret) = app.add_alert(&user, &kinds, &query, min_score, to)?;
+            println!(
+                "alert {}: {} hears of {} at {}",
+                a.id,
+                a.user,
+                crate::app::describe_alert(&a),
+                a.target
+            );
+            show_secret(secret);
+        }
+        AlertsAction::List { json } => {
+            let all = app.alerts()?;
+            if json {
+                let mut out = Vec::new();
+                for a in &all {
+                    let messages = app.alert_messages(a.id)?;
+                    let mut v = serde_json::to_value(a)?;
+                    v["messages"] = serde_json::to_value(
+                        messages
+                            .iter()
+                            .map(|m| {
+                                serde_json::json!({
+                                    "id": m.id, "state": m.state, "attempts": m.attempts,
+                                    "last_error": m.last_error, "created_at": m.created_at,
+                                    "sent_at": m.sent_at,
+                                })
+                            })
+                            .collect::<Vec<_>>(),
+                    )?;
+                    out.push(v);
+                }
+                println!("{}", serde_json::to_string(&out)?);
+            } else if all.is_empty() {
+                println!("no alerts yet (alerts add … keeps one)");
+            } else {
+                for a in all {
+                    let messages = app.alert_messages(a.id)?;
+                    let sent = messages.iter().filter(|m| m.state == "sent").count();
+                    println!(
+                        "{:<4} {:<16} {}  to {}  ({sent} sent, {} waiting)",
+                        a.id,
+                        a.user,
+                        crate::app::describe_alert(&a),
+                        a.target,
+                        messages.len() - sent
+                    );
+                }
+            }
+        }
+        AlertsAction::Remove { id } => {
+            app.remove_alert(id)?;
+            println!("removed alert {id}");
+        }
+        AlertsAction::Run {
+            now,
+            outbound,
+            json,
+        } => {
+            let now = now.unwrap_or_else(chrono::Utc::now);
+            let mailer = outbound.mailer()?;
+            let mut report = app.check_alerts(&outbound.links.public_url, now)?;
+            app.send_alerts(
+                &crate::app::Outbound {
+                    mailer: mailer.as_ref(),
+                    from: &outbound.mail_from,
+                    public_url: &outbound.links.public_url,
+                },
+                now,
+                &mut report,
+            )?;
+            if json {
+                println!("{}", serde_json::to_string(&report)?);
+            } else {
+                for (alert, _, n) in &report.queued {
+                    println!("alert {alert}: {n} new findings");
+                }
+                for (m, e) in &report.failed {
+                    println!("failed message {m}: {e}");
+                }
+                println!(
+                    "{} queued, {} sent, {} failed",
+                    report.queued.len(),
+                    report.sent.len(),
+                    report.failed.len()
                 );
             }
             if !report.failed.is_empty() {

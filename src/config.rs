@@ -76,7 +76,7 @@ pub struct ServeArgs {
     /// import in flight still commits or rolls back whole).
     #[arg(long, env = "ESCAMAP_SHUTDOWN_TIMEOUT_SECS", default_value_t = 10)]
     pub shutdown_timeout_secs: u64,
-    /// Send the subscriptions' digests through this SMTP server each minute:
+    /// Send the subscriptions' digests and the alerts' e-mails through this SMTP server:
     /// smtp://user:password@host:587 (STARTTLS when offered) or smtps://host:465 (needs
     /// --mail-from).
     #[arg(
@@ -95,10 +95,11 @@ pub struct ServeArgs {
     pub public_url: Option<String>,
 }
 
-/// How `serve` sends the subscriptions' digests: set when an SMTP server is given.
+/// How `serve` sends digests and alerts: the mail server (webhooks need none), the sender, and
+/// where users reach the server (the links in what is sent are absolute).
 #[derive(Debug, Clone)]
-pub struct MailSettings {
-    pub smtp_url: String,
+pub struct OutboundSettings {
+    pub smtp_url: Option<String>,
     pub from: String,
     pub public_url: String,
 }
@@ -118,8 +119,8 @@ pub struct Settings {
     /// PEM certificate chain and key, to serve HTTPS directly.
     pub tls: Option<(PathBuf, PathBuf)>,
     pub server: ServerConfig,
-    /// Digests sent each minute, when an SMTP server is given.
-    pub mail: Option<MailSettings>,
+    /// Digests due each minute and alerts after each change.
+    pub outbound: OutboundSettings,
 }
 
 /// The first set variable among `names`.
@@ -179,17 +180,19 @@ impl Settings {
             shutdown_timeout: Duration::from_secs(a.shutdown_timeout_secs),
         };
         let scheme = if tls.is_some() { "https" } else { "http" };
-        let mail = match (&a.smtp_url, &a.mail_from) {
-            (Some(url), Some(from)) => Some(MailSettings {
-                smtp_url: url.clone(),
-                from: from.clone(),
-                public_url: a
-                    .public_url
-                    .clone()
-                    .unwrap_or_else(|| format!("{scheme}://{host}:{port}")),
-            }),
-            (Some(_), None) => anyhow::bail!("--smtp-url needs --mail-from (or ESCAMAP_MAIL_FROM)"),
-            _ => None,
+        if a.smtp_url.is_some() && a.mail_from.is_none() {
+            anyhow::bail!("--smtp-url needs --mail-from (or ESCAMAP_MAIL_FROM)");
+        }
+        let outbound = OutboundSettings {
+            smtp_url: a.smtp_url.clone(),
+            from: a
+                .mail_from
+                .clone()
+                .unwrap_or_else(|| "EscaMap <escamap@localhost>".to_owned()),
+            public_url: a
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("{scheme}://{host}:{port}")),
         };
         Ok(Self {
             db: db.clone(),
@@ -199,7 +202,7 @@ impl Settings {
             max_import_rows: a.max_import_rows.max(1),
             tls,
             server,
-            mail,
+            outbound,
         })
     }
 }

@@ -24,11 +24,11 @@ pub struct Application {
     state: AppState,
     addr: SocketAddr,
     db: Location,
-    /// The subscriptions' sender, when an SMTP server was given.
-    mail: Option<(
-        std::sync::Arc<crate::mail::Mailer>,
-        crate::config::MailSettings,
-    )>,
+    /// The mail server, when one was given, and how digests and alerts go out.
+    outbound: (
+        Option<std::sync::Arc<crate::mail::Mailer>>,
+        crate::config::OutboundSettings,
+    ),
 }
 
 impl Application {
@@ -47,13 +47,10 @@ impl Application {
             .with_context(|| format!("cannot listen on {}:{}", settings.host, settings.port))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
-        let mail = match settings.mail {
-            Some(m) => Some((
-                std::sync::Arc::new(
-                    crate::mail::Mailer::from_url(&m.smtp_url)
-                        .map_err(|e| anyhow::anyhow!("--smtp-url: {e}"))?,
-                ),
-                m,
+        let mailer = match &settings.outbound.smtp_url {
+            Some(url) => Some(std::sync::Arc::new(
+                crate::mail::Mailer::from_url(url)
+                    .map_err(|e| anyhow::anyhow!("--smtp-url: {e}"))?,
             )),
             None => None,
         };
@@ -63,7 +60,7 @@ impl Application {
             state: AppState::shared(app, settings.server, secret),
             addr,
             db: settings.db,
-            mail,
+            outbound: (mailer, settings.outbound),
         })
     }
 
@@ -89,10 +86,14 @@ impl Application {
             "EscaMap is serving on {scheme}://{addr}/ (store: {})",
             self.db
         );
-        if let Some((mailer, m)) = self.mail {
-            eprintln!("sending the subscriptions' digests through {mailer} each minute");
-            tokio::spawn(send_due_each_minute(self.state.app.clone(), mailer, m));
+        let (mailer, out) = self.outbound;
+        match &mailer {
+            Some(m) => eprintln!("sending digests and alerts by mail through {m} and to webhooks"),
+            None => eprintln!(
+                "sending digests and alerts to webhooks (no mail server: --smtp-url for e-mail)"
+            ),
         }
+        tokio::spawn(deliver(self.state.app.clone(), mailer, out));
         let listener = tokio::net::TcpListener::from_std(self.listener)?;
         let router = crate::web::router(self.state.clone());
         crate::web::serve_with(listener, self.tls, router, self.state, shutdown).await?;
@@ -100,42 +101,69 @@ impl Application {
     }
 }
 
-/// Sends what is due a few seconds into every minute, on a blocking thread (the store and the
-/// mail server are synchronous), until the runtime ends. Several instances may do the same: each
-/// slot is claimed in the store.
-async fn send_due_each_minute(
+/// Sends what is due until the runtime ends, on blocking threads (the store, the mail server and
+/// the webhooks are synchronous): the alerts' questions after every change the index takes in
+/// (and once at start, for an import made while no server ran), the digests due a few seconds
+/// into every minute, and the alert messages waiting for a retry with them. Several instances
+/// may do the same: each slot and each message is claimed in the store.
+async fn deliver(
     app: std::sync::Arc<App>,
-    mailer: std::sync::Arc<crate::mail::Mailer>,
-    m: crate::config::MailSettings,
+    mailer: Option<std::sync::Arc<crate::mail::Mailer>>,
+    out: crate::config::OutboundSettings,
 ) {
+    let mut seen_index: Option<u64> = None;
+    let mut last_minute: Option<i64> = None;
     loop {
         let now = chrono::Utc::now();
-        let into = u64::from(chrono::Timelike::second(&now));
-        tokio::time::sleep(std::time::Duration::from_secs((62 - into) % 60 + 1)).await;
-        let (app, mailer, m) = (app.clone(), mailer.clone(), m.clone());
-        let ran = tokio::task::spawn_blocking(move || {
-            app.run_due(
-                chrono::Utc::now(),
-                &crate::app::MailSetup {
-                    mailer: &mailer,
-                    from: &m.from,
-                    public_url: &m.public_url,
-                },
-            )
-        })
-        .await;
-        match ran {
-            Ok(Ok(r)) if !r.sent.is_empty() || !r.failed.is_empty() => {
-                tracing::info!(
-                    sent = r.sent.len(),
-                    failed = r.failed.len(),
-                    "subscriptions run"
-                );
+        let minute = now.timestamp() / 60;
+        let generation = app.index_generation();
+        let changed = seen_index != Some(generation);
+        let due = last_minute != Some(minute) && chrono::Timelike::second(&now) >= 2;
+        if changed || due {
+            seen_index = Some(generation);
+            if due {
+                last_minute = Some(minute);
             }
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::error!(error = %e, "sending the subscriptions failed"),
-            Err(e) => tracing::error!(error = %e, "the subscriptions' task failed"),
+            let (app, mailer, out) = (app.clone(), mailer.clone(), out.clone());
+            let ran = tokio::task::spawn_blocking(move || {
+                let o = crate::app::Outbound {
+                    mailer: mailer.as_deref(),
+                    from: &out.from,
+                    public_url: &out.public_url,
+                };
+                let now = chrono::Utc::now();
+                let mut alerts = if changed {
+                    app.check_alerts(&out.public_url, now)?
+                } else {
+                    crate::app::AlertReport::default()
+                };
+                app.send_alerts(&o, now, &mut alerts)?;
+                let digests = if due {
+                    app.run_due(now, &o)?
+                } else {
+                    crate::app::DueReport::default()
+                };
+                Ok::<_, crate::app::AppError>((alerts, digests))
+            })
+            .await;
+            match ran {
+                Ok(Ok((a, d))) => {
+                    if !(a.sent.is_empty() && a.failed.is_empty()) {
+                        tracing::info!(sent = a.sent.len(), failed = a.failed.len(), "alerts run");
+                    }
+                    if !(d.sent.is_empty() && d.failed.is_empty()) {
+                        tracing::info!(
+                            sent = d.sent.len(),
+                            failed = d.failed.len(),
+                            "subscriptions run"
+                        );
+                    }
+                }
+                Ok(Err(e)) => tracing::error!(error = %e, "sending digests and alerts failed"),
+                Err(e) => tracing::error!(error = %e, "the delivery task failed"),
+            }
         }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     }
 }
 

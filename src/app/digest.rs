@@ -6,7 +6,6 @@
 use chrono::{Days, NaiveDate};
 
 use super::{App, AppError};
-use crate::analytics::insights::{expected_text, kind_label, slice_name};
 use crate::analytics::{Filter, HeatmapQuery};
 use crate::domain::{Every, Period};
 use crate::query::dashboard::{DashboardTab, heatmap_query};
@@ -84,14 +83,7 @@ impl App {
         let findings = found
             .findings
             .iter()
-            .map(|f| DigestFinding {
-                kind: f.kind.as_str(),
-                label: kind_label(f.kind),
-                title: slice_name(&f.slice),
-                numbers: format!("{} vs {} expected", f.observed, expected_text(f.expected)),
-                summary: f.summary.clone(),
-                url: format!("{base}{}", f.drill),
-            })
+            .map(|f| DigestFinding::of(f, found.current, base))
             .collect();
         let accounts = self.risen_accounts(&filter, from, to, base)?;
         // The view's heatmap: a time axis over the dashboard's 13 months, any other over the

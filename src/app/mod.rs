@@ -17,9 +17,11 @@
 //! `impl App` block of its own; this file holds the struct, its connections and its clock.
 
 mod accounts;
+mod alerts;
 mod cache;
 mod digest;
 mod import;
+mod notify;
 mod queries;
 mod refresh;
 mod subscriptions;
@@ -37,9 +39,11 @@ use crate::domain::Period;
 use crate::ingest::FileError;
 use crate::store::{Location, Store, StoreError};
 
+pub use alerts::{AlertReport, describe as describe_alert};
 pub use digest::{DigestOut, DigestRequest};
 pub use import::{ImportOptions, display_name, profile_name};
-pub use subscriptions::{DueReport, MailSetup};
+pub use notify::{Outbound, Unsubscribe, Unsubscribing, target};
+pub use subscriptions::DueReport;
 pub use views::Viewer;
 
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +75,8 @@ pub enum AppError {
     BadSubscription(String),
     #[error("mail: {0}")]
     Mail(String),
+    #[error("webhook: {0}")]
+    Webhook(String),
     /// Every row was rejected: nothing was imported and nothing is recorded.
     #[error("every row was rejected ({}); nothing was imported", .0.rejected_count)]
     AllRejected(Box<crate::ingest::ImportReport>),

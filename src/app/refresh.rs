@@ -46,6 +46,13 @@ impl App {
         Ok(())
     }
 
+    /// The store's generation the index in use was built at: it moves with every change the
+    /// index takes in.
+    pub fn index_generation(&self) -> u64 {
+        self.index_generation
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Whether the index was built at the store's current generation.
     ///
     /// The scan connection is taken first: a refresh holds it until it has recorded the

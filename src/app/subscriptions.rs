@@ -1,27 +1,19 @@
-//! Subscriptions: a user's digest of a view (or the whole dashboard) on a schedule, by e-mail,
-//! and sending what is due: each slot once, late once if it was missed, retried with backoff when
+//! Subscriptions: a user's digest of a view (or the whole dashboard) on a schedule, by e-mail or
+//! to a webhook, and sending what is due: each slot once, late once if it was missed, retried with backoff when
 //! the mail server refuses or is down, never twice (also with several instances on one
 //! PostgreSQL database: the slot is claimed in the store with a lease that runs out if its
 //! instance dies).
 
 use chrono::{DateTime, Duration, Utc};
 
+use super::notify::{Outbound, Unsubscribe, WebhookBody, deliver, new_secret};
 use super::{App, AppError, DigestRequest, Viewer};
 use crate::domain::Schedule;
-use crate::mail::{Envelope, Mailer, digest_message};
-use crate::store::{NewSubscription, Subscription};
+use crate::mail::{Envelope, digest_message};
+use crate::store::{NewSubscription, Subscription, Target};
 
 /// How long a claimed slot is held before another instance may take it over.
 pub const LEASE: Duration = Duration::minutes(5);
-
-/// Where and how digests go out.
-pub struct MailSetup<'a> {
-    pub mailer: &'a Mailer,
-    /// The sender, e.g. `EscaMap <escamap@example.com>`.
-    pub from: &'a str,
-    /// Where the dashboard is reached, for the links.
-    pub public_url: &'a str,
-}
 
 /// What one run sent, what failed (to be retried), and how many were not due.
 #[derive(Debug, Default, serde::Serialize)]
@@ -67,15 +59,16 @@ pub fn message_id(subscription: i64, slot: DateTime<Utc>, from: &str) -> String 
 
 impl App {
     /// Adds a subscription after checking each part: the user exists, the schedule and zone read,
-    /// the view (if any) is one the user sees, the address is one.
+    /// the view (if any) is one the user sees. A webhook target gets a new secret, returned here
+    /// and never again.
     pub fn add_subscription(
         &self,
         user: &str,
         schedule: &str,
         tz: &str,
         view: Option<&str>,
-        email: &str,
-    ) -> Result<Subscription, AppError> {
+        mut target: Target,
+    ) -> Result<(Subscription, Option<String>), AppError> {
         let bad = |m: String| AppError::BadSubscription(m);
         if !self.users()?.iter().any(|u| u.name == user) {
             return Err(bad(format!("there is no user {user:?}")));
@@ -94,18 +87,16 @@ impl App {
             ),
             None => None,
         };
-        email
-            .trim()
-            .parse::<lettre::Address>()
-            .map_err(|e| bad(format!("invalid e-mail address {email:?}: {e}")))?;
-        Ok(self.store().add_subscription(&NewSubscription {
+        let secret = new_secret(&mut target);
+        let sub = self.store().add_subscription(&NewSubscription {
             user: user.to_owned(),
             view,
             schedule: s.text(),
             tz: s.tz.name().to_owned(),
-            email: email.trim().to_owned(),
+            target,
             created_at: Utc::now(),
-        })?)
+        })?;
+        Ok((sub, secret))
     }
 
     pub fn subscriptions(&self) -> Result<Vec<Subscription>, AppError> {
@@ -119,7 +110,7 @@ impl App {
     /// Sends every digest due at `now`: for each subscription, its latest slot if that is after
     /// the subscription was made and was not sent (a missed slot goes late, once; older missed
     /// slots are not sent at all).
-    pub fn run_due(&self, now: DateTime<Utc>, mail: &MailSetup<'_>) -> Result<DueReport, AppError> {
+    pub fn run_due(&self, now: DateTime<Utc>, out: &Outbound<'_>) -> Result<DueReport, AppError> {
         let mut report = DueReport::default();
         for sub in self.subscriptions()? {
             let Ok(schedule) = Schedule::parse(&sub.schedule, &sub.tz) else {
@@ -137,8 +128,8 @@ impl App {
                 report.not_due += 1;
                 continue;
             };
-            let id = message_id(sub.id, slot, mail.from);
-            match self.send_digest(&sub, &schedule, slot, &id, mail) {
+            let id = message_id(sub.id, slot, out.from);
+            match self.send_digest(&sub, &schedule, slot, &id, out) {
                 Ok(()) => {
                     self.conn(super::Conn::Writes).finish_delivery(
                         sub.id,
@@ -182,7 +173,7 @@ impl App {
         schedule: &Schedule,
         slot: DateTime<Utc>,
         message_id: &str,
-        mail: &MailSetup<'_>,
+        out: &Outbound<'_>,
     ) -> Result<(), AppError> {
         let view = match &sub.view {
             Some(name) => Some(self.view(
@@ -196,35 +187,55 @@ impl App {
         };
         let query = view.as_ref().map(|v| v.query.clone()).unwrap_or_default();
         let what = view.as_ref().map_or("the dashboard", |v| v.name.as_str());
-        let out = self.digest(&DigestRequest {
+        let unsubscribe = match sub.target {
+            Target::Email(_) => {
+                Some(self.unsubscribe_url(out.public_url, Unsubscribe::Subscription(sub.id))?)
+            }
+            Target::Webhook { .. } => None,
+        };
+        let d = self.digest(&DigestRequest {
             view: view.as_ref().map(|v| v.name.as_str()),
             query: &query,
             as_of: Some(schedule.period_last_day(slot)),
             every: schedule.every,
-            public_url: mail.public_url,
+            public_url: out.public_url,
             why: Some(format!(
                 "{} subscribed to {what}, {} ({})",
                 sub.user,
                 schedule.text(),
                 sub.tz
             )),
-            unsubscribe_url: None,
+            unsubscribe_url: unsubscribe.clone(),
         })?;
-        let to = [sub.email.clone()];
-        let m = digest_message(
-            &out.digest,
-            &out.png,
-            &Envelope {
-                from: mail.from,
-                to: &to,
-                message_id: Some(message_id.to_owned()),
-                unsubscribe_url: None,
+        deliver(
+            out,
+            &sub.target,
+            |to| {
+                digest_message(
+                    &d.digest,
+                    &d.png,
+                    &Envelope {
+                        from: out.from,
+                        to: &[to.to_owned()],
+                        message_id: Some(message_id.to_owned()),
+                        unsubscribe_url: unsubscribe.as_deref(),
+                    },
+                )
+                .map_err(|e| AppError::Mail(e.to_string()))
+            },
+            || {
+                serde_json::to_vec(&WebhookBody {
+                    kind: "digest",
+                    text: d.digest.brief(),
+                    url: d.digest.dashboard_url.clone(),
+                    findings: d.digest.findings.clone(),
+                    title: format!("{} ({})", d.digest.title, d.digest.period_text),
+                    subscription: Some(sub.id),
+                    alert: None,
+                })
+                .map_err(|e| AppError::Output(e.to_string()))
             },
         )
-        .map_err(|e| AppError::Mail(e.to_string()))?;
-        mail.mailer
-            .send(&m)
-            .map_err(|e| AppError::Mail(e.to_string()))
     }
 }
 

@@ -107,6 +107,27 @@ pub fn digest_message(d: &Digest, png: &[u8], e: &Envelope<'_>) -> Result<Messag
         .map_err(|x| MailError::Build(x.to_string()))
 }
 
+/// A plain-text message (an alert): `List-Unsubscribe` when there is a link.
+pub fn text_message(
+    from: &str,
+    to: &str,
+    subject: &str,
+    text: &str,
+    unsubscribe_url: Option<&str>,
+) -> Result<Message, MailError> {
+    let mut b = Message::builder()
+        .from(mailbox(from)?)
+        .to(mailbox(to)?)
+        .subject(subject);
+    if let Some(u) = unsubscribe_url {
+        b = b
+            .header(ListUnsubscribe(format!("<{u}>")))
+            .header(ListUnsubscribePost);
+    }
+    b.singlepart(SinglePart::plain(text.to_owned()))
+        .map_err(|x| MailError::Build(x.to_string()))
+}
+
 /// The digest as one HTML file to open in a browser: the heatmap as a `data:` URI.
 pub fn digest_file(d: &Digest, png: &[u8]) -> String {
     use base64::Engine;

@@ -9,20 +9,53 @@
 use askama::Template;
 
 use super::Card;
+use crate::analytics::Slice;
+use crate::analytics::insights::{Finding, Span, expected_text, kind_label, slice_name};
 
-/// One finding in a digest.
+/// One finding in a digest, an alert or a webhook's `findings`.
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct DigestFinding {
     /// `spike`, `emerging`, `rising`, `cooling`.
     pub kind: &'static str,
     /// "Spike", "New hotspot" ...
     pub label: &'static str,
+    pub slice: Slice,
     /// "Globex on Billing".
     pub title: String,
+    /// The current period the finding is about.
+    pub period: Option<Span>,
+    pub observed: u32,
+    pub expected: f64,
+    pub score: f64,
     /// "14 vs 2.1 expected".
     pub numbers: String,
     pub summary: String,
     /// Absolute: the tickets behind it.
     pub url: String,
+}
+
+impl DigestFinding {
+    /// A finding of the current period `period`, its links made absolute under `base`.
+    pub fn of(f: &Finding, period: Option<Span>, base: &str) -> Self {
+        Self {
+            kind: f.kind.as_str(),
+            label: kind_label(f.kind),
+            slice: f.slice.clone(),
+            title: slice_name(&f.slice),
+            period,
+            observed: f.observed,
+            expected: f.expected,
+            score: f.score,
+            numbers: format!("{} vs {} expected", f.observed, expected_text(f.expected)),
+            summary: f.summary.clone(),
+            url: format!("{}{}", base.trim_end_matches('/'), f.drill),
+        }
+    }
+
+    /// "Spike: Globex on Billing — 14 vs 2.1 expected".
+    pub fn headline(&self) -> String {
+        format!("{}: {} — {}", self.label, self.title, self.numbers)
+    }
 }
 
 /// An account whose risk rose.
@@ -80,6 +113,24 @@ impl Digest {
             tracing::error!(error = %e, "digest template failed");
             format!("<p>{}</p>", self.title)
         })
+    }
+
+    /// A few lines for a chat channel (a webhook's `text`): the title and period, the cards, the
+    /// findings' headlines, the link.
+    pub fn brief(&self) -> String {
+        let mut out = format!("{} ({})\n", self.title, self.period_text);
+        let cards: Vec<String> = self
+            .cards
+            .iter()
+            .map(|c| format!("{}: {} ({})", c.label, c.value, c.delta))
+            .collect();
+        out.push_str(&cards.join(" · "));
+        out.push('\n');
+        for f in &self.findings {
+            out.push_str(&format!("• {}\n", f.headline()));
+        }
+        out.push_str(&self.dashboard_url);
+        out
     }
 
     /// The plain-text alternative, the same content.

@@ -56,6 +56,7 @@ pub(crate) fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
     source_profiles(make().as_mut());
     saved_views(make().as_mut());
     subscriptions_and_claims(make().as_mut());
+    alerts_and_messages(make().as_mut());
     accounts_sessions_and_tokens(make().as_mut());
     shared_state(make().as_mut());
     copies_keep_everything(make().as_mut(), make().as_mut());
@@ -186,10 +187,28 @@ fn subscriptions_and_claims(store: &mut dyn Store) {
             view: Some("Globex".into()),
             schedule: "weekly mon 08:00".into(),
             tz: "Europe/Berlin".into(),
-            email: "ana@example.com".into(),
+            target: Target::Email("ana@example.com".into()),
             created_at: t("2026-11-01T10:00:00Z"),
         })
         .expect("add");
+    let hook = store
+        .add_subscription(&NewSubscription {
+            user: "bo".into(),
+            view: None,
+            schedule: "daily 09:00".into(),
+            tz: "UTC".into(),
+            target: Target::Webhook {
+                url: "https://hooks.example.com/x".into(),
+                secret: "s3cret".into(),
+            },
+            created_at: t("2026-11-01T10:00:00Z"),
+        })
+        .expect("add a webhook");
+    assert_eq!(
+        store.subscriptions().expect("list"),
+        [sub.clone(), hook.clone()]
+    );
+    store.remove_subscription(hook.id).expect("remove");
     assert_eq!(
         store.subscriptions().expect("list"),
         std::slice::from_ref(&sub)
@@ -274,6 +293,99 @@ fn subscriptions_and_claims(store: &mut dyn Store) {
         Err(StoreError::NotFound)
     ));
     assert!(store.deliveries(sub.id).expect("gone with it").is_empty());
+}
+
+fn alerts_and_messages(store: &mut dyn Store) {
+    let t = |s: &str| {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .expect("time")
+            .with_timezone(&chrono::Utc)
+    };
+    let alert = store
+        .add_alert(&NewAlert {
+            user: "ana".into(),
+            kinds: vec!["spike".into(), "emerging".into()],
+            query: "product=Billing".into(),
+            min_score: 2.5,
+            target: Target::Webhook {
+                url: "http://127.0.0.1:9/hook".into(),
+                secret: "k".into(),
+            },
+            created_at: t("2026-11-01T10:00:00Z"),
+        })
+        .expect("add");
+    assert_eq!(store.alerts().expect("list"), std::slice::from_ref(&alert));
+    let now = t("2026-11-30T07:00:00Z");
+    let keys = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    // Seen at creation: recorded, no message.
+    let none = store
+        .record_findings(alert.id, &keys(&["a", "b"]), &mut |_| None, now)
+        .expect("baseline");
+    assert_eq!(none, None);
+    // Only the new one reaches the payload, and one message is queued for it.
+    let mut got = Vec::new();
+    let id = store
+        .record_findings(
+            alert.id,
+            &keys(&["a", "c", "b"]),
+            &mut |new| {
+                got = new.to_vec();
+                Some("{\"findings\":[\"c\"]}".into())
+            },
+            now,
+        )
+        .expect("record")
+        .expect("a message");
+    assert_eq!(got, [1]);
+    // Nothing new: no message, no payload asked for.
+    let again = store
+        .record_findings(alert.id, &keys(&["c", "a"]), &mut |_| panic!("asked"), now)
+        .expect("again");
+    assert_eq!(again, None);
+    let lease = t("2026-11-30T07:05:00Z");
+    let claimed = store
+        .claim_message(now, lease)
+        .expect("claim")
+        .expect("one");
+    assert_eq!(
+        (claimed.id, claimed.alert, claimed.attempt),
+        (id, alert.id, 1)
+    );
+    assert_eq!(claimed.payload, "{\"findings\":[\"c\"]}");
+    assert_eq!(store.claim_message(now, lease).expect("claim"), None);
+    store
+        .finish_message(id, now, Some(("HTTP 500", t("2026-11-30T07:01:00Z"))))
+        .expect("fail");
+    assert_eq!(
+        store
+            .claim_message(t("2026-11-30T07:00:30Z"), lease)
+            .expect("claim"),
+        None
+    );
+    let second = store
+        .claim_message(t("2026-11-30T07:01:00Z"), t("2026-11-30T07:06:00Z"))
+        .expect("claim")
+        .expect("retried");
+    assert_eq!(second.attempt, 2);
+    store
+        .finish_message(id, t("2026-11-30T07:01:01Z"), None)
+        .expect("sent");
+    assert_eq!(
+        store
+            .claim_message(t("2026-12-30T00:00:00Z"), t("2026-12-30T00:05:00Z"))
+            .expect("claim"),
+        None
+    );
+    let m = store.alert_messages(alert.id).expect("messages");
+    assert_eq!(m.len(), 1);
+    assert_eq!((m[0].state.as_str(), m[0].attempts), ("sent", 2));
+    assert_eq!(m[0].sent_at, Some(t("2026-11-30T07:01:01Z")));
+    store.remove_alert(alert.id).expect("remove");
+    assert!(matches!(
+        store.remove_alert(alert.id),
+        Err(StoreError::NotFound)
+    ));
+    assert!(store.alert_messages(alert.id).expect("gone").is_empty());
 }
 
 fn saved_views(store: &mut dyn Store) {

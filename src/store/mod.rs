@@ -246,6 +246,39 @@ pub trait Store: Send {
     ) -> Result<(), StoreError>;
     /// Every delivery of a subscription, newest slot first.
     fn deliveries(&mut self, subscription: i64) -> Result<Vec<Delivery>, StoreError>;
+    fn add_alert(&mut self, a: &NewAlert) -> Result<Alert, StoreError>;
+    /// Every alert, by id.
+    fn alerts(&mut self) -> Result<Vec<Alert>, StoreError>;
+    /// `NotFound` when there is none with that id.
+    fn remove_alert(&mut self, id: i64) -> Result<(), StoreError>;
+    /// Records, in one transaction, that `alert` has seen each of `findings` (their keys), and
+    /// queues one message for those it had not seen before: `payload` gets their positions in
+    /// `findings` and returns the message's body, or `None` to record them without a message (the
+    /// findings there were when the alert was made). Two instances recording the same finding at
+    /// once: one of them has it. Returns the queued message's id.
+    fn record_findings(
+        &mut self,
+        alert: i64,
+        findings: &[String],
+        payload: &mut dyn FnMut(&[usize]) -> Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<i64>, StoreError>;
+    /// Claims the oldest alert message not sent whose lease is over and whose retry is due, for
+    /// `lease_until`, atomically (one instance gets each).
+    fn claim_message(
+        &mut self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Option<ClaimedMessage>, StoreError>;
+    /// Records how a claimed message ended, as [`Store::finish_delivery`] does for digests.
+    fn finish_message(
+        &mut self,
+        id: i64,
+        now: DateTime<Utc>,
+        failed: Option<(&str, DateTime<Utc>)>,
+    ) -> Result<(), StoreError>;
+    /// Every message of an alert, oldest first.
+    fn alert_messages(&mut self, alert: i64) -> Result<Vec<AlertMessage>, StoreError>;
     fn record_login_failure(&mut self, keys: &[&str], at: DateTime<Utc>) -> Result<(), StoreError>;
     /// How many failures `key` has since `since`, and when the oldest of them was.
     fn login_failures(
@@ -321,8 +354,56 @@ pub struct NewSubscription {
     pub schedule: String,
     /// An IANA zone.
     pub tz: String,
-    pub email: String,
+    pub target: Target,
     pub created_at: DateTime<Utc>,
+}
+
+/// Where a digest or an alert goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Target {
+    Email(String),
+    /// A URL that gets a signed POST; the secret is shown once, at creation, and never listed.
+    Webhook {
+        url: String,
+        #[serde(skip)]
+        secret: String,
+    },
+}
+
+impl Target {
+    /// The store's three columns: e-mail, webhook URL, secret.
+    pub(crate) fn columns(&self) -> (Option<&str>, Option<&str>, Option<&str>) {
+        match self {
+            Self::Email(a) => (Some(a), None, None),
+            Self::Webhook { url, secret } => (None, Some(url), Some(secret)),
+        }
+    }
+
+    /// From the store's three columns; `None` when they hold neither.
+    pub(crate) fn from_columns(
+        email: Option<String>,
+        webhook: Option<String>,
+        secret: Option<String>,
+    ) -> Option<Self> {
+        match (email, webhook) {
+            (Some(a), None) => Some(Self::Email(a)),
+            (None, Some(url)) => Some(Self::Webhook {
+                url,
+                secret: secret.unwrap_or_default(),
+            }),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Email(a) => write!(f, "{a}"),
+            Self::Webhook { url, .. } => write!(f, "webhook {url}"),
+        }
+    }
 }
 
 /// A subscription as stored.
@@ -333,7 +414,8 @@ pub struct Subscription {
     pub view: Option<String>,
     pub schedule: String,
     pub tz: String,
-    pub email: String,
+    #[serde(flatten)]
+    pub target: Target,
     pub created_at: DateTime<Utc>,
 }
 
@@ -346,10 +428,75 @@ impl NewSubscription {
             view: self.view.clone(),
             schedule: self.schedule.clone(),
             tz: self.tz.clone(),
-            email: self.email.clone(),
+            target: self.target.clone(),
             created_at: to_micros(self.created_at),
         }
     }
+}
+
+/// An alert to add: a user's standing question, asked after every committed import.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAlert {
+    pub user: String,
+    /// `spike`, `emerging` …; empty for every kind.
+    pub kinds: Vec<String>,
+    /// The slice constraint: the dashboard's filters as a query string.
+    pub query: String,
+    pub min_score: f64,
+    pub target: Target,
+    pub created_at: DateTime<Utc>,
+}
+
+/// An alert as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Alert {
+    pub id: i64,
+    pub user: String,
+    pub kinds: Vec<String>,
+    pub query: String,
+    pub min_score: f64,
+    #[serde(flatten)]
+    pub target: Target,
+    pub created_at: DateTime<Utc>,
+}
+
+impl NewAlert {
+    pub fn saved(&self, id: i64) -> Alert {
+        Alert {
+            id,
+            user: self.user.clone(),
+            kinds: self.kinds.clone(),
+            query: self.query.clone(),
+            min_score: self.min_score,
+            target: self.target.clone(),
+            created_at: to_micros(self.created_at),
+        }
+    }
+}
+
+/// An alert's message, claimed for sending.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedMessage {
+    pub id: i64,
+    pub alert: i64,
+    /// The webhook body (JSON), from which the mail is written too.
+    pub payload: String,
+    /// 1 on the first try.
+    pub attempt: u32,
+}
+
+/// An alert's message as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AlertMessage {
+    pub id: i64,
+    pub alert: i64,
+    /// `queued`, `sending`, `sent` or `failed`.
+    pub state: String,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub payload: String,
 }
 
 /// One slot's delivery as recorded.
@@ -407,6 +554,15 @@ pub struct TokenRecord {
     pub label: String,
     pub created_at: DateTime<Utc>,
     pub last_used: Option<DateTime<Utc>>,
+}
+
+/// An alert's kinds as the store keeps them, `spike,emerging`.
+pub(crate) fn split_kinds(s: &str) -> Vec<String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Times are kept to the microsecond (PostgreSQL's precision) by every backend, so a store copied

@@ -8,9 +8,10 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_iter};
 
 use super::{
-    Delivery, DumpSink, ImportRecord, ImportTx, IndexRow, NewImport, NewSubscription, NewView,
-    RestoreTx, SavedView, SourceProfile, Store, StoreError, StoredToken, StoredUser, Subscription,
-    TokenRecord, parse_iso_day, to_micros,
+    Alert, AlertMessage, ClaimedMessage, Delivery, DumpSink, ImportRecord, ImportTx, IndexRow,
+    NewAlert, NewImport, NewSubscription, NewView, RestoreTx, SavedView, SourceProfile, Store,
+    StoreError, StoredToken, StoredUser, Subscription, Target, TokenRecord, parse_iso_day,
+    to_micros,
 };
 use crate::domain::{Escalation, Label, NewEscalation, Role, Severity, Text, User, UserName};
 
@@ -23,6 +24,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0005_source_profiles.sql"),
     include_str!("../../migrations/sqlite/0006_saved_views.sql"),
     include_str!("../../migrations/sqlite/0007_subscriptions.sql"),
+    include_str!("../../migrations/sqlite/0008_alerts_and_webhooks.sql"),
 ];
 
 pub struct SqliteStore {
@@ -288,6 +290,12 @@ fn import_record(r: &rusqlite::Row<'_>) -> rusqlite::Result<ImportRecord> {
 fn count_at(r: &rusqlite::Row<'_>, col: usize) -> rusqlite::Result<u64> {
     let n: i64 = r.get(col)?;
     u64::try_from(n).map_err(|_| conversion(col, "count"))
+}
+
+/// A target from its three columns (e-mail, webhook, secret) starting at `col`.
+fn target_at(r: &rusqlite::Row<'_>, col: usize) -> rusqlite::Result<Target> {
+    Target::from_columns(r.get(col)?, r.get(col + 1)?, r.get(col + 2)?)
+        .ok_or_else(|| conversion(col, "target"))
 }
 
 fn conversion(col: usize, what: &str) -> rusqlite::Error {
@@ -674,16 +682,19 @@ impl Store for SqliteStore {
     }
 
     fn add_subscription(&mut self, n: &NewSubscription) -> Result<Subscription, StoreError> {
+        let (email, webhook, secret) = n.target.columns();
         self.conn.execute(
-            "INSERT INTO subscriptions (user, view, schedule, tz, email, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![n.user, n.view, n.schedule, n.tz, n.email, micros(n.created_at)],
+            "INSERT INTO subscriptions (user, view, schedule, tz, email, webhook, secret, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![n.user, n.view, n.schedule, n.tz, email, webhook, secret, micros(n.created_at)],
         )?;
         Ok(n.saved(self.conn.last_insert_rowid()))
     }
 
     fn subscriptions(&mut self) -> Result<Vec<Subscription>, StoreError> {
         let mut stmt = self.conn.prepare(
-            "SELECT id, user, view, schedule, tz, email, created_at FROM subscriptions ORDER BY id",
+            "SELECT id, user, view, schedule, tz, email, webhook, secret, created_at
+             FROM subscriptions ORDER BY id",
         )?;
         let rows = stmt.query_map([], |r| {
             Ok(Subscription {
@@ -692,8 +703,8 @@ impl Store for SqliteStore {
                 view: r.get(2)?,
                 schedule: r.get(3)?,
                 tz: r.get(4)?,
-                email: r.get(5)?,
-                created_at: from_micros(r.get(6)?).ok_or_else(|| conversion(6, "time"))?,
+                target: target_at(r, 5)?,
+                created_at: from_micros(r.get(8)?).ok_or_else(|| conversion(8, "time"))?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -769,6 +780,168 @@ impl Store for SqliteStore {
                     .get::<_, Option<i64>>(4)?
                     .map(|v| from_micros(v).ok_or_else(|| conversion(4, "time")))
                     .transpose()?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn add_alert(&mut self, a: &NewAlert) -> Result<Alert, StoreError> {
+        let (email, webhook, secret) = a.target.columns();
+        self.conn.execute(
+            "INSERT INTO alerts (user, kinds, query, min_score, email, webhook, secret, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                a.user,
+                a.kinds.join(","),
+                a.query,
+                a.min_score,
+                email,
+                webhook,
+                secret,
+                micros(a.created_at)
+            ],
+        )?;
+        Ok(a.saved(self.conn.last_insert_rowid()))
+    }
+
+    fn alerts(&mut self) -> Result<Vec<Alert>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, user, kinds, query, min_score, email, webhook, secret, created_at
+             FROM alerts ORDER BY id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok(Alert {
+                id: r.get(0)?,
+                user: r.get(1)?,
+                kinds: super::split_kinds(&r.get::<_, String>(2)?),
+                query: r.get(3)?,
+                min_score: r.get(4)?,
+                target: target_at(r, 5)?,
+                created_at: from_micros(r.get(8)?).ok_or_else(|| conversion(8, "time"))?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn remove_alert(&mut self, id: i64) -> Result<(), StoreError> {
+        match self
+            .conn
+            .execute("DELETE FROM alerts WHERE id = ?1", [id])?
+        {
+            0 => Err(StoreError::NotFound),
+            _ => Ok(()),
+        }
+    }
+
+    fn record_findings(
+        &mut self,
+        alert: i64,
+        findings: &[String],
+        payload: &mut dyn FnMut(&[usize]) -> Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<i64>, StoreError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let mut new = Vec::new();
+        {
+            let mut insert = tx.prepare(
+                "INSERT INTO alert_findings (alert_id, finding) VALUES (?1, ?2)
+                 ON CONFLICT (alert_id, finding) DO NOTHING",
+            )?;
+            for (i, f) in findings.iter().enumerate() {
+                if insert.execute(params![alert, f])? == 1 {
+                    new.push(i);
+                }
+            }
+        }
+        let mut message = None;
+        if !new.is_empty()
+            && let Some(body) = payload(&new)
+        {
+            tx.execute(
+                "INSERT INTO alert_messages (alert_id, payload, state, attempts, lease_until, next_try, created_at)
+                 VALUES (?1, ?2, 'queued', 0, ?3, ?3, ?3)",
+                params![alert, body, micros(now)],
+            )?;
+            let id = tx.last_insert_rowid();
+            let mut link = tx.prepare(
+                "UPDATE alert_findings SET message_id = ?3 WHERE alert_id = ?1 AND finding = ?2",
+            )?;
+            for &i in &new {
+                link.execute(params![alert, findings[i], id])?;
+            }
+            message = Some(id);
+        }
+        tx.commit()?;
+        Ok(message)
+    }
+
+    fn claim_message(
+        &mut self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Option<ClaimedMessage>, StoreError> {
+        Ok(self
+            .conn
+            .query_row(
+                "UPDATE alert_messages SET state = 'sending', attempts = attempts + 1, lease_until = ?2
+                 WHERE id = (SELECT id FROM alert_messages
+                             WHERE state != 'sent' AND lease_until <= ?1 AND next_try <= ?1
+                             ORDER BY id LIMIT 1)
+                 RETURNING id, alert_id, payload, attempts",
+                params![micros(now), micros(lease_until)],
+                |r| {
+                    Ok(ClaimedMessage {
+                        id: r.get(0)?,
+                        alert: r.get(1)?,
+                        payload: r.get(2)?,
+                        attempt: r.get(3)?,
+                    })
+                },
+            )
+            .optional()?)
+    }
+
+    fn finish_message(
+        &mut self,
+        id: i64,
+        now: DateTime<Utc>,
+        failed: Option<(&str, DateTime<Utc>)>,
+    ) -> Result<(), StoreError> {
+        match failed {
+            None => self.conn.execute(
+                "UPDATE alert_messages SET state = 'sent', sent_at = ?2, last_error = NULL, lease_until = ?2
+                 WHERE id = ?1",
+                params![id, micros(now)],
+            )?,
+            Some((error, retry_at)) => self.conn.execute(
+                "UPDATE alert_messages SET state = 'failed', last_error = ?3, lease_until = ?2, next_try = ?4
+                 WHERE id = ?1",
+                params![id, micros(now), error, micros(retry_at)],
+            )?,
+        };
+        Ok(())
+    }
+
+    fn alert_messages(&mut self, alert: i64) -> Result<Vec<AlertMessage>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, alert_id, state, attempts, last_error, created_at, sent_at, payload
+             FROM alert_messages WHERE alert_id = ?1 ORDER BY id",
+        )?;
+        let rows = stmt.query_map([alert], |r| {
+            Ok(AlertMessage {
+                id: r.get(0)?,
+                alert: r.get(1)?,
+                state: r.get(2)?,
+                attempts: r.get(3)?,
+                last_error: r.get(4)?,
+                created_at: from_micros(r.get(5)?).ok_or_else(|| conversion(5, "time"))?,
+                sent_at: r
+                    .get::<_, Option<i64>>(6)?
+                    .map(|v| from_micros(v).ok_or_else(|| conversion(6, "time")))
+                    .transpose()?,
+                payload: r.get(7)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

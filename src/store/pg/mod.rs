@@ -41,9 +41,9 @@ pub use feed::{Change, watch_changes};
 use import::{PgImport, copy_rows};
 
 use super::{
-    Delivery, DumpSink, ImportRecord, ImportTx, IndexRow, NewImport, NewSubscription, NewView,
-    RestoreTx, SavedView, SourceProfile, Store, StoreError, StoredToken, StoredUser, Subscription,
-    TokenRecord, to_micros as micros,
+    Alert, AlertMessage, ClaimedMessage, Delivery, DumpSink, ImportRecord, ImportTx, IndexRow,
+    NewAlert, NewImport, NewSubscription, NewView, RestoreTx, SavedView, SourceProfile, Store,
+    StoreError, StoredToken, StoredUser, Subscription, Target, TokenRecord, to_micros as micros,
 };
 use crate::domain::{Escalation, Label, NewEscalation, Role, Severity, Text, User, UserName};
 
@@ -53,6 +53,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0002_source_profiles.sql"),
     include_str!("../../../migrations/postgres/0003_saved_views.sql"),
     include_str!("../../../migrations/postgres/0004_subscriptions.sql"),
+    include_str!("../../../migrations/postgres/0005_alerts_and_webhooks.sql"),
 ];
 
 /// The channel every committed change is announced on.
@@ -119,6 +120,12 @@ fn bad(what: &str) -> StoreError {
 }
 
 /// Reads a column, turning a type mismatch into an error instead of a panic.
+/// A target from its three columns (e-mail, webhook, secret) starting at `i`.
+fn target(row: &Row, i: usize) -> Result<Target, StoreError> {
+    Target::from_columns(col(row, i)?, col(row, i + 1)?, col(row, i + 2)?)
+        .ok_or_else(|| StoreError::Other(format!("column {i}: neither an e-mail nor a webhook")))
+}
+
 fn col<'r, T: postgres::types::FromSql<'r>>(row: &'r Row, i: usize) -> Result<T, StoreError> {
     row.try_get(i)
         .map_err(|e| StoreError::Other(format!("column {i}: {e}")))
@@ -693,11 +700,12 @@ impl Store for PgStore {
 
     fn add_subscription(&mut self, n: &NewSubscription) -> Result<Subscription, StoreError> {
         let at = micros(n.created_at);
+        let (email, webhook, secret) = n.target.columns();
         let row = self.run(|c| {
             c.query_one(
-                "INSERT INTO subscriptions (\"user\", view, schedule, tz, email, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-                &[&n.user, &n.view, &n.schedule, &n.tz, &n.email, &at],
+                "INSERT INTO subscriptions (\"user\", view, schedule, tz, email, webhook, secret, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                &[&n.user, &n.view, &n.schedule, &n.tz, &email, &webhook, &secret, &at],
             )
         })?;
         Ok(n.saved(col(&row, 0)?))
@@ -706,7 +714,8 @@ impl Store for PgStore {
     fn subscriptions(&mut self) -> Result<Vec<Subscription>, StoreError> {
         let rows = self.run(|c| {
             c.query(
-                "SELECT id, \"user\", view, schedule, tz, email, created_at FROM subscriptions ORDER BY id",
+                "SELECT id, \"user\", view, schedule, tz, email, webhook, secret, created_at
+                 FROM subscriptions ORDER BY id",
                 &[],
             )
         })?;
@@ -718,8 +727,8 @@ impl Store for PgStore {
                     view: col(r, 2)?,
                     schedule: col(r, 3)?,
                     tz: col(r, 4)?,
-                    email: col(r, 5)?,
-                    created_at: col(r, 6)?,
+                    target: target(r, 5)?,
+                    created_at: col(r, 8)?,
                 })
             })
             .collect()
@@ -805,6 +814,174 @@ impl Store for PgStore {
                     attempts: u32::try_from(attempts).unwrap_or(0),
                     last_error: col(r, 3)?,
                     sent_at: col(r, 4)?,
+                })
+            })
+            .collect()
+    }
+
+    fn add_alert(&mut self, a: &NewAlert) -> Result<Alert, StoreError> {
+        let at = micros(a.created_at);
+        let (email, webhook, secret) = a.target.columns();
+        let kinds = a.kinds.join(",");
+        let row = self.run(|c| {
+            c.query_one(
+                "INSERT INTO alerts (\"user\", kinds, query, min_score, email, webhook, secret, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                &[&a.user, &kinds, &a.query, &a.min_score, &email, &webhook, &secret, &at],
+            )
+        })?;
+        Ok(a.saved(col(&row, 0)?))
+    }
+
+    fn alerts(&mut self) -> Result<Vec<Alert>, StoreError> {
+        let rows = self.run(|c| {
+            c.query(
+                "SELECT id, \"user\", kinds, query, min_score, email, webhook, secret, created_at
+                 FROM alerts ORDER BY id",
+                &[],
+            )
+        })?;
+        rows.iter()
+            .map(|r| {
+                Ok(Alert {
+                    id: col(r, 0)?,
+                    user: col(r, 1)?,
+                    kinds: super::split_kinds(&col::<String>(r, 2)?),
+                    query: col(r, 3)?,
+                    min_score: col(r, 4)?,
+                    target: target(r, 5)?,
+                    created_at: col(r, 8)?,
+                })
+            })
+            .collect()
+    }
+
+    fn remove_alert(&mut self, id: i64) -> Result<(), StoreError> {
+        match self.run(|c| c.execute("DELETE FROM alerts WHERE id = $1", &[&id]))? {
+            0 => Err(StoreError::NotFound),
+            _ => Ok(()),
+        }
+    }
+
+    fn record_findings(
+        &mut self,
+        alert: i64,
+        findings: &[String],
+        payload: &mut dyn FnMut(&[usize]) -> Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<i64>, StoreError> {
+        let now = micros(now);
+        let mut tx = self.transaction()?;
+        // An insert that meets another instance's uncommitted one waits for it, then does nothing:
+        // each finding is new to exactly one of them.
+        let inserted = tx.query(
+            "INSERT INTO alert_findings (alert_id, finding) SELECT $1, unnest($2::text[])
+             ON CONFLICT (alert_id, finding) DO NOTHING RETURNING finding",
+            &[&alert, &findings],
+        )?;
+        let inserted: std::collections::HashSet<String> = inserted
+            .iter()
+            .map(|r| col::<String>(r, 0))
+            .collect::<Result<_, _>>()?;
+        let new: Vec<usize> = (0..findings.len())
+            .filter(|&i| inserted.contains(&findings[i]))
+            .collect();
+        let mut message = None;
+        if !new.is_empty()
+            && let Some(body) = payload(&new)
+        {
+            let row = tx.query_one(
+                "INSERT INTO alert_messages (alert_id, payload, state, attempts, lease_until, next_try, created_at)
+                 VALUES ($1, $2, 'queued', 0, $3, $3, $3) RETURNING id",
+                &[&alert, &body, &now],
+            )?;
+            let id: i64 = col(&row, 0)?;
+            let keys: Vec<&str> = new.iter().map(|&i| findings[i].as_str()).collect();
+            tx.execute(
+                "UPDATE alert_findings SET message_id = $3 WHERE alert_id = $1 AND finding = ANY($2)",
+                &[&alert, &keys, &id],
+            )?;
+            message = Some(id);
+        }
+        tx.commit()?;
+        Ok(message)
+    }
+
+    fn claim_message(
+        &mut self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+    ) -> Result<Option<ClaimedMessage>, StoreError> {
+        let (now, lease_until) = (micros(now), micros(lease_until));
+        let row = self.run(|c| {
+            c.query_opt(
+                "UPDATE alert_messages SET state = 'sending', attempts = attempts + 1, lease_until = $2
+                 WHERE id = (SELECT id FROM alert_messages
+                             WHERE state <> 'sent' AND lease_until <= $1 AND next_try <= $1
+                             ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+                 RETURNING id, alert_id, payload, attempts",
+                &[&now, &lease_until],
+            )
+        })?;
+        row.map(|r| {
+            Ok(ClaimedMessage {
+                id: col(&r, 0)?,
+                alert: col(&r, 1)?,
+                payload: col(&r, 2)?,
+                attempt: u32::try_from(col::<i32>(&r, 3)?).unwrap_or(0),
+            })
+        })
+        .transpose()
+    }
+
+    fn finish_message(
+        &mut self,
+        id: i64,
+        now: DateTime<Utc>,
+        failed: Option<(&str, DateTime<Utc>)>,
+    ) -> Result<(), StoreError> {
+        let now = micros(now);
+        match failed {
+            None => self.run(|c| {
+                c.execute(
+                    "UPDATE alert_messages SET state = 'sent', sent_at = $2, last_error = NULL, lease_until = $2
+                     WHERE id = $1",
+                    &[&id, &now],
+                )
+            })?,
+            Some((error, retry_at)) => {
+                let retry_at = micros(retry_at);
+                self.run(|c| {
+                    c.execute(
+                        "UPDATE alert_messages SET state = 'failed', last_error = $3, lease_until = $2, next_try = $4
+                         WHERE id = $1",
+                        &[&id, &now, &error, &retry_at],
+                    )
+                })?
+            }
+        };
+        Ok(())
+    }
+
+    fn alert_messages(&mut self, alert: i64) -> Result<Vec<AlertMessage>, StoreError> {
+        let rows = self.run(|c| {
+            c.query(
+                "SELECT id, alert_id, state, attempts, last_error, created_at, sent_at, payload
+                 FROM alert_messages WHERE alert_id = $1 ORDER BY id",
+                &[&alert],
+            )
+        })?;
+        rows.iter()
+            .map(|r| {
+                Ok(AlertMessage {
+                    id: col(r, 0)?,
+                    alert: col(r, 1)?,
+                    state: col(r, 2)?,
+                    attempts: u32::try_from(col::<i32>(r, 3)?).unwrap_or(0),
+                    last_error: col(r, 4)?,
+                    created_at: col(r, 5)?,
+                    sent_at: col(r, 6)?,
+                    payload: col(r, 7)?,
                 })
             })
             .collect()
