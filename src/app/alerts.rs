@@ -141,6 +141,24 @@ impl App {
         Ok(self.store().alerts()?)
     }
 
+    /// The alerts `who` manages.
+    pub fn alerts_for(&self, who: super::Viewer<'_>) -> Result<Vec<Alert>, AppError> {
+        Ok(self
+            .alerts()?
+            .into_iter()
+            .filter(|a| who.owns(&a.user))
+            .collect())
+    }
+
+    /// Removes an alert `who` manages.
+    pub fn remove_alert_as(&self, id: i64, who: super::Viewer<'_>) -> Result<(), AppError> {
+        match self.alerts()?.into_iter().find(|a| a.id == id) {
+            None => Err(crate::store::StoreError::NotFound.into()),
+            Some(a) if !who.owns(&a.user) => Err(AppError::NotYours(format!("alert {id}"))),
+            Some(_) => self.remove_alert(id),
+        }
+    }
+
     pub fn remove_alert(&self, id: i64) -> Result<(), AppError> {
         Ok(self.store().remove_alert(id)?)
     }
@@ -152,10 +170,16 @@ impl App {
     /// The findings an alert asks for in the index now, and the current period's first day.
     fn alert_findings(&self, a: &Alert) -> Result<(Vec<Finding>, Option<Span>), AppError> {
         let filter = Params::parse(Some(&a.query)).filter()?;
+        // The period as the data stands, not as the slice's newest escalation: a slice quiet
+        // since the 4th is judged over the month to the export's last day, as everything is.
+        let as_of = self
+            .index()
+            .date_range()
+            .map(|(_, last)| last.min(self.today()));
         let found = self.insights(
             &filter,
             Period::Month,
-            None,
+            as_of,
             crate::analytics::insights::MAX_LIMIT,
         )?;
         let period = found.current;
@@ -301,17 +325,18 @@ fn queued_message(
         format!("{base}/?{}", a.query)
     };
     let n = findings.len();
+    let plural = if n == 1 { "" } else { "s" };
     let subject = format!(
-        "EscaMap alert: {n} new finding{}: {}",
-        if n == 1 { "" } else { "s" },
+        "EscaMap alert: {n} new finding{plural}: {}",
         findings.first().map(|f| f.headline()).unwrap_or_default()
     );
-    let mut text = format!("EscaMap alert: {n} new {what}\n");
+    let what_n = what.replacen("findings", &format!("finding{plural}"), 1);
+    let mut text = format!("EscaMap alert: {n} new {what_n}\n");
     for f in findings {
         text.push_str(&format!("• {}\n", f.headline()));
     }
     text.push_str(&url);
-    let mut mail = format!("{n} new {what}.\n\n");
+    let mut mail = format!("{n} new {what_n}.\n\n");
     for f in findings {
         mail.push_str(&format!(
             "* {}\n  {}\n  Tickets: {}\n\n",

@@ -43,7 +43,7 @@ pub use alerts::{AlertReport, describe as describe_alert};
 pub use digest::{DigestOut, DigestRequest};
 pub use import::{ImportOptions, display_name, profile_name};
 pub use notify::{Outbound, Unsubscribe, Unsubscribing, target};
-pub use subscriptions::DueReport;
+pub use subscriptions::{DueReport, SubscriptionStatus};
 pub use views::Viewer;
 
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +73,8 @@ pub enum AppError {
     BadDigestQuery(String),
     #[error("{0}")]
     BadSubscription(String),
+    #[error("{0} is not yours to change")]
+    NotYours(String),
     #[error("mail: {0}")]
     Mail(String),
     #[error("webhook: {0}")]

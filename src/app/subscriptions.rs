@@ -15,6 +15,14 @@ use crate::store::{NewSubscription, Subscription, Target};
 /// How long a claimed slot is held before another instance may take it over.
 pub const LEASE: Duration = Duration::minutes(5);
 
+/// A subscription with its next slot and its latest delivery, for a listing.
+#[derive(Debug, Clone)]
+pub struct SubscriptionStatus {
+    pub sub: Subscription,
+    pub next: Option<DateTime<Utc>>,
+    pub last: Option<crate::store::Delivery>,
+}
+
 /// What one run sent, what failed (to be retried), and how many were not due.
 #[derive(Debug, Default, serde::Serialize)]
 pub struct DueReport {
@@ -97,6 +105,33 @@ impl App {
             created_at: Utc::now(),
         })?;
         Ok((sub, secret))
+    }
+
+    /// The subscriptions `who` manages, each with its next slot and its latest delivery.
+    pub fn subscriptions_for(&self, who: Viewer<'_>) -> Result<Vec<SubscriptionStatus>, AppError> {
+        let now = Utc::now();
+        let mut out = Vec::new();
+        for sub in self
+            .subscriptions()?
+            .into_iter()
+            .filter(|s| who.owns(&s.user))
+        {
+            let next = Schedule::parse(&sub.schedule, &sub.tz)
+                .ok()
+                .and_then(|s| s.next_slot(now));
+            let last = self.store().deliveries(sub.id)?.into_iter().next();
+            out.push(SubscriptionStatus { sub, next, last });
+        }
+        Ok(out)
+    }
+
+    /// Removes a subscription `who` manages.
+    pub fn remove_subscription_as(&self, id: i64, who: Viewer<'_>) -> Result<(), AppError> {
+        match self.subscriptions()?.into_iter().find(|s| s.id == id) {
+            None => Err(crate::store::StoreError::NotFound.into()),
+            Some(s) if !who.owns(&s.user) => Err(AppError::NotYours(format!("subscription {id}"))),
+            Some(_) => self.remove_subscription(id),
+        }
     }
 
     pub fn subscriptions(&self) -> Result<Vec<Subscription>, AppError> {

@@ -43,6 +43,15 @@ impl<'a> Viewer<'a> {
         }
     }
 
+    /// Manages what `user` owns (a subscription, an alert): `user` themself, an admin, or
+    /// anyone on an open server or the command line.
+    pub fn owns(&self, user: &str) -> bool {
+        match self {
+            Self::User { name, admin } => *admin || *name == user,
+            Self::Anyone => true,
+        }
+    }
+
     /// May replace or delete `v`: its owner, an admin, or anyone for a view without an owner.
     pub fn manages(&self, v: &SavedView) -> bool {
         match self {

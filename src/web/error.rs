@@ -61,7 +61,10 @@ impl From<AppError> for WebError {
             }
             AppError::BadViewName => Self::BadRequest(ParamError::new("name", e.to_string())),
             AppError::NoSuchView(_) => Self::NotFound,
-            AppError::NotYourView(_) => Self::Forbidden(e.to_string()),
+            AppError::NotYourView(_) | AppError::NotYours(_) => Self::Forbidden(e.to_string()),
+            AppError::BadSubscription(_) => {
+                Self::BadRequest(ParamError::new("subscription", e.to_string()))
+            }
             AppError::Query(q) => Self::BadRequest(ParamError::new(q.parameter(), q.to_string())),
             AppError::Store(StoreError::NotFound) => Self::NotFound,
             AppError::Store(StoreError::Conflict(m)) => Self::Conflict(m),

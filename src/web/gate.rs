@@ -433,7 +433,7 @@ pub fn csrf_needed(method: &Method, via: &Via, access: Access, headers: &HeaderM
         .iter()
         .any(|h| headers.contains_key(*h));
     change
-        && access.token_in != TokenIn::Unused
+        && !matches!(access.token_in, TokenIn::Unused | TokenIn::Signed)
         && *via != Via::Token
         && (browserish || *via != Via::Open)
 }

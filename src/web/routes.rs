@@ -29,6 +29,9 @@ pub enum TokenIn {
     /// it without buffering the upload, so it hands the check to the upload reader
     /// (`web::upload`), which refuses the upload without it.
     Upload,
+    /// None: the URL carries its own signature (an unsubscribe link, which a mail program may
+    /// POST to with no session at all), which the handler checks.
+    Signed,
     /// No handler runs: the route has no such method and axum answers 405.
     Unused,
 }
@@ -84,6 +87,14 @@ impl Access {
     pub const fn upload(self) -> Self {
         Self {
             token_in: TokenIn::Upload,
+            ..self
+        }
+    }
+
+    /// The route's URL is signed (see [`TokenIn::Signed`]): no CSRF token.
+    pub const fn signed(self) -> Self {
+        Self {
+            token_in: TokenIn::Signed,
             ..self
         }
     }
@@ -215,6 +226,33 @@ fn table() -> RouteTable {
         .get("/views", Access::viewer(Page), pages::show_views)
         .post("/views", Access::viewer(Page), pages::save_view)
         .post("/views/delete", Access::viewer(Page), pages::delete_view)
+        .get(
+            "/subscriptions",
+            Access::viewer(Page),
+            pages::show_subscriptions,
+        )
+        .post(
+            "/subscriptions",
+            Access::viewer(Page),
+            pages::add_subscription,
+        )
+        .post(
+            "/subscriptions/delete",
+            Access::viewer(Page),
+            pages::remove_subscription,
+        )
+        .post("/alerts", Access::viewer(Page), pages::add_alert)
+        .post("/alerts/delete", Access::viewer(Page), pages::remove_alert)
+        .get(
+            "/unsubscribe/{token}",
+            Access::anyone(Login).signed(),
+            pages::show_unsubscribe,
+        )
+        .post(
+            "/unsubscribe/{token}",
+            Access::anyone(Login).signed(),
+            pages::unsubscribe,
+        )
         .get("/login", Access::anyone(Page), pages::show_login)
         .post("/login", Access::anyone(Login), pages::login)
         .post("/logout", Access::viewer(Page), pages::logout)

@@ -16,6 +16,7 @@ const MAY_NAME: &[(&str, &[&str])] = &[
     ("demo", &["domain"]),
     ("query", &["analytics", "domain", "render"]),
     ("mail", &["render"]),
+    ("webhook", &["auth"]),
     (
         "app",
         &[
@@ -27,6 +28,7 @@ const MAY_NAME: &[(&str, &[&str])] = &[
             "query",
             "render",
             "store",
+            "webhook",
         ],
     ),
     ("config", &["store"]),

@@ -104,6 +104,29 @@ impl World {
                 escamap::app::Viewer::Anyone,
             )
             .expect("a view");
+        let (sub, _) = t
+            .state
+            .app
+            .add_subscription(
+                "victim",
+                "daily 08:00",
+                "UTC",
+                None,
+                escamap::store::Target::Email("victim@example.com".into()),
+            )
+            .expect("a subscription");
+        let (alert, _) = t
+            .state
+            .app
+            .add_alert(
+                "victim",
+                &[],
+                "",
+                0.0,
+                escamap::store::Target::Email("victim@example.com".into()),
+            )
+            .expect("an alert");
+        assert_eq!((sub.id, alert.id), (1, 1));
         Self {
             admin,
             token_id: token.id,
@@ -123,6 +146,10 @@ impl World {
             ("POST", "/import/profiles/delete".into()),
             ("POST", "/views".into()),
             ("POST", "/views/delete".into()),
+            ("POST", "/subscriptions".into()),
+            ("POST", "/subscriptions/delete".into()),
+            ("POST", "/alerts".into()),
+            ("POST", "/alerts/delete".into()),
             ("POST", "/admin/users".into()),
             ("POST", "/admin/users/victim/delete".into()),
             ("POST", "/admin/users/victim/password".into()),
@@ -207,6 +234,16 @@ impl World {
         assert!(
             views.len() == 1 && views[0].query == "tab=regional",
             "{what}: views changed: {views:?}"
+        );
+        assert_eq!(
+            app.subscriptions().expect("subscriptions").len(),
+            1,
+            "{what}: subscriptions changed"
+        );
+        assert_eq!(
+            app.alerts().expect("alerts").len(),
+            1,
+            "{what}: alerts changed"
         );
         assert!(
             self.admin

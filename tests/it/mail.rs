@@ -149,7 +149,7 @@ async fn converse(
 }
 
 /// Quoted-printable soft line breaks and `=XX` escapes undone, for reading a text part.
-fn unqp(s: &str) -> String {
+pub fn unqp(s: &str) -> String {
     let joined = s.replace("=\r\n", "");
     let bytes = joined.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());

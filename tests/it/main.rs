@@ -14,6 +14,7 @@ mod hostile;
 mod insights;
 mod mail;
 mod mapping;
+mod notify;
 mod properties;
 mod security;
 mod soak;

@@ -571,7 +571,7 @@ async fn invalid_parameters_are_400_naming_the_parameter() {
     assert_eq!(status, 404);
     assert_eq!(
         texts(&doc, "nav[aria-label=Main] a").len(),
-        5,
+        6,
         "404 page in the same layout"
     );
 }

@@ -9,6 +9,7 @@ mod data;
 pub mod import;
 mod login;
 mod mapping;
+mod subscriptions;
 mod views;
 
 pub use accounts::show_accounts;
@@ -23,6 +24,10 @@ pub use import::{
 };
 pub use login::{login, logout, show_login};
 pub use mapping::{cancel_mapping, show_mapping, submit_mapping};
+pub use subscriptions::{
+    add_alert, add_subscription, remove_alert, remove_subscription, show_subscriptions,
+    show_unsubscribe, unsubscribe,
+};
 pub use views::{delete_view, save_view, show_views};
 
 use super::embedded::assets;
