@@ -766,6 +766,7 @@ async fn every_page_and_tab_passes_axe_at_desktop_and_phone_widths() {
             "/accounts",
             "/import",
             "/views",
+            "/subscriptions",
         ]
         .map(str::to_owned),
     );
@@ -1025,18 +1026,37 @@ async fn at_a_million_escalations_the_dashboard_fits_1440_and_375_pixels() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_manager_saves_a_view_and_opens_it_from_the_navigation_in_a_real_browser() {
+async fn a_manager_saves_a_view_subscribes_to_it_and_opens_it_from_the_navigation_in_a_real_browser()
+ {
     if !browser_available(
-        "a_manager_saves_a_view_and_opens_it_from_the_navigation_in_a_real_browser",
+        "a_manager_saves_a_view_subscribes_to_it_and_opens_it_from_the_navigation_in_a_real_browser",
     ) {
         return;
     }
     let app = TestApp::with_csv(&fixture_csv()).await;
+    crate::security::add_user(&app, "tam", escamap::domain::Role::Viewer);
     let driver = start_driver().await;
     let c = browser(&driver).await;
+    // Signs in, and lands on the dashboard state asked for.
     c.goto(&app.url("/?tab=client-overview&product=API&top=2"))
         .await
         .expect("dashboard");
+    wait_url(&c, "/login").await;
+    for (id, value) in [("name", "tam"), ("password", crate::security::PASSWORD)] {
+        c.find(Locator::Id(id))
+            .await
+            .expect(id)
+            .send_keys(value)
+            .await
+            .expect("type");
+    }
+    c.find(Locator::Css("form button[type=submit]"))
+        .await
+        .expect("sign in")
+        .click()
+        .await
+        .expect("sign in");
+    wait_url(&c, "tab=client-overview").await;
     c.find(Locator::Css(".save-view-box summary"))
         .await
         .expect("Save view")
@@ -1049,12 +1069,6 @@ async fn a_manager_saves_a_view_and_opens_it_from_the_navigation_in_a_real_brows
         .send_keys("API top two")
         .await
         .expect("type");
-    c.find(Locator::Id("sv-shared"))
-        .await
-        .expect("shared")
-        .click()
-        .await
-        .expect("tick");
     c.find(Locator::Id("sv-save"))
         .await
         .expect("save")
@@ -1062,6 +1076,66 @@ async fn a_manager_saves_a_view_and_opens_it_from_the_navigation_in_a_real_brows
         .await
         .expect("save");
     wait_url(&c, "/views?saved=").await;
+    // Subscribes to it: Mondays at 08:00 in Berlin, by mail.
+    c.find(Locator::LinkText("Subscriptions"))
+        .await
+        .expect("the navigation's Subscriptions")
+        .click()
+        .await
+        .expect("open");
+    wait_url(&c, "/subscriptions").await;
+    choose(&c, "sub-view", "API top two").await;
+    let tz = c.find(Locator::Id("sub-tz")).await.expect("zone");
+    tz.clear().await.expect("clear");
+    tz.send_keys("Europe/Berlin").await.expect("type");
+    c.find(Locator::Id("sub-email"))
+        .await
+        .expect("address")
+        .send_keys("tam@example.com")
+        .await
+        .expect("type");
+    c.find(Locator::Id("sub-add"))
+        .await
+        .expect("subscribe")
+        .click()
+        .await
+        .expect("subscribe");
+    wait_url(&c, "/subscriptions?added=").await;
+    let row = c
+        .find(Locator::Css("tr.subscription"))
+        .await
+        .expect("the subscription")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        row.contains("API top two")
+            && row.contains("weekly mon 08:00 (Europe/Berlin)")
+            && row.contains("tam@example.com")
+            && row.contains("not sent yet"),
+        "{row}"
+    );
+    let stored = app.state.app.subscriptions().expect("subscriptions");
+    assert_eq!(stored.len(), 1);
+    assert_eq!(
+        (stored[0].user.as_str(), stored[0].view.as_deref()),
+        ("tam", Some("API top two"))
+    );
+    // The signed-in page, its forms and its row, passes axe at both widths and fits them.
+    if let Some(axe) = axe_source("the subscriptions page, signed in") {
+        for (w, h) in [(1440u32, 900u32), (375, 812)] {
+            c.set_window_size(w, h).await.expect("window size");
+            c.goto(&app.url("/subscriptions")).await.expect("page");
+            let (bad, all, _) = axe_run(&c, &axe).await;
+            assert!(bad.is_empty(), "/subscriptions at {w} px: {bad:#?}");
+            assert_eq!(
+                all, 0,
+                "/subscriptions at {w} px: no violation of any impact"
+            );
+            assert_eq!(page_overflow(&c).await, None, "/subscriptions at {w} px");
+        }
+        c.set_window_size(1440, 900).await.expect("window size");
+    }
     // Elsewhere, from the navigation.
     c.goto(&app.url("/data")).await.expect("data");
     c.find(Locator::Css("details.nav-views summary"))
