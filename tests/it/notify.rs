@@ -805,3 +805,204 @@ async fn the_subscriptions_page_is_each_users_own_and_an_admins_whole() {
     let anon = t.with_new_client();
     assert_eq!(anon.get("/subscriptions").await.status().as_u16(), 303);
 }
+
+#[test]
+fn a_daily_digest_keeps_its_local_hour_across_the_daylight_saving_change() {
+    let cli = TestCli::new();
+    cli.ok(&["import", &cli.write("world.csv", crate::insights::world())]);
+    cli.add_user("ana", "viewer", "a long enough password");
+    let hook = Receiver::start();
+    for tz in ["Europe/Berlin", "America/New_York"] {
+        cli.ok(&[
+            "subscriptions",
+            "add",
+            "--user",
+            "ana",
+            "--schedule",
+            "daily 08:00",
+            "--tz",
+            tz,
+            "--webhook",
+            &hook.url(&format!("/{tz}")),
+        ]);
+    }
+    // Europe moves its clocks on 28 March 2027, America on 14 March 2027: 08:00 in Berlin is
+    // 07:00 UTC before and 06:00 UTC after; in New York 13:00 UTC before and 12:00 after.
+    let run = |now: &str| -> Vec<(i64, String)> {
+        let out = cli
+            .cmd()
+            .args(["subscriptions", "run-due", "--json", "--now", now])
+            .env("ESCAMAP_PUBLIC_URL", "https://escamap.example.com")
+            .output()
+            .expect("runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+        v["sent"]
+            .as_array()
+            .expect("sent")
+            .iter()
+            .map(|s| {
+                (
+                    s["subscription"].as_i64().unwrap_or(0),
+                    s["slot"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect()
+    };
+    let slot = |id: i64, t: &str| (id, t.to_owned());
+    assert_eq!(
+        run("2027-03-13T13:00:30Z"),
+        [
+            slot(1, "2027-03-13T07:00:00Z"),
+            slot(2, "2027-03-13T13:00:00Z")
+        ]
+    );
+    // New York has moved: 08:00 is 12:00 UTC now, and 13:00 is not due again.
+    assert_eq!(
+        run("2027-03-14T12:00:30Z"),
+        [
+            slot(1, "2027-03-14T07:00:00Z"),
+            slot(2, "2027-03-14T12:00:00Z")
+        ]
+    );
+    assert_eq!(run("2027-03-14T13:00:30Z"), []);
+    // Days missed: the latest slot of each, once.
+    assert_eq!(
+        run("2027-03-27T07:00:30Z"),
+        [
+            slot(1, "2027-03-27T07:00:00Z"),
+            slot(2, "2027-03-26T12:00:00Z")
+        ]
+    );
+    // Berlin has moved: 08:00 is 06:00 UTC, and 07:00 is not due again.
+    assert_eq!(
+        run("2027-03-28T06:00:30Z"),
+        [
+            slot(1, "2027-03-28T06:00:00Z"),
+            slot(2, "2027-03-27T12:00:00Z")
+        ]
+    );
+    assert_eq!(run("2027-03-28T07:00:30Z"), []);
+    assert_eq!(hook.hits().len(), 8);
+}
+
+#[test]
+fn four_processes_on_one_postgresql_database_send_an_alert_exactly_once() {
+    let Some(db) = escamap::store::testing::ScratchDb::create(
+        "four_processes_on_one_postgresql_database_send_an_alert_exactly_once",
+    ) else {
+        return;
+    };
+    let cli = TestCli::on(db.url());
+    let (before, after) = world_in_two();
+    cli.ok(&["import", &cli.write("2025.csv", before)]);
+    cli.add_user("ana", "viewer", "a long enough password");
+    let hook = Receiver::start();
+    cli.ok(&[
+        "alerts",
+        "add",
+        "--user",
+        "ana",
+        "--kind",
+        "spike",
+        "--webhook",
+        &hook.url("/pg"),
+    ]);
+    cli.ok(&["import", &cli.write("2026-01.csv", &after)]);
+    // Four instances asking at once, as four servers would after the same change.
+    let runs: Vec<std::process::Child> = (0..4)
+        .map(|_| {
+            cli.cmd()
+                .args(["alerts", "run", "--json"])
+                .env("ESCAMAP_PUBLIC_URL", "https://escamap.example.com")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .expect("runs")
+        })
+        .collect();
+    let (mut queued, mut sent) = (0, 0);
+    for r in runs {
+        let out = r.wait_with_output().expect("wait");
+        assert!(out.status.success());
+        let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+        queued += v["queued"].as_array().map_or(0, Vec::len);
+        sent += v["sent"].as_array().map_or(0, Vec::len);
+    }
+    assert_eq!((queued, sent), (1, 1), "one queued it, one sent it");
+    assert_eq!(hook.hits().len(), 1, "one POST");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_alert_by_mail_names_its_findings_and_carries_its_own_unsubscribe_link() {
+    let cli = TestCli::new();
+    let (before, after) = world_in_two();
+    cli.ok(&["import", &cli.write("2025.csv", before)]);
+    cli.add_user("ana", "viewer", "a long enough password");
+    cli.ok(&[
+        "views",
+        "save",
+        "Globex",
+        "--query",
+        "tab=client-overview&client=Globex",
+    ]);
+    cli.ok(&[
+        "alerts",
+        "add",
+        "--user",
+        "ana",
+        "--view",
+        "Globex",
+        "--email",
+        "ana@example.com",
+    ]);
+    cli.ok(&["import", &cli.write("2026-01.csv", &after)]);
+    let smtp = SmtpServer::start(0).await;
+    let ca = cli.write("ca.pem", &smtp.ca_pem);
+    let (ok, r) = alerts_run(
+        &cli,
+        &[
+            (
+                "ESCAMAP_SMTP_URL",
+                format!("smtp://127.0.0.1:{}", smtp.port),
+            ),
+            (
+                "ESCAMAP_MAIL_FROM",
+                "EscaMap <escamap@example.com>".to_owned(),
+            ),
+            ("ESCAMAP_SMTP_CA_FILE", ca),
+        ],
+    );
+    assert!(ok, "{r}");
+    let mails = smtp.messages();
+    assert_eq!(mails.len(), 1);
+    let m = &mails[0];
+    assert!(m.starttls, "STARTTLS offered and used");
+    assert_eq!(m.to, ["<ana@example.com>"]);
+    let text = crate::mail::unqp(&m.data);
+    assert!(text.contains("Subject: EscaMap alert: "), "{text}");
+    assert!(text.contains("in client: Globex"), "{text}");
+    assert!(text.contains("Spike: Globex"), "{text}");
+    assert!(
+        text.contains("Tickets: https://escamap.example.com/data?"),
+        "{text}"
+    );
+    let link = unsubscribe_link(&m.data);
+    assert!(
+        link.starts_with("https://escamap.example.com/unsubscribe/a1."),
+        "{link}"
+    );
+    assert!(
+        text.contains(&format!("List-Unsubscribe: <{link}>")),
+        "{text}"
+    );
+    // Only Globex's slice: no other client's finding is in it.
+    assert!(
+        !text.contains("Initech") && !text.contains("Hooli"),
+        "{text}"
+    );
+}
