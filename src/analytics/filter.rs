@@ -89,12 +89,22 @@ impl Filter {
 
     /// The dates and filters in force, for subtitles: `2026-01-01 to 2026-03-31 · product: API`.
     pub fn describe(&self) -> String {
-        let mut parts = vec![match (self.from, self.to) {
+        let dates = match (self.from, self.to) {
             (Some(a), Some(b)) => format!("{a} to {b}"),
             (Some(a), None) => format!("from {a}"),
             (None, Some(b)) => format!("until {b}"),
             (None, None) => "all dates".to_owned(),
-        }];
+        };
+        match self.describe_slice() {
+            Some(slice) => format!("{dates} · {slice}"),
+            None => dates,
+        }
+    }
+
+    /// The filters but the dates, `product: API · severity: high`; `None` when there are none
+    /// (digests and alerts, whose period is their own, say them this way).
+    pub fn describe_slice(&self) -> Option<String> {
+        let mut parts = Vec::new();
         for (name, vals) in [
             ("client", &self.clients),
             ("product", &self.products),
@@ -115,7 +125,7 @@ impl Filter {
         {
             parts.push(format!("clients matching \"{q}\""));
         }
-        parts.join(" · ")
+        (!parts.is_empty()).then(|| parts.join(" · "))
     }
 
     /// The same filter on the range a dashboard opens on: the 12 whole months before `last`'s

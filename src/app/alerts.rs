@@ -53,14 +53,11 @@ pub fn describe(a: &Alert) -> String {
     } else {
         format!("{} findings", a.kinds.join(" or "))
     };
-    let filter = Params::parse(Some(&a.query))
-        .filter()
-        .map(|f| f.describe())
-        .unwrap_or_else(|_| a.query.clone());
-    let within = match filter.strip_prefix("all dates") {
-        Some("") => "anywhere".to_owned(),
-        Some(rest) => format!("in {}", rest.trim_start_matches(" · ")),
-        None => format!("in {filter}"),
+    let within = match Params::parse(Some(&a.query)).filter() {
+        Ok(f) => f
+            .describe_slice()
+            .map_or_else(|| "anywhere".to_owned(), |s| format!("in {s}")),
+        Err(_) => format!("in {}", a.query),
     };
     if a.min_score > 0.0 {
         format!("{kinds} {within}, score ≥ {}", a.min_score)

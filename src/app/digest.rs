@@ -118,15 +118,10 @@ impl App {
                 None => "EscaMap digest".to_owned(),
             },
             period_text,
-            describe: {
-                // The dates are the period's, said apart.
-                let d = filter.describe();
-                match d.strip_prefix("all dates · ") {
-                    Some(rest) => rest.to_owned(),
-                    None if d == "all dates" => "every escalation".to_owned(),
-                    None => d,
-                }
-            },
+            // The dates are the period's, said apart.
+            describe: filter
+                .describe_slice()
+                .unwrap_or_else(|| "every escalation".to_owned()),
             cards: cards(&compared),
             findings,
             accounts,

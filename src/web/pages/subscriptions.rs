@@ -259,27 +259,19 @@ async fn answer(
             .await?,
         )
         .into_response()),
-        Err(AppError::BadSubscription(m)) | Err(AppError::BadDigestQuery(m)) => Ok((
-            StatusCode::BAD_REQUEST,
-            render_html(&page(state, caller, None, None, Some((which, m)), filled).await?),
-        )
-            .into_response()),
-        Err(AppError::NoSuchView(v)) => Ok((
-            StatusCode::BAD_REQUEST,
-            render_html(
-                &page(
-                    state,
-                    caller,
-                    None,
-                    None,
-                    Some((which, format!("there is no saved view {v:?} you can see"))),
-                    filled,
-                )
-                .await?,
-            ),
-        )
-            .into_response()),
-        Err(e) => Err(e.into()),
+        Err(e) => {
+            // A mistake in the form is said beside it; anything else is the house error page.
+            let said = match e {
+                AppError::BadSubscription(m) | AppError::BadDigestQuery(m) => m,
+                AppError::NoSuchView(v) => format!("there is no saved view {v:?} you can see"),
+                other => return Err(other.into()),
+            };
+            Ok((
+                StatusCode::BAD_REQUEST,
+                render_html(&page(state, caller, None, None, Some((which, said)), filled).await?),
+            )
+                .into_response())
+        }
     }
 }
 
