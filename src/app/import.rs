@@ -142,7 +142,7 @@ impl App {
             }
             tx.commit(rejected.len() as u64)?
         };
-        self.refresh()?;
+        self.refresh_if_indexed()?;
         tracing::info!(
             import.id = record.id,
             import.rows_imported = record.rows_imported,
@@ -208,7 +208,7 @@ impl App {
     /// Deletes an import and the escalations it last wrote; returns how many escalations went.
     pub fn delete_import(&self, id: i64) -> Result<u64, AppError> {
         let n = self.conn(Conn::Writes).delete_import(id)?;
-        self.refresh()?;
+        self.refresh_if_indexed()?;
         tracing::info!(import.id = id, rows_deleted = n, "import deleted");
         Ok(n)
     }

@@ -118,6 +118,10 @@ pub struct App {
     insights: cache::PerIndex<InsightsKey, Insights>,
     /// Accounts ranked, per filter and day, for the index in use.
     accounts: cache::PerIndex<(Filter, Option<NaiveDate>), Accounts>,
+    /// False for a command that only writes (`escamap import`, `user add` …): no index is loaded
+    /// at start or rebuilt after a change, since nothing in the process would read it (a server
+    /// beside it follows the change by itself).
+    indexed: bool,
 }
 
 /// What an insights answer depends on besides the index: the filter (without its dates), the
@@ -166,6 +170,15 @@ impl App {
         Ok(app)
     }
 
+    /// Opens the store for a process that never reads the index: it is neither loaded nor rebuilt
+    /// after an import or a delete. [`App::index`] stays empty.
+    pub fn open_unindexed(location: &Location) -> Result<Self, AppError> {
+        Ok(Self {
+            indexed: false,
+            ..Self::connect(location)?
+        })
+    }
+
     /// As [`App::open`], and follows the changes other processes commit (see
     /// [`App::watch_changes`]). The watch starts before the index is loaded, so nothing committed
     /// in between is missed and the index is loaded once.
@@ -190,6 +203,7 @@ impl App {
             clock: Clock::default(),
             insights: Default::default(),
             accounts: Default::default(),
+            indexed: true,
         })
     }
 
@@ -204,6 +218,7 @@ impl App {
             clock: Clock::default(),
             insights: Default::default(),
             accounts: Default::default(),
+            indexed: true,
         };
         app.refresh()?;
         Ok(app)

@@ -96,6 +96,11 @@ impl App {
         Ok(())
     }
 
+    /// [`App::refresh`], unless this process keeps no index ([`App::open_unindexed`]).
+    pub(super) fn refresh_if_indexed(&self) -> Result<(), AppError> {
+        if self.indexed { self.refresh() } else { Ok(()) }
+    }
+
     /// Rebuilds the index from the store and swaps it in. A scan that fails midway changes
     /// nothing: the previous index stays. Refreshes run one at a time, in order, so an older
     /// scan never replaces a newer one.

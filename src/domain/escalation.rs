@@ -31,13 +31,21 @@ impl Text {
         if s.is_empty() {
             return Err(InvalidText::Empty);
         }
-        if s.chars().nth(MAX_TEXT_CHARS).is_some() {
-            return Err(InvalidText::TooLong);
-        }
-        if s.chars()
-            .any(|c| c.is_control() && c != '\t' && c != '\n' && c != '\r')
-        {
-            return Err(InvalidText::Control);
+        // Most cells are short ASCII: one pass over the bytes decides those (a byte count at
+        // most the limit is a character count at most the limit; a control character there is a
+        // byte below 0x20 or 0x7F). Anything else takes the careful way.
+        let ascii_ok = s.len() <= MAX_TEXT_CHARS
+            && s.bytes()
+                .all(|b| (0x20..0x7f).contains(&b) || matches!(b, b'\t' | b'\n' | b'\r'));
+        if !ascii_ok {
+            if s.chars().nth(MAX_TEXT_CHARS).is_some() {
+                return Err(InvalidText::TooLong);
+            }
+            if s.chars()
+                .any(|c| c.is_control() && c != '\t' && c != '\n' && c != '\r')
+            {
+                return Err(InvalidText::Control);
+            }
         }
         Ok(Self(s.to_owned()))
     }

@@ -161,6 +161,9 @@ fn next_id(conn: &Connection, table: &'static str) -> Result<i64, StoreError> {
 }
 
 struct SqliteImport<'c> {
+    // The statements come first: they are finalised before the transaction ends.
+    insert: rusqlite::Statement<'c>,
+    update: rusqlite::Statement<'c>,
     tx: Transaction<'c>,
     import_id: i64,
     imported: u64,
@@ -169,11 +172,13 @@ struct SqliteImport<'c> {
 
 const INSERT: &str = "INSERT INTO escalations
     (import_id, ticket, client, product, region, severity, opened, closed, status, summary, email, phone)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+    ON CONFLICT (ticket) DO NOTHING";
+/// The row of a ticket seen before (`?2`, never NULL here: a NULL ticket never conflicts).
 const UPDATE: &str = "UPDATE escalations SET
-    import_id = ?1, ticket = ?2, client = ?3, product = ?4, region = ?5, severity = ?6, opened = ?7,
+    import_id = ?1, client = ?3, product = ?4, region = ?5, severity = ?6, opened = ?7,
     closed = ?8, status = ?9, summary = ?10, email = ?11, phone = ?12
-    WHERE id = ?13";
+    WHERE ticket = ?2";
 
 /// An escalation's columns from `ticket` to `phone`, in the order of the statements above.
 fn escalation_values(r: &NewEscalation) -> [Value; 11] {
@@ -211,40 +216,80 @@ fn sql_count(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
+/// An import's counts once its row statements are done with.
+struct Committing<'c> {
+    tx: Transaction<'c>,
+    import_id: i64,
+    imported: u64,
+    replaced: u64,
+}
+
+/// `YYYY-MM-DD`, as the store keeps days (a million of these per import: no format machinery).
 fn day(d: NaiveDate) -> String {
-    d.format("%Y-%m-%d").to_string()
+    use chrono::Datelike;
+    let Some(y) = u32::try_from(d.year()).ok().filter(|y| *y <= 9999) else {
+        return d.format("%Y-%m-%d").to_string();
+    };
+    let digit = |n: u32| char::from(b'0' + (n % 10) as u8);
+    let mut s = String::with_capacity(10);
+    for n in [y / 1000, y / 100, y / 10, y] {
+        s.push(digit(n));
+    }
+    s.push('-');
+    s.push(digit(d.month() / 10));
+    s.push(digit(d.month()));
+    s.push('-');
+    s.push(digit(d.day() / 10));
+    s.push(digit(d.day()));
+    s
 }
 
 impl ImportTx for SqliteImport<'_> {
     fn write(&mut self, r: &NewEscalation) -> Result<(), StoreError> {
-        let existing: Option<i64> = match &r.ticket {
-            Some(t) => self
-                .tx
-                .prepare_cached("SELECT id FROM escalations WHERE ticket = ?1")?
-                .query_row([t.as_str()], |row| row.get(0))
-                .optional()?,
-            None => None,
-        };
-        let values = std::iter::once(Value::from(self.import_id)).chain(escalation_values(r));
+        fn text(t: &Option<Text>) -> Option<&str> {
+            t.as_ref().map(Text::as_str)
+        }
+        let (opened, closed) = (day(r.opened), r.closed.map(day));
+        let fields = params![
+            self.import_id,
+            text(&r.ticket),
+            r.client.as_str(),
+            r.product.as_str(),
+            r.region.as_str(),
+            i64::from(r.severity.score()),
+            opened,
+            closed,
+            text(&r.status),
+            text(&r.summary),
+            text(&r.email),
+            text(&r.phone),
+        ];
         self.imported += 1;
-        match existing {
-            Some(id) => {
-                self.tx
-                    .prepare_cached(UPDATE)?
-                    .execute(params_from_iter(values.chain([Value::from(id)])))?;
-                self.replaced += 1;
-            }
-            None => {
-                self.tx
-                    .prepare_cached(INSERT)?
-                    .execute(params_from_iter(values))?;
-            }
+        // Most rows are new: the insert probes the ticket index once. One that meets its ticket
+        // inserts nothing, and updates that row in place (its id kept) instead.
+        if self.insert.execute(fields)? == 0 {
+            self.update.execute(fields)?;
+            self.replaced += 1;
         }
         Ok(())
     }
 
     fn commit(self: Box<Self>, rejected: u64) -> Result<ImportRecord, StoreError> {
-        let this = *self;
+        let SqliteImport {
+            insert,
+            update,
+            tx,
+            import_id,
+            imported,
+            replaced,
+        } = *self;
+        drop((insert, update));
+        let this = Committing {
+            tx,
+            import_id,
+            imported,
+            replaced,
+        };
         this.tx.execute(
             "UPDATE imports SET rows_imported = ?1, rows_replaced = ?2, rows_rejected = ?3 WHERE id = ?4",
             params![sql_count(this.imported), sql_count(this.replaced), sql_count(rejected), this.import_id],
@@ -328,9 +373,10 @@ impl Store for SqliteStore {
         &'s mut self,
         import: &NewImport<'_>,
     ) -> Result<Box<dyn ImportTx + 's>, StoreError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        // The transaction and the row statements borrow the one connection side by side, so the
+        // statements are prepared once per import, not looked up per row.
+        let conn: &'s Connection = &self.conn;
+        let tx = Transaction::new_unchecked(conn, rusqlite::TransactionBehavior::Immediate)?;
         let import_id = next_id(&tx, "imports")?;
         tx.execute(
             "INSERT INTO imports (id, source, format, encoding, imported_at, rows_imported, rows_replaced, rows_rejected)
@@ -338,6 +384,8 @@ impl Store for SqliteStore {
             params![import_id, import.source, import.format, import.encoding, to_micros(Utc::now()).to_rfc3339()],
         )?;
         Ok(Box::new(SqliteImport {
+            insert: conn.prepare(INSERT)?,
+            update: conn.prepare(UPDATE)?,
             tx,
             import_id,
             imported: 0,
@@ -1215,4 +1263,24 @@ fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
         role: role.parse().map_err(|_| conversion(2, "role"))?,
         created_at: time_at(r, 3)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_are_written_as_chrono_writes_them() {
+        let mut d = NaiveDate::from_ymd_opt(1, 1, 1).expect("day");
+        // Every 37th day from year 1 to 9999, and past both ends.
+        while let Some(next) = d.checked_add_days(chrono::Days::new(37)) {
+            assert_eq!(day(d), d.format("%Y-%m-%d").to_string());
+            d = next;
+            if chrono::Datelike::year(&d) > 10_001 {
+                break;
+            }
+        }
+        let early = NaiveDate::from_ymd_opt(-44, 3, 15).expect("day");
+        assert_eq!(day(early), early.format("%Y-%m-%d").to_string());
+    }
 }
