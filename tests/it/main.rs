@@ -16,6 +16,7 @@ mod mail;
 mod mapping;
 mod notify;
 mod properties;
+mod scale;
 mod security;
 mod soak;
 mod views;

@@ -1,0 +1,72 @@
+//! Scale (issue 16) through the real binary: the index a server loads, counted from its own log.
+
+use std::time::{Duration, Instant};
+
+use crate::helpers::{TestCli, free_port};
+
+/// Lines of the server's log that say the index was (re)built.
+fn loads(log: &str) -> usize {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains("index refreshed"))
+        .count()
+}
+
+fn wait_for_loads(log: &str, n: usize, secs: u64) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while loads(log) < n && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    loads(log)
+}
+
+#[test]
+fn a_server_loads_the_index_once_at_start_and_once_per_change_beside_it() {
+    let cli = TestCli::new();
+    let file = cli.path("demo.csv");
+    cli.ok(&["demo-data", "--rows", "50000", "--out", &file]);
+    cli.ok(&["import", &file]);
+    let log = cli.path("serve.log");
+    let port = free_port();
+    let _served = cli.serve(
+        &["--port", &port.to_string(), "--no-sample"],
+        &[
+            ("ESCAMAP_LOG_FILE", log.clone()),
+            ("ESCAMAP_LOG_LEVEL", "debug".to_owned()),
+        ],
+        port,
+    );
+    assert_eq!(wait_for_loads(&log, 1, 20), 1, "loaded at start");
+    // The SQLite server asks the store for changes every second: idle, it builds nothing more.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        loads(&log),
+        1,
+        "loaded once at start, not again a second later"
+    );
+    // A command-line import beside it is one change: one more build, in the server. The command
+    // itself builds no index (it would throw it away).
+    let more = cli.write(
+        "more.csv",
+        "id,client,product,region,severity,opened\nX-1,Acme,API,Europe,high,2026-11-01\n",
+    );
+    let out = cli
+        .cmd()
+        .args(["import", &more])
+        .env("ESCAMAP_LOG_LEVEL", "debug")
+        .output()
+        .expect("import runs");
+    assert!(out.status.success());
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("index refreshed"),
+        "the import command builds no index"
+    );
+    assert_eq!(
+        wait_for_loads(&log, 2, 20),
+        2,
+        "the server took the change in"
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(loads(&log), 2, "once per change");
+}
