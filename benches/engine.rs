@@ -55,7 +55,9 @@ fn app() -> &'static App {
     static APP: OnceLock<(tempfile::TempDir, App)> = OnceLock::new();
     &APP.get_or_init(|| {
         let dir = tempfile::tempdir().expect("tempdir");
-        let app = App::open_sqlite(&dir.path().join("bench.db")).expect("open");
+        let app = App::open_sqlite(&dir.path().join("bench.db"))
+            .expect("open")
+            .with_limits(escamap::app::ImportLimits { max_rows: u64::MAX });
         app.import("bench.csv", csv(), end(), &mut |_, _| {})
             .expect("import");
         (dir, app)
@@ -127,7 +129,9 @@ fn postgres(c: &mut Criterion) {
             criterion::BatchSize::PerIteration,
         );
     });
-    let app = App::open(&Location::parse(db.url())).expect("open");
+    let app = App::open(&Location::parse(db.url()))
+        .expect("open")
+        .with_limits(escamap::app::ImportLimits { max_rows: u64::MAX });
     app.import("bench.csv", data, end(), &mut |_, _| {})
         .expect("import");
     g.measurement_time(Duration::from_secs(20));

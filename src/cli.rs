@@ -259,6 +259,9 @@ pub struct ImportArgs {
     /// Keep the mapping used as a source profile of this name, for files with this header.
     #[arg(long, value_name = "NAME")]
     pub save_profile: Option<String>,
+    /// Rows (imported plus rejected) accepted in one file; a larger file is refused whole.
+    #[arg(long, env = "ESCAMAP_MAX_IMPORT_ROWS", default_value_t = 5_000_000)]
+    pub max_import_rows: u64,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -745,7 +748,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Serve(a) => serve(&cli.db, &a),
         Command::DemoData(a) => demo_data(&a),
-        Command::Import(a) => import(&open_unindexed(&cli.db)?, &a),
+        Command::Import(a) => import(
+            &open_unindexed(&cli.db)?.with_limits(crate::app::ImportLimits {
+                max_rows: a.max_import_rows.max(1),
+            }),
+            &a,
+        ),
         Command::Stats(a) => stats(&open_to_read(&cli.db)?, &a),
         Command::Render(a) => render(&open_to_read(&cli.db)?, &a),
         Command::Backlog(a) => backlog(&open_to_read(&cli.db)?, &a),

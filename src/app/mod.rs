@@ -51,7 +51,9 @@ pub enum AppError {
     /// The file was refused whole; nothing was imported.
     #[error(transparent)]
     File(#[from] FileError),
-    #[error("the file has more than {limit} rows; split it or raise the limit")]
+    #[error(
+        "the file has more than {limit} rows; split it or raise the limit (--max-import-rows, ESCAMAP_MAX_IMPORT_ROWS)"
+    )]
     TooManyRows { limit: u64 },
     #[error(transparent)]
     Query(#[from] InvalidQuery),

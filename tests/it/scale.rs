@@ -70,3 +70,33 @@ fn a_server_loads_the_index_once_at_start_and_once_per_change_beside_it() {
     std::thread::sleep(Duration::from_secs(3));
     assert_eq!(loads(&log), 2, "once per change");
 }
+
+#[test]
+fn the_command_lines_row_limit_can_be_raised_and_is_named_when_hit() {
+    let cli = TestCli::new();
+    let file = cli.write(
+        "three.csv",
+        "id,client,product,region,severity,opened\n\
+         A-1,Acme,API,Europe,high,2026-11-01\n\
+         A-2,Acme,API,Europe,low,2026-11-02\n\
+         A-3,Acme,API,Europe,low,2026-11-03\n",
+    );
+    let err = cli.fails(&["import", "--max-import-rows", "2", &file]);
+    assert!(
+        err.contains("more than 2 rows") && err.contains("--max-import-rows"),
+        "{err}"
+    );
+    assert_eq!(cli.total(), 0, "refused whole");
+    let out = cli
+        .cmd()
+        .args(["import", &file])
+        .env("ESCAMAP_MAX_IMPORT_ROWS", "3")
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(cli.total(), 3);
+}
