@@ -19,9 +19,16 @@ cleanup() {
 }
 trap cleanup EXIT
 psql "$server/postgres" -qc "CREATE DATABASE $name"
-"$bin" demo-data --rows "$rows" --out "$dir/demo.csv" --end 2026-11-24
+"$bin" demo-data --rows "$rows" --out "$dir/demo.csv" --end 2026-11-24 >/dev/null 2>&1
 echo "== import of $rows rows (one transaction, COPY into staging, merge)"
-/usr/bin/time -f "wall %e s, peak RSS %M KiB" "$bin" --db "$url" import "$dir/demo.csv"
+/usr/bin/time -f "%e" -o "$dir/ours" "$bin" --db "$url" import "$dir/demo.csv"
+echo "wall $(cat "$dir/ours") s"
+echo "== the same file into a plain table of text columns with psql \copy (the database's own bulk load)"
+cols=$(head -1 "$dir/demo.csv" | awk -F, '{ print NF }')
+psql "$url" -qc "CREATE TABLE plain ($(seq -s, -f 'c%g text' 1 "$cols"))"
+/usr/bin/time -f "%e" -o "$dir/theirs" psql "$url" -qc "\copy plain from '$dir/demo.csv' csv header"
+echo "wall $(cat "$dir/theirs") s; ratio of the walls, escamap / psql: $(echo "scale=2; $(cat "$dir/ours") / $(cat "$dir/theirs")" | bc)"
+psql "$url" -qc "DROP TABLE plain"
 
 echo "== index load at start (three runs)"
 for _ in 1 2 3; do
