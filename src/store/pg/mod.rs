@@ -54,6 +54,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0003_saved_views.sql"),
     include_str!("../../../migrations/postgres/0004_subscriptions.sql"),
     include_str!("../../../migrations/postgres/0005_alerts_and_webhooks.sql"),
+    include_str!("../../../migrations/postgres/0006_import_rows_without_foreign_key.sql"),
 ];
 
 /// The channel every committed change is announced on.
