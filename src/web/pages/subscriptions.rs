@@ -346,24 +346,39 @@ pub struct RemoveForm {
     id: i64,
 }
 
+/// Removes what the caller manages (`what` names it in the notice, `event` in the audit), then
+/// lists.
+async fn remove_own(
+    state: &AppState,
+    caller: &Caller,
+    (what, event): (&'static str, &'static str),
+    id: i64,
+    remove: fn(&crate::app::App, i64, Viewer<'_>) -> Result<(), AppError>,
+) -> Result<Redirect, WebError> {
+    let app = state.app.clone();
+    let (user, admin) = super::viewer_parts(caller);
+    crate::web::blocking(move || remove(&app, id, Viewer::of(user.as_deref(), admin))).await?;
+    crate::web::audit::changed(caller, event, &id.to_string());
+    Ok(Redirect::to(&format!(
+        "/subscriptions?{}",
+        Params::encode([("removed", format!("{what} {id}"))])
+    )))
+}
+
 /// `POST /subscriptions/delete`: removes a subscription the caller manages.
 pub async fn remove_subscription(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Form(form): Form<RemoveForm>,
 ) -> Result<Redirect, WebError> {
-    let app = state.app.clone();
-    let (user, admin) = super::viewer_parts(&caller);
-    let id = form.id;
-    crate::web::blocking(move || {
-        app.remove_subscription_as(id, Viewer::of(user.as_deref(), admin))
-    })
-    .await?;
-    crate::web::audit::changed(&caller, "subscription_removed", &id.to_string());
-    Ok(Redirect::to(&format!(
-        "/subscriptions?{}",
-        Params::encode([("removed", format!("subscription {id}"))])
-    )))
+    remove_own(
+        &state,
+        &caller,
+        ("subscription", "subscription_removed"),
+        form.id,
+        crate::app::App::remove_subscription_as,
+    )
+    .await
 }
 
 /// `POST /alerts/delete`: removes an alert the caller manages.
@@ -372,16 +387,14 @@ pub async fn remove_alert(
     Extension(caller): Extension<Caller>,
     Form(form): Form<RemoveForm>,
 ) -> Result<Redirect, WebError> {
-    let app = state.app.clone();
-    let (user, admin) = super::viewer_parts(&caller);
-    let id = form.id;
-    crate::web::blocking(move || app.remove_alert_as(id, Viewer::of(user.as_deref(), admin)))
-        .await?;
-    crate::web::audit::changed(&caller, "alert_removed", &id.to_string());
-    Ok(Redirect::to(&format!(
-        "/subscriptions?{}",
-        Params::encode([("removed", format!("alert {id}"))])
-    )))
+    remove_own(
+        &state,
+        &caller,
+        ("alert", "alert_removed"),
+        form.id,
+        crate::app::App::remove_alert_as,
+    )
+    .await
 }
 
 #[derive(Template)]
