@@ -1386,18 +1386,7 @@ fn alerts(app: &App, action: AlertsAction) -> anyhow::Result<ExitCode> {
                 for a in &all {
                     let messages = app.alert_messages(a.id)?;
                     let mut v = serde_json::to_value(a)?;
-                    v["messages"] = serde_json::to_value(
-                        messages
-                            .iter()
-                            .map(|m| {
-                                serde_json::json!({
-                                    "id": m.id, "state": m.state, "attempts": m.attempts,
-                                    "last_error": m.last_error, "created_at": m.created_at,
-                                    "sent_at": m.sent_at,
-                                })
-                            })
-                            .collect::<Vec<_>>(),
-                    )?;
+                    v["messages"] = serde_json::to_value(&messages)?;
                     out.push(v);
                 }
                 println!("{}", serde_json::to_string(&out)?);

@@ -85,9 +85,7 @@ impl App {
         mut target: Target,
     ) -> Result<(Alert, Option<String>), AppError> {
         let bad = AppError::BadSubscription;
-        if !self.users()?.iter().any(|u| u.name == user) {
-            return Err(bad(format!("there is no user {user:?}")));
-        }
+        self.check_owner(user)?;
         let mut wanted = Vec::new();
         for k in kinds.iter().map(|k| k.trim().to_ascii_lowercase()) {
             if !KINDS.iter().any(|x| x.as_str() == k) {
@@ -149,11 +147,11 @@ impl App {
 
     /// Removes an alert `who` manages.
     pub fn remove_alert_as(&self, id: i64, who: super::Viewer<'_>) -> Result<(), AppError> {
-        match self.alerts()?.into_iter().find(|a| a.id == id) {
-            None => Err(crate::store::StoreError::NotFound.into()),
-            Some(a) if !who.owns(&a.user) => Err(AppError::NotYours(format!("alert {id}"))),
-            Some(_) => self.remove_alert(id),
-        }
+        let owner = self.alerts()?.into_iter().find(|a| a.id == id);
+        super::notify::may_remove(who, owner.as_ref().map(|a| a.user.as_str()), || {
+            format!("alert {id}")
+        })?;
+        self.remove_alert(id)
     }
 
     pub fn remove_alert(&self, id: i64) -> Result<(), AppError> {

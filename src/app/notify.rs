@@ -134,7 +134,32 @@ pub(super) fn deliver(
     }
 }
 
+/// `Ok` when `who` manages what `owner` owns; `what` ("subscription 3") names it otherwise, and
+/// `NotFound` when there is no such thing. The one ownership rule of subscriptions and alerts.
+pub(super) fn may_remove(
+    who: super::Viewer<'_>,
+    owner: Option<&str>,
+    what: impl FnOnce() -> String,
+) -> Result<(), AppError> {
+    match owner {
+        None => Err(crate::store::StoreError::NotFound.into()),
+        Some(o) if !who.owns(o) => Err(AppError::NotYours(what())),
+        Some(_) => Ok(()),
+    }
+}
+
 impl App {
+    /// A subscription or an alert belongs to an account that exists.
+    pub(super) fn check_owner(&self, user: &str) -> Result<(), AppError> {
+        if self.users()?.iter().any(|u| u.name == user) {
+            Ok(())
+        } else {
+            Err(AppError::BadSubscription(format!(
+                "there is no user {user:?}"
+            )))
+        }
+    }
+
     /// The key unsubscribe links are signed with, shared through the store.
     fn link_key(&self) -> Result<SecretKey, AppError> {
         let key = self.shared_setting("unsubscribe_key", &crate::auth::random_token())?;

@@ -78,9 +78,7 @@ impl App {
         mut target: Target,
     ) -> Result<(Subscription, Option<String>), AppError> {
         let bad = |m: String| AppError::BadSubscription(m);
-        if !self.users()?.iter().any(|u| u.name == user) {
-            return Err(bad(format!("there is no user {user:?}")));
-        }
+        self.check_owner(user)?;
         let s = Schedule::parse(schedule, tz).map_err(|e| bad(e.to_string()))?;
         let view = match view {
             Some(v) => Some(
@@ -127,11 +125,11 @@ impl App {
 
     /// Removes a subscription `who` manages.
     pub fn remove_subscription_as(&self, id: i64, who: Viewer<'_>) -> Result<(), AppError> {
-        match self.subscriptions()?.into_iter().find(|s| s.id == id) {
-            None => Err(crate::store::StoreError::NotFound.into()),
-            Some(s) if !who.owns(&s.user) => Err(AppError::NotYours(format!("subscription {id}"))),
-            Some(_) => self.remove_subscription(id),
-        }
+        let owner = self.subscriptions()?.into_iter().find(|s| s.id == id);
+        super::notify::may_remove(who, owner.as_ref().map(|s| s.user.as_str()), || {
+            format!("subscription {id}")
+        })?;
+        self.remove_subscription(id)
     }
 
     pub fn subscriptions(&self) -> Result<Vec<Subscription>, AppError> {

@@ -496,6 +496,8 @@ pub struct AlertMessage {
     pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
+    /// What is sent (it may carry an unsubscribe link): never listed.
+    #[serde(skip)]
     pub payload: String,
 }
 
