@@ -47,10 +47,12 @@ pub(super) const SCORE_BY_CODE: [u64; 4] = {
 };
 use crate::store::IndexRow;
 
+mod apply;
+
 /// A dictionary: code -> text, and text -> code while building. Hashed with foldhash: building
 /// the index looks up four dictionaries per row, a million rows at a time, and keys come from the
 /// store (no attacker chooses them and sees timings).
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, PartialEq)]
 struct Dict {
     values: Vec<String>,
     codes: HashMap<String, u32, foldhash::fast::FixedState>,
@@ -111,20 +113,12 @@ impl Dict {
             .map(|(_, v)| v.as_str())
     }
 
-    /// `rank[code]`: the code's position in alphabetical (case-insensitive) order.
-    fn ranks(&self) -> Vec<u32> {
-        let mut order: Vec<u32> = (0..self.values.len() as u32).collect();
-        order.sort_by(|&a, &b| {
-            natural_cmp(
-                Some(&self.values[a as usize]),
-                Some(&self.values[b as usize]),
-            )
-        });
-        let mut rank = vec![0; order.len()];
-        for (r, &code) in order.iter().enumerate() {
-            rank[code as usize] = r as u32;
-        }
-        rank
+    /// Appends a value the dictionary does not hold yet; returns its code.
+    fn push(&mut self, s: String) -> u32 {
+        let c = u32::try_from(self.values.len()).unwrap_or(u32::MAX);
+        self.codes.insert(s.clone(), c);
+        self.values.push(s);
+        c
     }
 }
 
@@ -267,7 +261,9 @@ pub fn period_bounds(dim: Dimension, label: &str) -> Option<(NaiveDate, NaiveDat
     }
 }
 
-/// Collects rows from the store, then [`IndexBuilder::finish`] sorts and encodes them.
+/// Collects rows (from the store's scan, a change's rows, or a test), then
+/// [`IndexBuilder::finish`] sorts and encodes them, or [`Index::apply`] merges them into an
+/// index.
 #[derive(Debug, Default)]
 pub struct IndexBuilder {
     ids: Vec<i64>,
@@ -357,77 +353,66 @@ impl IndexBuilder {
         self.tickets.push(row.ticket.map(Box::from));
     }
 
+    /// Rows collected so far.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// The index of these rows: the rows applied to an empty index, so a new index and one
+    /// that followed changes are made by the same rule ([`Index::apply`]).
     pub fn finish(self) -> Index {
-        let n = self.ids.len();
-        let mut order: Vec<u32> = (0..n as u32).collect();
-        order.sort_unstable_by_key(|&i| (self.day[i as usize], self.ids[i as usize]));
-        let permute = |v: &[u32]| -> Vec<u32> { order.iter().map(|&i| v[i as usize]).collect() };
-        let day: Vec<i32> = order.iter().map(|&i| self.day[i as usize]).collect();
-        let months: Vec<i32> = day.iter().map(|&d| month_of(d)).collect();
-        let month_base = months.first().copied().unwrap_or(0);
-        let quarter_base = quarter_of_month(month_base);
-        let week_base = day.first().map_or(0, |&d| week_of(d));
-        let rel = |p: i32, base: i32| u32::try_from(p - base).unwrap_or(0);
-        // Ticket ids are only needed as a sort order: rank them, then let the strings go.
-        let mut by_ticket: Vec<u32> = (0..n as u32)
-            .filter(|&i| self.tickets[i as usize].is_some())
-            .collect();
-        // Exports usually come in ticket order, and then one pass proves it. Otherwise keys are
-        // computed once per ticket: a million comparisons of raw ids would each redo the folding.
-        let ticket = |i: u32| self.tickets[i as usize].as_deref();
-        if !by_ticket.is_sorted_by(|&a, &b| natural_cmp(ticket(a), ticket(b)).is_le()) {
-            by_ticket.sort_by_cached_key(|&i| {
-                let t = ticket(i).unwrap_or("");
-                (natural_key(t), t)
-            });
-        }
-        let mut ticket_rank = vec![LAST; n];
-        for (rank, &i) in by_ticket.iter().enumerate() {
-            ticket_rank[i as usize] = rank as u32;
-        }
-        Index {
-            ticket_rank: order.iter().map(|&i| ticket_rank[i as usize]).collect(),
-            closed: order.iter().map(|&i| self.closed[i as usize]).collect(),
-            // Derived from the closed dates the builder holds anyway, straight into their final
-            // order, so building holds no third copy.
-            resolve: order
-                .iter()
-                .map(|&i| resolve_days(self.day[i as usize], self.closed[i as usize]))
-                .collect(),
-            close_month: order
-                .iter()
-                .map(|&i| close_month(self.day[i as usize], self.closed[i as usize], month_base))
-                .collect(),
-            status: permute(&self.status),
-            client_rank: self.clients.ranks(),
-            product_rank: self.products.ranks(),
-            region_rank: self.regions.ranks(),
-            status_rank: self.statuses.ranks(),
-            ids: order.iter().map(|&i| self.ids[i as usize]).collect(),
-            client: permute(&self.client),
-            product: permute(&self.product),
-            region: permute(&self.region),
-            severity: order.iter().map(|&i| self.severity[i as usize]).collect(),
-            month: months.iter().map(|&m| rel(m, month_base)).collect(),
-            quarter: months
-                .iter()
-                .map(|&m| rel(quarter_of_month(m), quarter_base))
-                .collect(),
-            week: day.iter().map(|&d| rel(week_of(d), week_base)).collect(),
-            day,
-            clients: self.clients,
-            products: self.products,
-            regions: self.regions,
-            month_base,
-            quarter_base,
-            week_base,
-        }
+        // Only an index of 2^31 rows or more cannot be made, far past what memory holds.
+        Index::default().apply(self, &[]).unwrap_or_default()
     }
 }
 
-/// The escalations as columns, sorted by opened date. Immutable once built: a refresh builds a
-/// new one and swaps it in, so a query never sees a half-refreshed index.
-#[derive(Debug, Default)]
+/// Ticket ids in natural order (see [`natural_cmp`]), one string: an escalation's
+/// `ticket_rank` is its ticket's position here. Kept so a change's new tickets can be ranked
+/// among the old ones; about 16 bytes per ticketed escalation.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct Tickets {
+    text: String,
+    /// Where each ticket ends in `text`.
+    ends: Vec<u32>,
+}
+
+impl Tickets {
+    fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    fn get(&self, rank: usize) -> &str {
+        let start = rank
+            .checked_sub(1)
+            .and_then(|r| self.ends.get(r))
+            .map_or(0, |&e| e as usize);
+        let end = self.ends.get(rank).map_or(start, |&e| e as usize);
+        self.text.get(start..end).unwrap_or("")
+    }
+
+    /// Appends a ticket (the caller keeps the order); `None` once the text outgrows `u32`
+    /// offsets (4 GiB of ticket ids).
+    fn push(&mut self, s: &str) -> Option<u32> {
+        let end = u32::try_from(self.text.len() + s.len()).ok()?;
+        let rank = u32::try_from(self.ends.len()).ok()?;
+        self.text.push_str(s);
+        self.ends.push(end);
+        Some(rank)
+    }
+}
+
+/// The escalations as columns, sorted by opened date then store id. Immutable once built: a
+/// change makes a new one ([`Index::apply`]) that is swapped in whole, so a query never sees a
+/// half-applied change.
+///
+/// Canonical: dictionaries hold exactly the values some escalation has, each coded by its rank
+/// in natural order, and ticket ranks are dense, so the same escalations give the same index
+/// (`==`) however it was reached, and a code doubles as its value's sort key.
+#[derive(Debug, Default, PartialEq)]
 pub struct Index {
     pub(super) ids: Vec<i64>,
     /// Opened date as days from the common era, ascending.
@@ -448,17 +433,18 @@ pub struct Index {
     pub(super) month: Vec<u32>,
     pub(super) quarter: Vec<u32>,
     pub(super) week: Vec<u32>,
-    /// Sort keys for the escalation list.
+    /// Sort keys for the escalation list: the closed date as a [`day_key`] (or [`LAST`]), the
+    /// status's code, the ticket's rank (or [`LAST`]).
     closed: Vec<u32>,
     status: Vec<u32>,
     ticket_rank: Vec<u32>,
-    client_rank: Vec<u32>,
-    product_rank: Vec<u32>,
-    region_rank: Vec<u32>,
-    status_rank: Vec<u32>,
     clients: Dict,
     products: Dict,
     regions: Dict,
+    /// Statuses, the empty one for escalations without.
+    statuses: Dict,
+    /// `None` only past [`Tickets::push`]'s limit, or on the default (empty) index.
+    tickets: Option<Tickets>,
     pub(super) month_base: i32,
     pub(super) quarter_base: i32,
     pub(super) week_base: i32,
@@ -739,12 +725,13 @@ impl Index {
             match sort {
                 SortColumn::Opened => 0,
                 SortColumn::Id => self.ticket_rank[i],
-                SortColumn::Client => self.client_rank[self.client[i] as usize],
-                SortColumn::Product => self.product_rank[self.product[i] as usize],
-                SortColumn::Region => self.region_rank[self.region[i] as usize],
+                // Codes are ranks (the index is canonical).
+                SortColumn::Client => self.client[i],
+                SortColumn::Product => self.product[i],
+                SortColumn::Region => self.region[i],
                 SortColumn::Severity => u32::from(self.severity[i]),
                 SortColumn::Closed => self.closed[i],
-                SortColumn::Status => self.status_rank[self.status[i] as usize],
+                SortColumn::Status => self.status[i],
             }
         };
         // Rows are stored in opened order, so the position breaks ties by date.

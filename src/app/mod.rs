@@ -111,8 +111,10 @@ pub struct App {
     /// One connection per [`Conn`] or, for a store that cannot be opened twice, a single one.
     conns: Vec<Mutex<Box<dyn Store>>>,
     index: RwLock<Arc<Index>>,
-    /// The store's generation the index was built at.
+    /// The store's generation the index holds (once `index_loaded`).
     index_generation: std::sync::atomic::AtomicU64,
+    /// Whether an index was loaded: from then on, changes are applied to it.
+    index_loaded: std::sync::atomic::AtomicBool,
     limits: ImportLimits,
     location: Option<Location>,
     clock: Clock,
@@ -200,6 +202,7 @@ impl App {
             conns,
             index: RwLock::default(),
             index_generation: Default::default(),
+            index_loaded: Default::default(),
             limits: ImportLimits::default(),
             location: Some(location.clone()),
             clock: Clock::default(),
@@ -215,6 +218,7 @@ impl App {
             conns: vec![Mutex::new(store)],
             index: RwLock::default(),
             index_generation: Default::default(),
+            index_loaded: Default::default(),
             limits: ImportLimits::default(),
             location: None,
             clock: Clock::default(),

@@ -1,5 +1,6 @@
-//! The index: rebuilt from the store after every committed change and swapped in whole, and
-//! kept up with the changes other processes commit.
+//! The index: loaded from the store once, then brought up to date after every committed change
+//! (this process's, or another's) by applying what the change wrote and deleted, and swapped in
+//! whole.
 
 use std::sync::Arc;
 
@@ -7,12 +8,16 @@ use super::{App, AppError, Conn};
 use crate::analytics::IndexBuilder;
 use crate::store::{Location, StoreError};
 
+/// How often a SQLite server asks its store for the generation: one read of one row, so a
+/// command-line import beside it is visible a fraction of a second after its commit.
+const POLL: std::time::Duration = std::time::Duration::from_millis(100);
+
 impl App {
     /// Follows the imports and deletes other processes commit (other instances on PostgreSQL,
     /// `escamap import` run beside a SQLite server) and rebuilds the index after each burst of
     /// them, on a thread of its own: requests keep being answered from the previous index until
     /// the new one is swapped in whole. PostgreSQL announces changes (LISTEN/NOTIFY); a SQLite
-    /// file is asked for its generation once a second, one cheap query.
+    /// file is asked for its generation ten times a second, one cheap query.
     pub fn watch_changes(self: &Arc<Self>) -> Result<(), AppError> {
         match &self.location {
             Some(Location::Postgres(url)) => self.follow_feed(url),
@@ -27,7 +32,7 @@ impl App {
             .name("escamap-poll".into())
             .spawn(move || {
                 loop {
-                    std::thread::sleep(std::time::Duration::from_secs(1));
+                    std::thread::sleep(POLL);
                     let Some(app) = app.upgrade() else {
                         return;
                     };
@@ -101,29 +106,79 @@ impl App {
         if self.indexed { self.refresh() } else { Ok(()) }
     }
 
-    /// Rebuilds the index from the store and swaps it in. A scan that fails midway changes
-    /// nothing: the previous index stays. Refreshes run one at a time, in order, so an older
-    /// scan never replaces a newer one.
+    /// Brings the index up to the store's current generation and swaps the new one in whole:
+    /// readers hold the old index or the new one, never half of either. Once an index is loaded,
+    /// a change is read from the store as the rows it wrote and the ids it deleted
+    /// ([`Store::scan_changes`](crate::store::Store::scan_changes)) and applied to the index in
+    /// use ([`Index::apply`](crate::analytics::Index::apply)); the whole store is read only at
+    /// start, or when the store cannot say what changed (an index too far behind, a restore). A
+    /// read that fails midway changes nothing. Refreshes run one at a time, in order, so an
+    /// older state never replaces a newer one.
     pub fn refresh(&self) -> Result<(), AppError> {
+        self.update(false)
+    }
+
+    /// Builds the index from the whole store, whatever it holds now (what start-up does; the
+    /// benchmarks measure it with this).
+    pub fn reload(&self) -> Result<(), AppError> {
+        self.update(true)
+    }
+
+    /// [`App::refresh`], or with `whole` the whole store read.
+    fn update(&self, whole: bool) -> Result<(), AppError> {
         let started = std::time::Instant::now();
         let mut store = self.conn(Conn::Scans);
-        // Read before the scan: a change committed in between makes the index look older than
-        // it is, which costs one more refresh, never a missed one.
-        let generation = store.generation()?;
-        let mut b = IndexBuilder::with_capacity(usize::try_from(store.count()?).unwrap_or(0));
-        store.scan(&mut |row| b.push(row))?;
-        let scanned = started.elapsed();
-        let index = b.finish();
-        tracing::debug!(
-            rows = index.len(),
-            scan_ms = scanned.as_millis() as u64,
-            duration_ms = started.elapsed().as_millis() as u64,
-            "index refreshed"
-        );
-        *self.index.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(index);
-        self.index_generation
-            .store(generation, std::sync::atomic::Ordering::SeqCst);
-        drop(store);
-        Ok(())
+        // Read under the scan connection's lock, which every update holds to the end: the
+        // generation is the one the index in use holds.
+        let loaded = self.index_loaded.load(std::sync::atomic::Ordering::SeqCst);
+        let mut since = (loaded && !whole).then(|| self.index_generation());
+        loop {
+            let mut delta = match since {
+                None => IndexBuilder::with_capacity(usize::try_from(store.count()?).unwrap_or(0)),
+                Some(_) => IndexBuilder::default(),
+            };
+            let mut retired = Vec::new();
+            let scanned = store.scan_changes(since, &mut |row| delta.push(row), &mut |id| {
+                retired.push(id)
+            })?;
+            let read = started.elapsed();
+            let index = if scanned.full {
+                let index = delta.finish();
+                tracing::debug!(
+                    rows = index.len(),
+                    scan_ms = read.as_millis() as u64,
+                    duration_ms = started.elapsed().as_millis() as u64,
+                    "index built from the store"
+                );
+                index
+            } else if delta.is_empty() && retired.is_empty() {
+                // Nothing the index holds changed (a change to nothing, or none at all): keep
+                // it, and the answers cached for it.
+                self.index_generation
+                    .store(scanned.generation, std::sync::atomic::Ordering::SeqCst);
+                return Ok(());
+            } else {
+                let (written, gone) = (delta.len(), retired.len());
+                let Some(index) = self.index().apply(delta, &retired) else {
+                    since = None;
+                    continue;
+                };
+                tracing::debug!(
+                    rows = index.len(),
+                    written,
+                    retired = gone,
+                    read_ms = read.as_secs_f64() * 1e3,
+                    duration_ms = started.elapsed().as_secs_f64() * 1e3,
+                    "index updated"
+                );
+                index
+            };
+            *self.index.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(index);
+            self.index_generation
+                .store(scanned.generation, std::sync::atomic::Ordering::SeqCst);
+            self.index_loaded
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            return Ok(());
+        }
     }
 }

@@ -52,6 +52,8 @@ pub(crate) fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
     last_ticket_wins(make().as_mut());
     uncommitted_import_leaves_nothing(make().as_mut());
     delete_removes_the_import_and_its_rows(make().as_mut());
+    changes_since_a_generation(make().as_mut());
+    a_restore_makes_every_index_read_everything(make().as_mut(), make().as_mut());
     ids_are_never_reused(make().as_mut());
     source_profiles(make().as_mut());
     saved_views(make().as_mut());
@@ -61,6 +63,94 @@ pub(crate) fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
     shared_state(make().as_mut());
     copies_keep_everything(make().as_mut(), make().as_mut());
     abandoned_restore_leaves_nothing(make().as_mut(), make().as_mut());
+}
+
+/// `scan_changes` from `since`: (generation, full, written (id, client) sorted, retired sorted).
+fn changes(store: &mut dyn Store, since: Option<u64>) -> (u64, bool, Vec<(i64, String)>, Vec<i64>) {
+    let (mut rows, mut gone) = (Vec::new(), Vec::new());
+    let scanned = store
+        .scan_changes(
+            since,
+            &mut |r| rows.push((r.id, r.client.to_owned())),
+            &mut |id| gone.push(id),
+        )
+        .expect("scan changes");
+    rows.sort();
+    gone.sort();
+    (scanned.generation, scanned.full, rows, gone)
+}
+
+/// What an index at a generation needs: the rows written since (new ones, and replaced ones
+/// with their ids), the ids deleted since, and everything when it asks for everything.
+fn changes_since_a_generation(store: &mut dyn Store) {
+    let (g0, full, rows, _) = changes(store, None);
+    assert!(full && rows.is_empty());
+    import(
+        store,
+        "a.csv",
+        &[
+            esc(Some("T-1"), "A", Severity::Low, "2024-01-01"),
+            esc(Some("T-2"), "B", Severity::Low, "2024-01-02"),
+        ],
+    );
+    let (g1, full, first, gone) = changes(store, Some(g0));
+    assert!(g1 > g0 && !full && gone.is_empty());
+    assert_eq!(first.len(), 2);
+    assert_eq!(
+        changes(store, Some(g1)),
+        (g1, false, Vec::new(), Vec::new())
+    );
+    // A re-import of T-2 (same id, new client) and a new row; then the first import deleted,
+    // which takes T-1 (T-2 moved on).
+    let b = import(
+        store,
+        "b.csv",
+        &[
+            esc(Some("T-2"), "B2", Severity::Low, "2024-01-02"),
+            esc(None, "C", Severity::Low, "2024-01-03"),
+        ],
+    );
+    let (g2, _, second, _) = changes(store, Some(g1));
+    let t2 = first.iter().find(|r| r.1 == "B").map(|r| r.0);
+    assert_eq!(second.iter().find(|r| r.1 == "B2").map(|r| r.0), t2);
+    assert_eq!(second.len(), 2);
+    let a = store
+        .imports()
+        .expect("list")
+        .into_iter()
+        .find(|i| i.id != b.id);
+    store.delete_import(a.expect("a").id).expect("delete");
+    let (g3, full, rows, gone) = changes(store, Some(g2));
+    assert!(g3 > g2 && !full && rows.is_empty());
+    let t1 = first.iter().find(|r| r.1 == "A").map(|r| r.0);
+    assert_eq!(gone, t1.into_iter().collect::<Vec<_>>());
+    // From the start: both imports' rows that remain, and the deletion.
+    let (_, full, rows, gone) = changes(store, Some(g0));
+    assert!(!full);
+    assert_eq!(
+        rows.iter().map(|r| r.1.as_str()).collect::<Vec<_>>(),
+        ["B2", "C"]
+    );
+    assert_eq!(gone.len(), 1);
+    // A generation the store never reached (another store's) reads everything.
+    let (_, full, rows, _) = changes(store, Some(g3 + 5));
+    assert!(full);
+    assert_eq!(rows.len(), 2);
+}
+
+/// After a restore the copied imports carry no generation: every index reads the whole store.
+fn a_restore_makes_every_index_read_everything(from: &mut dyn Store, to: &mut dyn Store) {
+    let (g0, ..) = changes(to, None);
+    import(
+        from,
+        "a.csv",
+        &[esc(Some("T-1"), "A", Severity::Low, "2024-01-01")],
+    );
+    super::copy_store(from, to, &mut |_| {}).expect("copy");
+    let (g1, full, rows, _) = changes(to, Some(g0));
+    assert!(g1 > g0 && full, "a restore is read whole");
+    assert_eq!(rows.len(), 1);
+    assert!(!changes(to, Some(g1)).1, "and caught up with afterwards");
 }
 
 /// `copy_store` returns at the first error and drops the restore: that must write nothing.

@@ -78,6 +78,25 @@ pub struct IndexRow<'a> {
     pub status: Option<&'a str>,
 }
 
+/// What [`Store::scan_changes`] read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scanned {
+    /// The generation of the snapshot read: the index now holds the store as of it.
+    pub generation: u64,
+    /// Every escalation was read (not only the changes).
+    pub full: bool,
+}
+
+/// How many generations of deletions a store keeps for indexes to catch up with
+/// ([`Store::scan_changes`]); an index further behind reads the whole store.
+pub const RETIRED_KEPT: u64 = 1_000;
+
+/// Whether an index at `since` can catch up with a store at `generation` whose oldest
+/// catch-up point is `rebuild_from`: the one rule both backends read their answer by.
+pub fn can_catch_up(since: Option<u64>, rebuild_from: u64, generation: u64) -> Option<u64> {
+    since.filter(|&s| s >= rebuild_from && s <= generation)
+}
+
 /// An import being written. Dropping it without [`ImportTx::commit`] rolls everything back.
 /// Whether it replaced a stored escalation is only known at commit (a backend may write in bulk),
 /// so the counts come back in the committed [`ImportRecord`].
@@ -100,7 +119,20 @@ pub trait Store: Send {
     /// Deletes an import and the escalations it last wrote; returns how many escalations went.
     fn delete_import(&mut self, id: i64) -> Result<u64, StoreError>;
     /// Calls `f` for every stored escalation, in no particular order.
-    fn scan(&mut self, f: &mut dyn FnMut(IndexRow<'_>)) -> Result<(), StoreError>;
+    fn scan(&mut self, f: &mut dyn FnMut(IndexRow<'_>)) -> Result<(), StoreError> {
+        self.scan_changes(None, f, &mut |_| {}).map(|_| ())
+    }
+    /// What an index at generation `since` needs to catch up, read in one snapshot: `row` for
+    /// every escalation written since (new, or a new version of a stored one: same id) and
+    /// `retired` for every id deleted since. With `since` `None`, or one the store cannot catch
+    /// up from (older than the deletions it keeps, from before a restore, or from another store),
+    /// `row` is called for every escalation instead, and the answer says so.
+    fn scan_changes(
+        &mut self,
+        since: Option<u64>,
+        row: &mut dyn FnMut(IndexRow<'_>),
+        retired: &mut dyn FnMut(i64),
+    ) -> Result<Scanned, StoreError>;
     /// The escalations with these ids, in the order of `ids` (missing ids are skipped).
     fn escalations(&mut self, ids: &[i64]) -> Result<Vec<Escalation>, StoreError>;
     /// Number of stored escalations.

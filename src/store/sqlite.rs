@@ -9,8 +9,8 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_i
 
 use super::{
     Alert, AlertMessage, ClaimedMessage, Delivery, DumpSink, ImportRecord, ImportTx, IndexRow,
-    NewAlert, NewImport, NewSubscription, NewView, RestoreTx, SavedView, SourceProfile, Store,
-    StoreError, StoredToken, StoredUser, Subscription, Target, TokenRecord, parse_iso_day,
+    NewAlert, NewImport, NewSubscription, NewView, RestoreTx, SavedView, Scanned, SourceProfile,
+    Store, StoreError, StoredToken, StoredUser, Subscription, Target, TokenRecord, parse_iso_day,
     to_micros,
 };
 use crate::domain::{Escalation, Label, NewEscalation, Role, Severity, Text, User, UserName};
@@ -25,6 +25,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0006_saved_views.sql"),
     include_str!("../../migrations/sqlite/0007_subscriptions.sql"),
     include_str!("../../migrations/sqlite/0008_alerts_and_webhooks.sql"),
+    include_str!("../../migrations/sqlite/0009_index_changes.sql"),
 ];
 
 pub struct SqliteStore {
@@ -199,11 +200,56 @@ fn escalation_values(r: &NewEscalation) -> [Value; 11] {
 }
 
 /// Counts committed imports, deletes and restores, inside their transaction (see
-/// [`Store::generation`]).
-fn bump_generation(tx: &Transaction<'_>) -> Result<(), StoreError> {
-    tx.execute("INSERT INTO settings (key, value) VALUES ('generation', '1') ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)", [])?;
+/// [`Store::generation`]); returns the change's generation.
+fn bump_generation(tx: &Transaction<'_>) -> Result<u64, StoreError> {
+    let value: String = tx.query_row("INSERT INTO settings (key, value) VALUES ('generation', '1') ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT) RETURNING value", [], |r| r.get(0))?;
+    read_generation(Some(value))
+}
+
+/// Sets the oldest generation an index can catch up from (never lowering it).
+fn raise_rebuild_from(tx: &Transaction<'_>, generation: u64) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO settings (key, value) VALUES ('rebuild_from', ?1)
+         ON CONFLICT (key) DO UPDATE SET value = CAST(MAX(CAST(value AS INTEGER), CAST(excluded.value AS INTEGER)) AS TEXT)",
+        [generation.to_string()],
+    )?;
     Ok(())
 }
+
+fn setting_number(conn: &Connection, key: &str) -> Result<u64, StoreError> {
+    let value: Option<String> = conn
+        .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    read_generation(value)
+}
+
+/// Calls `f` for each escalation a statement selects (its columns in [`IndexRow`] order).
+fn index_rows(
+    stmt: &mut rusqlite::Statement<'_>,
+    params: impl rusqlite::Params,
+    f: &mut dyn FnMut(IndexRow<'_>),
+) -> Result<(), StoreError> {
+    let mut rows = stmt.query(params)?;
+    while let Some(r) = rows.next()? {
+        f(IndexRow {
+            id: r.get(0)?,
+            client: r.get_ref(1)?.as_str()?,
+            product: r.get_ref(2)?.as_str()?,
+            region: r.get_ref(3)?.as_str()?,
+            severity: severity_at(r, 4)?,
+            opened: date_at(r, 5)?,
+            closed: optional_date_at(r, 6)?,
+            ticket: r.get_ref(7)?.as_str_or_null()?,
+            status: r.get_ref(8)?.as_str_or_null()?,
+        });
+    }
+    Ok(())
+}
+
+const INDEX_COLUMNS: &str =
+    "SELECT id, client, product, region, severity, opened, closed, ticket, status FROM escalations";
 
 fn read_generation(value: Option<String>) -> Result<u64, StoreError> {
     value.map_or(Ok(0), |v| {
@@ -299,7 +345,11 @@ impl ImportTx for SqliteImport<'_> {
             [this.import_id],
             import_record,
         )?;
-        bump_generation(&this.tx)?;
+        let generation = bump_generation(&this.tx)?;
+        this.tx.execute(
+            "UPDATE imports SET generation = ?1 WHERE id = ?2",
+            params![sql_count(generation), this.import_id],
+        )?;
         this.tx.commit()?;
         Ok(record)
     }
@@ -405,34 +455,64 @@ impl Store for SqliteStore {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        // One writer at a time (the transaction is immediate), so the generation can come
+        // first: the rows it retires are recorded under it.
+        let generation = bump_generation(&tx)?;
+        tx.execute(
+            "INSERT INTO retired (generation, id) SELECT ?1, id FROM escalations WHERE import_id = ?2",
+            params![sql_count(generation), id],
+        )?;
         let rows = tx.execute("DELETE FROM escalations WHERE import_id = ?1", [id])?;
         if tx.execute("DELETE FROM imports WHERE id = ?1", [id])? == 0 {
             return Err(StoreError::NotFound);
         }
-        bump_generation(&tx)?;
+        if let Some(oldest) = generation.checked_sub(super::RETIRED_KEPT) {
+            tx.execute(
+                "DELETE FROM retired WHERE generation <= ?1",
+                [sql_count(oldest)],
+            )?;
+            raise_rebuild_from(&tx, oldest)?;
+        }
         tx.commit()?;
         Ok(rows as u64)
     }
 
-    fn scan(&mut self, f: &mut dyn FnMut(IndexRow<'_>)) -> Result<(), StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT id, client, product, region, severity, opened, closed, ticket, status FROM escalations")?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
-            f(IndexRow {
-                id: r.get(0)?,
-                client: r.get_ref(1)?.as_str()?,
-                product: r.get_ref(2)?.as_str()?,
-                region: r.get_ref(3)?.as_str()?,
-                severity: severity_at(r, 4)?,
-                opened: date_at(r, 5)?,
-                closed: optional_date_at(r, 6)?,
-                ticket: r.get_ref(7)?.as_str_or_null()?,
-                status: r.get_ref(8)?.as_str_or_null()?,
+    fn scan_changes(
+        &mut self,
+        since: Option<u64>,
+        row: &mut dyn FnMut(IndexRow<'_>),
+        retired: &mut dyn FnMut(i64),
+    ) -> Result<Scanned, StoreError> {
+        // One read transaction: in WAL mode every statement in it reads the same snapshot.
+        let tx = self.conn.transaction()?;
+        let generation = setting_number(&tx, "generation")?;
+        let rebuild_from = setting_number(&tx, "rebuild_from")?;
+        let Some(since) = super::can_catch_up(since, rebuild_from, generation) else {
+            index_rows(&mut tx.prepare(INDEX_COLUMNS)?, [], row)?;
+            return Ok(Scanned {
+                generation,
+                full: true,
             });
+        };
+        if since < generation {
+            let since = sql_count(since);
+            index_rows(
+                &mut tx.prepare(&format!(
+                    "{INDEX_COLUMNS} WHERE import_id IN (SELECT id FROM imports WHERE generation > ?1)"
+                ))?,
+                [since],
+                row,
+            )?;
+            let mut stmt = tx.prepare("SELECT id FROM retired WHERE generation > ?1")?;
+            let mut ids = stmt.query([since])?;
+            while let Some(r) = ids.next()? {
+                retired(r.get(0)?);
+            }
         }
-        Ok(())
+        Ok(Scanned {
+            generation,
+            full: false,
+        })
     }
 
     fn escalations(&mut self, ids: &[i64]) -> Result<Vec<Escalation>, StoreError> {
@@ -1031,15 +1111,7 @@ impl Store for SqliteStore {
     }
 
     fn generation(&mut self) -> Result<u64, StoreError> {
-        let value: Option<String> = self
-            .conn
-            .query_row(
-                "SELECT value FROM settings WHERE key = 'generation'",
-                [],
-                |r| r.get(0),
-            )
-            .optional()?;
-        read_generation(value)
+        setting_number(&self.conn, "generation")
     }
 
     fn is_blank(&mut self) -> Result<bool, StoreError> {
@@ -1242,7 +1314,9 @@ impl DumpSink for SqliteRestore<'_> {
 
 impl RestoreTx for SqliteRestore<'_> {
     fn commit(self: Box<Self>) -> Result<(), StoreError> {
-        bump_generation(&self.tx)?;
+        // The restored imports carry no generation: every index reads the whole store.
+        let generation = bump_generation(&self.tx)?;
+        raise_rebuild_from(&self.tx, generation)?;
         self.tx.commit()?;
         Ok(())
     }

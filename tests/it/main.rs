@@ -11,6 +11,7 @@ mod exports;
 mod hardening;
 mod helpers;
 mod hostile;
+mod incremental;
 mod insights;
 mod mail;
 mod mapping;

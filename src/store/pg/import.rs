@@ -171,7 +171,11 @@ impl ImportTx for PgImport<'_> {
             "UPDATE imports SET rows_imported = $1, rows_replaced = $2, rows_rejected = $3 WHERE id = $4",
             &[&imported, &replaced, &sql_count(rejected), &this.import_id],
         )?;
-        notify(tx, &format!("import {}", this.import_id))?;
+        let generation = notify(tx, &format!("import {}", this.import_id))?;
+        tx.execute(
+            "UPDATE imports SET generation = $1 WHERE id = $2",
+            &[&sql_count(generation), &this.import_id],
+        )?;
         // Every row this import wrote is still its own: one per new or replaced ticket, one per
         // row without a ticket.
         let record = ImportRecord {

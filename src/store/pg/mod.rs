@@ -42,8 +42,9 @@ use import::{PgImport, copy_rows};
 
 use super::{
     Alert, AlertMessage, ClaimedMessage, Delivery, DumpSink, ImportRecord, ImportTx, IndexRow,
-    NewAlert, NewImport, NewSubscription, NewView, RestoreTx, SavedView, SourceProfile, Store,
-    StoreError, StoredToken, StoredUser, Subscription, Target, TokenRecord, to_micros as micros,
+    NewAlert, NewImport, NewSubscription, NewView, RestoreTx, SavedView, Scanned, SourceProfile,
+    Store, StoreError, StoredToken, StoredUser, Subscription, Target, TokenRecord,
+    to_micros as micros,
 };
 use crate::domain::{Escalation, Label, NewEscalation, Role, Severity, Text, User, UserName};
 
@@ -55,6 +56,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0004_subscriptions.sql"),
     include_str!("../../../migrations/postgres/0005_alerts_and_webhooks.sql"),
     include_str!("../../../migrations/postgres/0006_import_rows_without_foreign_key.sql"),
+    include_str!("../../../migrations/postgres/0007_index_changes.sql"),
 ];
 
 /// The channel every committed change is announced on.
@@ -193,6 +195,12 @@ impl PgStore {
 
     /// Starts a transaction; a dead connection is replaced first (nothing has run on it yet).
     fn transaction(&mut self) -> Result<Transaction<'_>, StoreError> {
+        Ok(self.live_client()?.transaction()?)
+    }
+
+    /// The connection, checked to answer (and replaced when it does not) before a transaction
+    /// starts on it.
+    fn live_client(&mut self) -> Result<&mut Client, StoreError> {
         let alive = match self.client.as_mut() {
             Some(c) if !c.is_closed() => c.is_valid(Duration::from_secs(5)).is_ok(),
             _ => false,
@@ -200,7 +208,7 @@ impl PgStore {
         if !alive {
             self.client = None;
         }
-        Ok(self.client()?.transaction()?)
+        self.client()
     }
 }
 
@@ -236,17 +244,66 @@ fn migrate(c: &mut Client) -> Result<(), StoreError> {
 }
 
 /// Announces a change to the other instances and counts it ([`Store::generation`]), inside the
-/// change's transaction: both happen at its commit or not at all.
-fn notify(tx: &mut Transaction<'_>, what: &str) -> Result<(), StoreError> {
+/// change's transaction: both happen at its commit or not at all. Returns the change's
+/// generation. The counter's row stays locked until the commit, so changes take generations in
+/// the order they commit: a snapshot that sees generation g sees every change up to g.
+/// Called last in a change, so that lock is held briefly.
+fn notify(tx: &mut Transaction<'_>, what: &str) -> Result<u64, StoreError> {
     let payload = format!("{} {what}", instance_id());
     tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload])?;
-    tx.execute(
+    let row = tx.query_one(
         "INSERT INTO settings (key, value) VALUES ('generation', '1')
-         ON CONFLICT (key) DO UPDATE SET value = (settings.value::bigint + 1)::text",
+         ON CONFLICT (key) DO UPDATE SET value = (settings.value::bigint + 1)::text
+         RETURNING value",
         &[],
+    )?;
+    col::<&str>(&row, 0)?.parse().map_err(|_| bad("generation"))
+}
+
+/// Sets the oldest generation an index can catch up from (never lowering it).
+fn raise_rebuild_from(tx: &mut Transaction<'_>, generation: u64) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO settings (key, value) VALUES ('rebuild_from', $1)
+         ON CONFLICT (key) DO UPDATE
+         SET value = greatest(settings.value::bigint, EXCLUDED.value::bigint)::text",
+        &[&generation.to_string()],
     )?;
     Ok(())
 }
+
+fn setting_number(tx: &mut Transaction<'_>, key: &str) -> Result<u64, StoreError> {
+    match tx.query_opt("SELECT value FROM settings WHERE key = $1", &[&key])? {
+        None => Ok(0),
+        Some(r) => col::<&str>(&r, 0)?.parse().map_err(|_| bad(key)),
+    }
+}
+
+/// Calls `f` for each escalation a query selects (its columns in [`IndexRow`] order).
+fn index_rows(
+    tx: &mut Transaction<'_>,
+    query: &str,
+    params: &[&(dyn ToSql + Sync)],
+    f: &mut dyn FnMut(IndexRow<'_>),
+) -> Result<(), StoreError> {
+    let mut rows = tx.query_raw(query, params.iter().copied())?;
+    while let Some(r) = rows.next()? {
+        f(IndexRow {
+            id: col(&r, 0)?,
+            client: col(&r, 1)?,
+            product: col(&r, 2)?,
+            region: col(&r, 3)?,
+            severity: severity(col(&r, 4)?)?,
+            opened: col::<NaiveDate>(&r, 5)?,
+            closed: col(&r, 6)?,
+            ticket: col(&r, 7)?,
+            status: col(&r, 8)?,
+        });
+    }
+    Ok(())
+}
+
+const INDEX_COLUMNS: &str =
+    "SELECT id, client, product, region, severity, opened, closed, ticket, status FROM escalations";
 
 const SELECT_IMPORTS: &str = "SELECT i.id, i.source, i.format, i.encoding, i.imported_at,
     i.rows_imported, i.rows_replaced, i.rows_rejected, COUNT(e.id)
@@ -355,37 +412,77 @@ impl Store for PgStore {
 
     fn delete_import(&mut self, id: i64) -> Result<u64, StoreError> {
         let mut tx = self.transaction()?;
-        let rows = tx.execute("DELETE FROM escalations WHERE import_id = $1", &[&id])?;
+        let gone: Vec<i64> = tx
+            .query(
+                "DELETE FROM escalations WHERE import_id = $1 RETURNING id",
+                &[&id],
+            )?
+            .iter()
+            .map(|r| col(r, 0))
+            .collect::<Result<_, _>>()?;
         if tx.execute("DELETE FROM imports WHERE id = $1", &[&id])? == 0 {
             return Err(StoreError::NotFound);
         }
-        notify(&mut tx, &format!("delete {id}"))?;
+        // The generation last (see `notify`), then the ids it retires recorded under it.
+        let generation = notify(&mut tx, &format!("delete {id}"))?;
+        let at = sql_count(generation);
+        tx.execute(
+            "INSERT INTO retired (generation, id) SELECT $1, unnest($2::bigint[])",
+            &[&at, &gone],
+        )?;
+        if let Some(oldest) = generation.checked_sub(super::RETIRED_KEPT) {
+            tx.execute(
+                "DELETE FROM retired WHERE generation <= $1",
+                &[&sql_count(oldest)],
+            )?;
+            raise_rebuild_from(&mut tx, oldest)?;
+        }
         tx.commit()?;
-        Ok(rows)
+        Ok(gone.len() as u64)
     }
 
-    fn scan(&mut self, f: &mut dyn FnMut(IndexRow<'_>)) -> Result<(), StoreError> {
+    fn scan_changes(
+        &mut self,
+        since: Option<u64>,
+        row: &mut dyn FnMut(IndexRow<'_>),
+        retired: &mut dyn FnMut(i64),
+    ) -> Result<Scanned, StoreError> {
         let result = (|| {
-            let c = self.client()?;
-            let none: [&(dyn ToSql + Sync); 0] = [];
-            let mut rows = c.query_raw(
-                "SELECT id, client, product, region, severity, opened, closed, ticket, status FROM escalations",
-                none,
-            )?;
-            while let Some(r) = rows.next()? {
-                f(IndexRow {
-                    id: col(&r, 0)?,
-                    client: col(&r, 1)?,
-                    product: col(&r, 2)?,
-                    region: col(&r, 3)?,
-                    severity: severity(col(&r, 4)?)?,
-                    opened: col::<NaiveDate>(&r, 5)?,
-                    closed: col(&r, 6)?,
-                    ticket: col(&r, 7)?,
-                    status: col(&r, 8)?,
+            // One snapshot for the generation, the rows and the deletions.
+            let mut tx = self
+                .live_client()?
+                .build_transaction()
+                .isolation_level(postgres::IsolationLevel::RepeatableRead)
+                .read_only(true)
+                .start()?;
+            let generation = setting_number(&mut tx, "generation")?;
+            let rebuild_from = setting_number(&mut tx, "rebuild_from")?;
+            let Some(since) = super::can_catch_up(since, rebuild_from, generation) else {
+                index_rows(&mut tx, INDEX_COLUMNS, &[], row)?;
+                return Ok(Scanned {
+                    generation,
+                    full: true,
                 });
+            };
+            if since < generation {
+                let since = sql_count(since);
+                index_rows(
+                    &mut tx,
+                    &format!(
+                        "{INDEX_COLUMNS} WHERE import_id IN (SELECT id FROM imports WHERE generation > $1)"
+                    ),
+                    &[&since],
+                    row,
+                )?;
+                for r in tx.query("SELECT id FROM retired WHERE generation > $1", &[&since])? {
+                    retired(col(&r, 0)?);
+                }
             }
-            Ok(())
+            tx.commit()?;
+            Ok(Scanned {
+                generation,
+                full: false,
+            })
         })();
         self.forget_if_unavailable(result)
     }
@@ -1218,7 +1315,9 @@ impl RestoreTx for PgRestore<'_> {
                 &[],
             )?;
         }
-        notify(&mut this.tx, "restore")?;
+        // The restored imports carry no generation: every index reads the whole store.
+        let generation = notify(&mut this.tx, "restore")?;
+        raise_rebuild_from(&mut this.tx, generation)?;
         this.tx.commit()?;
         Ok(())
     }

@@ -1,0 +1,542 @@
+//! Taking a change into the index without reading the whole store again.
+//!
+//! A change is the rows it wrote (new escalations, or new versions of stored ones: a re-import
+//! keeps the store id) and the ids it deleted. [`Index::apply`] makes the index that holds the
+//! old one's rows minus every id the change touched, plus the change's rows: one merge of two
+//! runs sorted by (opened, id), the dictionaries extended by the new values (and rid of those no
+//! escalation has any more), the period bases moved when the first day moves, the new tickets
+//! ranked among the old ones. It costs one pass over the columns, not a scan of the store, a
+//! sort and a ranking of every ticket.
+//!
+//! Building an index from scratch is applying every row to an empty one, so there is one rule
+//! for both, and the result is canonical (see [`Index`]): a test follows random changes and
+//! checks the index equals the one built from the rows it ends with.
+
+use std::collections::HashSet;
+
+use super::{
+    Dict, Index, IndexBuilder, LAST, Tickets, close_month, month_of, natural_cmp, natural_key,
+    quarter_of_month, resolve_days, week_of,
+};
+
+/// Marks a position in the merged order that comes from the change, not the old index.
+const NEW: u32 = 1 << 31;
+
+impl Index {
+    /// The index after a change: `delta` holds the rows the change wrote, `retired` the ids it
+    /// deleted. A row in `delta` whose id the index holds replaces it. `None` only when the
+    /// result could not be indexed (2^31 rows, or an index that kept no tickets to rank new ones
+    /// among): rebuild from the store then.
+    pub fn apply(&self, delta: IndexBuilder, retired: &[i64]) -> Option<Index> {
+        let (n, m) = (self.len(), delta.len());
+        if n + m >= NEW as usize {
+            return None;
+        }
+        let kept: Vec<u32> = if n == 0 {
+            Vec::new()
+        } else if m == 0 && retired.is_empty() {
+            (0..n as u32).collect()
+        } else {
+            let touched: HashSet<i64, foldhash::fast::FixedState> =
+                delta.ids.iter().chain(retired).copied().collect();
+            (0..n as u32)
+                .filter(|&p| !touched.contains(&self.ids[p as usize]))
+                .collect()
+        };
+        let all_kept = kept.len() == n;
+
+        // The change's rows in (opened, id) order, then merged with the kept ones (ids are
+        // unique: every id in the change was taken out of the old rows).
+        let mut order: Vec<u32> = (0..m as u32).collect();
+        let key = |k: u32| (delta.day[k as usize], delta.ids[k as usize]);
+        if !order.is_sorted_by_key(|&k| key(k)) {
+            order.sort_unstable_by_key(|&k| key(k));
+        }
+        let mut merged: Vec<u32> = Vec::with_capacity(kept.len() + m);
+        let (mut a, mut b) = (0, 0);
+        while a < kept.len() && b < m {
+            let p = kept[a] as usize;
+            if (self.day[p], self.ids[p]) < key(order[b]) {
+                merged.push(kept[a]);
+                a += 1;
+            } else {
+                merged.push(NEW | order[b]);
+                b += 1;
+            }
+        }
+        merged.extend_from_slice(&kept[a..]);
+        merged.extend(order[b..].iter().map(|&k| NEW | k));
+
+        let column = |old: &dyn Fn(usize) -> u32, new: &dyn Fn(usize) -> u32| -> Vec<u32> {
+            map(&merged, old, new)
+        };
+        let dims = [
+            (&self.clients, &self.client, &delta.clients, &delta.client),
+            (
+                &self.products,
+                &self.product,
+                &delta.products,
+                &delta.product,
+            ),
+            (&self.regions, &self.region, &delta.regions, &delta.region),
+            (&self.statuses, &self.status, &delta.statuses, &delta.status),
+        ];
+        let [clients, products, regions, statuses] = dims.map(|(dict, col, add, add_col)| {
+            let (dict, old_map, add_map) = merge_dict(dict, col, &kept, all_kept, add);
+            let codes = column(&|p| old_map[col[p] as usize], &|k| {
+                add_map[add_col[k] as usize]
+            });
+            (dict, codes)
+        });
+
+        let empty = Tickets::default();
+        let old_tickets = match &self.tickets {
+            Some(t) => t,
+            None if kept.iter().all(|&p| self.ticket_rank[p as usize] == LAST) => &empty,
+            None => return None,
+        };
+        let ranked = merge_tickets(old_tickets, &self.ticket_rank, &kept, all_kept, &delta);
+        let ticket_rank = column(
+            &|p| match self.ticket_rank[p] {
+                LAST => LAST,
+                r => ranked.old[r as usize],
+            },
+            &|k| ranked.new[k],
+        );
+
+        // Period codes are relative to the first escalation's periods: when the first day
+        // moves, the old rows' codes move by the same amount.
+        let first_day = merged.first().map(|&s| {
+            if s & NEW == 0 {
+                self.day[s as usize]
+            } else {
+                delta.day[(s & !NEW) as usize]
+            }
+        });
+        let month_base = first_day.map_or(0, month_of);
+        let quarter_base = quarter_of_month(month_base);
+        let week_base = first_day.map_or(0, week_of);
+        let rel = |p: i32, base: i32| u32::try_from(p - base).unwrap_or(0);
+        let shift = |code: u32, old_base: i32, base: i32| {
+            u32::try_from(i64::from(code) + i64::from(old_base) - i64::from(base)).unwrap_or(0)
+        };
+        let new_month: Vec<i32> = delta.day.iter().map(|&d| month_of(d)).collect();
+        let same_months = month_base == self.month_base;
+
+        Some(Index {
+            ids: map(&merged, &|p| self.ids[p], &|k| delta.ids[k]),
+            day: map(&merged, &|p| self.day[p], &|k| delta.day[k]),
+            severity: map(&merged, &|p| self.severity[p], &|k| delta.severity[k]),
+            closed: column(&|p| self.closed[p], &|k| delta.closed[k]),
+            resolve: column(&|p| self.resolve[p], &|k| {
+                resolve_days(delta.day[k], delta.closed[k])
+            }),
+            close_month: map(
+                &merged,
+                &|p| {
+                    if same_months {
+                        self.close_month[p]
+                    } else {
+                        close_month(self.day[p], self.closed[p], month_base)
+                    }
+                },
+                &|k| close_month(delta.day[k], delta.closed[k], month_base),
+            ),
+            month: column(
+                &|p| shift(self.month[p], self.month_base, month_base),
+                &|k| rel(new_month[k], month_base),
+            ),
+            quarter: column(
+                &|p| shift(self.quarter[p], self.quarter_base, quarter_base),
+                &|k| rel(quarter_of_month(new_month[k]), quarter_base),
+            ),
+            week: column(&|p| shift(self.week[p], self.week_base, week_base), &|k| {
+                rel(week_of(delta.day[k]), week_base)
+            }),
+            client: clients.1,
+            product: products.1,
+            region: regions.1,
+            status: statuses.1,
+            ticket_rank,
+            clients: clients.0,
+            products: products.0,
+            regions: regions.0,
+            statuses: statuses.0,
+            tickets: ranked.tickets,
+            month_base,
+            quarter_base,
+            week_base,
+        })
+    }
+}
+
+/// One column in merged order: an old row's value from `old`, a new row's from `new`.
+fn map<T>(merged: &[u32], old: &dyn Fn(usize) -> T, new: &dyn Fn(usize) -> T) -> Vec<T> {
+    merged
+        .iter()
+        .map(|&s| {
+            if s & NEW == 0 {
+                old(s as usize)
+            } else {
+                new((s & !NEW) as usize)
+            }
+        })
+        .collect()
+}
+
+/// The dictionary after a change: the old values some kept row still has, and the change's
+/// values, in natural order. Returns it with each old code's new code and each of the change's
+/// codes' new code (`u32::MAX` for an old value no row has any more).
+fn merge_dict(
+    old: &Dict,
+    col: &[u32],
+    kept: &[u32],
+    all_kept: bool,
+    add: &Dict,
+) -> (Dict, Vec<u32>, Vec<u32>) {
+    // Every old value is some row's (the index is canonical): only retired rows can leave one
+    // unused.
+    let mut used = vec![all_kept; old.values.len()];
+    if !all_kept {
+        for &p in kept {
+            used[col[p as usize] as usize] = true;
+        }
+    }
+    let mut known = vec![u32::MAX; add.values.len()];
+    let mut fresh: Vec<usize> = Vec::new();
+    for (a, v) in add.values.iter().enumerate() {
+        match old.lookup(v) {
+            Some(c) => {
+                used[c as usize] = true;
+                known[a] = c;
+            }
+            None => fresh.push(a),
+        }
+    }
+    let value = |a: usize| Some(add.values[a].as_str());
+    fresh.sort_by(|&x, &y| natural_cmp(value(x), value(y)));
+
+    let mut out = Dict::default();
+    let mut old_map = vec![u32::MAX; old.values.len()];
+    let mut add_map = vec![u32::MAX; add.values.len()];
+    let mut f = 0;
+    for (c, v) in old.values.iter().enumerate() {
+        if !used[c] {
+            continue;
+        }
+        while f < fresh.len() && natural_cmp(value(fresh[f]), Some(v)).is_lt() {
+            add_map[fresh[f]] = out.push(add.values[fresh[f]].clone());
+            f += 1;
+        }
+        old_map[c] = out.push(v.clone());
+    }
+    for &a in &fresh[f..] {
+        add_map[a] = out.push(add.values[a].clone());
+    }
+    for (a, &c) in known.iter().enumerate() {
+        if c != u32::MAX {
+            add_map[a] = old_map[c as usize];
+        }
+    }
+    (out, old_map, add_map)
+}
+
+/// The tickets after a change, and where each old rank and each new row's ticket went.
+struct Ranked {
+    /// `None` past the arena's limit: the ranks are right, but a later change must rebuild.
+    tickets: Option<Tickets>,
+    old: Vec<u32>,
+    new: Vec<u32>,
+}
+
+/// Ranks the change's tickets among the old ones still in use (dense ranks, natural order).
+fn merge_tickets(
+    old: &Tickets,
+    ranks: &[u32],
+    kept: &[u32],
+    all_kept: bool,
+    delta: &IndexBuilder,
+) -> Ranked {
+    let mut alive = vec![all_kept; old.len()];
+    if !all_kept {
+        for &p in kept {
+            if let Some(a) = alive.get_mut(ranks[p as usize] as usize) {
+                *a = true;
+            }
+        }
+    }
+    let ticket = |k: usize| delta.tickets[k].as_deref().unwrap_or("");
+    let mut fresh: Vec<usize> = (0..delta.len())
+        .filter(|&k| delta.tickets[k].is_some())
+        .collect();
+    // Exports usually come in ticket order, and then one pass proves it. Otherwise keys are
+    // computed once per ticket: a million comparisons of raw ids would each redo the folding.
+    if !fresh.is_sorted_by(|&a, &b| natural_cmp(Some(ticket(a)), Some(ticket(b))).is_le()) {
+        fresh.sort_by_cached_key(|&k| (natural_key(ticket(k)), ticket(k)));
+    }
+    // Where each new ticket goes among the old ones: a binary search each when they are few, one
+    // walk beside the old ones when they are many.
+    let below = |r: usize, k: usize| natural_cmp(Some(old.get(r)), Some(ticket(k))).is_lt();
+    let mut at: Vec<usize> = Vec::with_capacity(fresh.len());
+    let n = old.len();
+    if (fresh.len() as f64) * (n.max(2) as f64).log2() < n as f64 {
+        for &k in &fresh {
+            let (mut lo, mut hi) = (0, n);
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2;
+                if below(mid, k) {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
+                }
+            }
+            at.push(lo);
+        }
+    } else {
+        let mut r = 0;
+        for &k in &fresh {
+            while r < n && below(r, k) {
+                r += 1;
+            }
+            at.push(r);
+        }
+    }
+
+    let mut out = Some(Tickets {
+        text: String::with_capacity(old.text.len()),
+        ends: Vec::with_capacity(n + fresh.len()),
+    });
+    let mut next: u32 = 0;
+    let mut place = |out: &mut Option<Tickets>, s: &str| -> u32 {
+        if let Some(t) = out
+            && t.push(s).is_none()
+        {
+            *out = None;
+        }
+        next += 1;
+        next - 1
+    };
+    let mut old_rank = vec![LAST; n];
+    let mut new_rank = vec![LAST; delta.len()];
+    let mut f = 0;
+    for (r, rank) in old_rank.iter_mut().enumerate() {
+        while f < fresh.len() && at[f] == r {
+            new_rank[fresh[f]] = place(&mut out, ticket(fresh[f]));
+            f += 1;
+        }
+        if alive[r] {
+            *rank = place(&mut out, old.get(r));
+        }
+    }
+    for &k in &fresh[f..] {
+        new_rank[k] = place(&mut out, ticket(k));
+    }
+    Ranked {
+        tickets: out,
+        old: old_rank,
+        new: new_rank,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use chrono::NaiveDate;
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::domain::Severity;
+    use crate::store::IndexRow;
+
+    /// A stored escalation as the model keeps it: the import that last wrote it, and its fields
+    /// as pool indexes.
+    #[derive(Debug, Clone)]
+    struct Stored {
+        import: u32,
+        fields: Fields,
+    }
+
+    /// (client, product, region, severity, opened, closed after, ticket, status)
+    type Fields = (
+        usize,
+        usize,
+        usize,
+        usize,
+        i32,
+        Option<i32>,
+        Option<usize>,
+        Option<usize>,
+    );
+
+    const CLIENTS: &[&str] = &["Acme", "acme", "Zeta 10", "Zeta 9", "Émile", "Globex"];
+    const PRODUCTS: &[&str] = &["API", "Billing", "api"];
+    const REGIONS: &[&str] = &["Europe", "Asia"];
+    const STATUSES: &[&str] = &["Open", "Closed", "open"];
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Import(Vec<Fields>),
+        /// Deletes the n-th import still stored (modulo their number).
+        Delete(usize),
+    }
+
+    fn fields() -> impl Strategy<Value = Fields> {
+        (
+            0..CLIENTS.len(),
+            0..PRODUCTS.len(),
+            0..REGIONS.len(),
+            0..4usize,
+            // Four years, so a change can move the first day (and every period base) either way.
+            0..1_460i32,
+            prop::option::of(-5..400i32),
+            prop::option::weighted(0.8, 0..60usize),
+            prop::option::of(0..STATUSES.len()),
+        )
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            3 => prop::collection::vec(fields(), 0..25).prop_map(Op::Import),
+            1 => any::<usize>().prop_map(Op::Delete),
+        ]
+    }
+
+    fn ticket(t: usize) -> String {
+        format!("T-{t}")
+    }
+
+    fn row(id: i64, f: &Fields, ticket: &str) -> IndexRow<'static> {
+        let day = |offset: i32| {
+            NaiveDate::from_ymd_opt(2022, 1, 1)
+                .and_then(|d| d.checked_add_signed(chrono::Duration::days(offset.into())))
+                .expect("day")
+        };
+        IndexRow {
+            id,
+            client: CLIENTS[f.0],
+            product: PRODUCTS[f.1],
+            region: REGIONS[f.2],
+            severity: Severity::ALL[f.3],
+            opened: day(f.4),
+            closed: f.5.map(|after| day(f.4 + after)),
+            ticket: f.6.map(|_| &*Box::leak(ticket.to_owned().into_boxed_str())),
+            status: f.7.map(|s| STATUSES[s]),
+        }
+    }
+
+    /// The store as the index sees it: escalations by id, last id wins on a ticket, a delete
+    /// takes an import's current rows and never restores older versions; ids are taken from the
+    /// largest one plus one, so a deleted largest id comes back (as SQLite's do).
+    #[derive(Default)]
+    struct Model {
+        rows: BTreeMap<i64, Stored>,
+        imports: Vec<u32>,
+        next_import: u32,
+    }
+
+    impl Model {
+        /// Applies `op`; returns the change as the store reports it.
+        fn run(&mut self, op: &Op) -> (Vec<i64>, Vec<i64>) {
+            match op {
+                Op::Import(rows) => {
+                    self.next_import += 1;
+                    let import = self.next_import;
+                    self.imports.push(import);
+                    let mut written = Vec::new();
+                    for f in rows {
+                        let same = f.6.and_then(|t| {
+                            self.rows
+                                .iter()
+                                .find(|(_, s)| s.fields.6 == Some(t))
+                                .map(|(id, _)| *id)
+                        });
+                        let id = same.unwrap_or_else(|| {
+                            self.rows.last_key_value().map_or(1, |(id, _)| id + 1)
+                        });
+                        self.rows.insert(id, Stored { import, fields: *f });
+                        written.push(id);
+                    }
+                    // The store reports each escalation once, as it is now.
+                    written.sort_unstable();
+                    written.dedup();
+                    (written, Vec::new())
+                }
+                Op::Delete(n) => {
+                    if self.imports.is_empty() {
+                        return (Vec::new(), Vec::new());
+                    }
+                    let import = self.imports.remove(n % self.imports.len());
+                    let gone: Vec<i64> = self
+                        .rows
+                        .iter()
+                        .filter(|(_, s)| s.import == import)
+                        .map(|(id, _)| *id)
+                        .collect();
+                    for id in &gone {
+                        self.rows.remove(id);
+                    }
+                    (Vec::new(), gone)
+                }
+            }
+        }
+
+        fn builder(&self, ids: Option<&[i64]>) -> IndexBuilder {
+            let mut b = IndexBuilder::default();
+            let mut push = |id: i64, s: &Stored| {
+                b.push(row(id, &s.fields, &ticket(s.fields.6.unwrap_or(0))));
+            };
+            match ids {
+                None => self.rows.iter().rev().for_each(|(id, s)| push(*id, s)),
+                Some(ids) => {
+                    for id in ids {
+                        if let Some(s) = self.rows.get(id) {
+                            push(*id, s);
+                        }
+                    }
+                }
+            }
+            b
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        /// Following every change gives the index a rebuild from the final rows gives: the same
+        /// columns, dictionaries, ranks and bases, so every answer is the same.
+        #[test]
+        fn following_changes_equals_rebuilding(ops in prop::collection::vec(op(), 1..12)) {
+            let mut model = Model::default();
+            let mut index = Index::default();
+            for op in &ops {
+                let (written, retired) = model.run(op);
+                let delta = model.builder(Some(&written));
+                index = index.apply(delta, &retired).expect("applies");
+                let rebuilt = model.builder(None).finish();
+                prop_assert_eq!(&index, &rebuilt);
+            }
+        }
+    }
+
+    #[test]
+    fn a_new_first_day_moves_every_period_code() {
+        let mut model = Model::default();
+        let late = (0, 0, 0, 0, 800, Some(40), Some(1), None);
+        let early = (1, 0, 0, 3, 10, None, Some(2), Some(0));
+        let (w, _) = model.run(&Op::Import(vec![late]));
+        let first = Index::default()
+            .apply(model.builder(Some(&w)), &[])
+            .expect("applies");
+        let (w, _) = model.run(&Op::Import(vec![early]));
+        let second = first.apply(model.builder(Some(&w)), &[]).expect("applies");
+        assert_ne!(first.month_base, second.month_base);
+        assert_eq!(second, model.builder(None).finish());
+        // And back: deleting the early row moves the bases forward again.
+        let (_, gone) = model.run(&Op::Delete(1));
+        let third = second
+            .apply(IndexBuilder::default(), &gone)
+            .expect("applies");
+        assert_eq!(third, first);
+    }
+}
