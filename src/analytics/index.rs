@@ -56,16 +56,22 @@ mod apply;
 struct Dict {
     values: Vec<String>,
     codes: HashMap<String, u32, foldhash::fast::FixedState>,
+    /// How many escalations have each code: a change that retires rows knows from these which
+    /// values no escalation has any more, without a pass over the column.
+    rows: Vec<u32>,
 }
 
 impl Dict {
+    /// The value's code, counting one more escalation with it.
     fn code(&mut self, s: &str) -> u32 {
         if let Some(&c) = self.codes.get(s) {
+            self.rows[c as usize] += 1;
             return c;
         }
         let c = u32::try_from(self.values.len()).unwrap_or(u32::MAX);
         self.values.push(s.to_owned());
         self.codes.insert(s.to_owned(), c);
+        self.rows.push(1);
         c
     }
 
@@ -113,11 +119,13 @@ impl Dict {
             .map(|(_, v)| v.as_str())
     }
 
-    /// Appends a value the dictionary does not hold yet; returns its code.
-    fn push(&mut self, s: String) -> u32 {
+    /// Appends a value the dictionary does not hold yet, held by `rows` escalations; returns
+    /// its code.
+    fn push(&mut self, s: String, rows: u32) -> u32 {
         let c = u32::try_from(self.values.len()).unwrap_or(u32::MAX);
         self.codes.insert(s.clone(), c);
         self.values.push(s);
+        self.rows.push(rows);
         c
     }
 }

@@ -4,7 +4,9 @@
 //! store is read once into an [`Index`]: dictionary-encoded dimensions, opened dates as day
 //! numbers, severity as a byte, and a precomputed period code per time dimension, with rows
 //! sorted by opened date so a date filter is a binary search. Every query is one pass over
-//! the rows that survive the date range, accumulating into a dense grid.
+//! the rows that survive the date range, accumulating into a dense grid. After that first read, a
+//! committed change is taken in by [`Index::apply`] (the rows it wrote, the ids it deleted) into a
+//! new index, equal to the one a fresh read would build.
 //!
 //! No IO here: the index is built from anything that yields [`crate::store::IndexRow`]s.
 

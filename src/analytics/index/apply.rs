@@ -32,18 +32,38 @@ impl Index {
         if n + m >= NEW as usize {
             return None;
         }
+        // A change of new escalations only (ids past every id the index holds, nothing
+        // deleted), the usual import, touches no old row: one pass for the largest id instead
+        // of a lookup per row.
+        let only_new = retired.is_empty()
+            && self
+                .ids
+                .iter()
+                .max()
+                .is_none_or(|&top| delta.ids.iter().all(|&id| id > top));
         let kept: Vec<u32> = if n == 0 {
             Vec::new()
-        } else if m == 0 && retired.is_empty() {
+        } else if only_new {
             (0..n as u32).collect()
         } else {
-            let touched: HashSet<i64, foldhash::fast::FixedState> =
-                delta.ids.iter().chain(retired).copied().collect();
+            let touched = Touched::new(delta.ids.iter().chain(retired).copied());
             (0..n as u32)
-                .filter(|&p| !touched.contains(&self.ids[p as usize]))
+                .filter(|&p| !touched.contains(self.ids[p as usize]))
                 .collect()
         };
         let all_kept = kept.len() == n;
+        // The rows the change retires, found by walking `kept` beside the old positions.
+        let mut removed: Vec<u32> = Vec::with_capacity(n - kept.len());
+        if !all_kept {
+            let mut next = kept.iter().copied().peekable();
+            for p in 0..n as u32 {
+                if next.peek() == Some(&p) {
+                    next.next();
+                } else {
+                    removed.push(p);
+                }
+            }
+        }
 
         // The change's rows in (opened, id) order, then merged with the kept ones (ids are
         // unique: every id in the change was taken out of the old rows).
@@ -67,9 +87,6 @@ impl Index {
         merged.extend_from_slice(&kept[a..]);
         merged.extend(order[b..].iter().map(|&k| NEW | k));
 
-        let column = |old: &dyn Fn(usize) -> u32, new: &dyn Fn(usize) -> u32| -> Vec<u32> {
-            map(&merged, old, new)
-        };
         let dims = [
             (&self.clients, &self.client, &delta.clients, &delta.client),
             (
@@ -82,10 +99,12 @@ impl Index {
             (&self.statuses, &self.status, &delta.statuses, &delta.status),
         ];
         let [clients, products, regions, statuses] = dims.map(|(dict, col, add, add_col)| {
-            let (dict, old_map, add_map) = merge_dict(dict, col, &kept, all_kept, add);
-            let codes = column(&|p| old_map[col[p] as usize], &|k| {
-                add_map[add_col[k] as usize]
-            });
+            let (dict, old_map, add_map) = merge_dict(dict, col, &removed, add);
+            let codes = map(
+                &merged,
+                |p| old_map[col[p] as usize],
+                |k| add_map[add_col[k] as usize],
+            );
             (dict, codes)
         });
 
@@ -95,13 +114,14 @@ impl Index {
             None if kept.iter().all(|&p| self.ticket_rank[p as usize] == LAST) => &empty,
             None => return None,
         };
-        let ranked = merge_tickets(old_tickets, &self.ticket_rank, &kept, all_kept, &delta);
-        let ticket_rank = column(
-            &|p| match self.ticket_rank[p] {
+        let ranked = merge_tickets(old_tickets, &self.ticket_rank, &removed, &delta);
+        let ticket_rank = map(
+            &merged,
+            |p| match self.ticket_rank[p] {
                 LAST => LAST,
                 r => ranked.old[r as usize],
             },
-            &|k| ranked.new[k],
+            |k| ranked.new[k],
         );
 
         // Period codes are relative to the first escalation's periods: when the first day
@@ -124,35 +144,41 @@ impl Index {
         let same_months = month_base == self.month_base;
 
         Some(Index {
-            ids: map(&merged, &|p| self.ids[p], &|k| delta.ids[k]),
-            day: map(&merged, &|p| self.day[p], &|k| delta.day[k]),
-            severity: map(&merged, &|p| self.severity[p], &|k| delta.severity[k]),
-            closed: column(&|p| self.closed[p], &|k| delta.closed[k]),
-            resolve: column(&|p| self.resolve[p], &|k| {
-                resolve_days(delta.day[k], delta.closed[k])
-            }),
+            ids: map(&merged, |p| self.ids[p], |k| delta.ids[k]),
+            day: map(&merged, |p| self.day[p], |k| delta.day[k]),
+            severity: map(&merged, |p| self.severity[p], |k| delta.severity[k]),
+            closed: map(&merged, |p| self.closed[p], |k| delta.closed[k]),
+            resolve: map(
+                &merged,
+                |p| self.resolve[p],
+                |k| resolve_days(delta.day[k], delta.closed[k]),
+            ),
             close_month: map(
                 &merged,
-                &|p| {
+                |p| {
                     if same_months {
                         self.close_month[p]
                     } else {
                         close_month(self.day[p], self.closed[p], month_base)
                     }
                 },
-                &|k| close_month(delta.day[k], delta.closed[k], month_base),
+                |k| close_month(delta.day[k], delta.closed[k], month_base),
             ),
-            month: column(
-                &|p| shift(self.month[p], self.month_base, month_base),
-                &|k| rel(new_month[k], month_base),
+            month: map(
+                &merged,
+                |p| shift(self.month[p], self.month_base, month_base),
+                |k| rel(new_month[k], month_base),
             ),
-            quarter: column(
-                &|p| shift(self.quarter[p], self.quarter_base, quarter_base),
-                &|k| rel(quarter_of_month(new_month[k]), quarter_base),
+            quarter: map(
+                &merged,
+                |p| shift(self.quarter[p], self.quarter_base, quarter_base),
+                |k| rel(quarter_of_month(new_month[k]), quarter_base),
             ),
-            week: column(&|p| shift(self.week[p], self.week_base, week_base), &|k| {
-                rel(week_of(delta.day[k]), week_base)
-            }),
+            week: map(
+                &merged,
+                |p| shift(self.week[p], self.week_base, week_base),
+                |k| rel(week_of(delta.day[k]), week_base),
+            ),
             client: clients.1,
             product: products.1,
             region: regions.1,
@@ -171,7 +197,8 @@ impl Index {
 }
 
 /// One column in merged order: an old row's value from `old`, a new row's from `new`.
-fn map<T>(merged: &[u32], old: &dyn Fn(usize) -> T, new: &dyn Fn(usize) -> T) -> Vec<T> {
+/// Generic, so each column's loop is compiled with its two closures inlined.
+fn map<T>(merged: &[u32], old: impl Fn(usize) -> T, new: impl Fn(usize) -> T) -> Vec<T> {
     merged
         .iter()
         .map(|&s| {
@@ -185,29 +212,20 @@ fn map<T>(merged: &[u32], old: &dyn Fn(usize) -> T, new: &dyn Fn(usize) -> T) ->
 }
 
 /// The dictionary after a change: the old values some kept row still has, and the change's
-/// values, in natural order. Returns it with each old code's new code and each of the change's
-/// codes' new code (`u32::MAX` for an old value no row has any more).
-fn merge_dict(
-    old: &Dict,
-    col: &[u32],
-    kept: &[u32],
-    all_kept: bool,
-    add: &Dict,
-) -> (Dict, Vec<u32>, Vec<u32>) {
-    // Every old value is some row's (the index is canonical): only retired rows can leave one
-    // unused.
-    let mut used = vec![all_kept; old.values.len()];
-    if !all_kept {
-        for &p in kept {
-            used[col[p as usize] as usize] = true;
-        }
+/// values, in natural order, with their counts. Returns it with each old code's new code and
+/// each of the change's codes' new code (`u32::MAX` for an old value no row has any more).
+fn merge_dict(old: &Dict, col: &[u32], removed: &[u32], add: &Dict) -> (Dict, Vec<u32>, Vec<u32>) {
+    let mut rows = old.rows.clone();
+    for &p in removed {
+        let c = col[p as usize] as usize;
+        rows[c] = rows[c].saturating_sub(1);
     }
     let mut known = vec![u32::MAX; add.values.len()];
     let mut fresh: Vec<usize> = Vec::new();
     for (a, v) in add.values.iter().enumerate() {
         match old.lookup(v) {
             Some(c) => {
-                used[c as usize] = true;
+                rows[c as usize] += add.rows[a];
                 known[a] = c;
             }
             None => fresh.push(a),
@@ -221,17 +239,17 @@ fn merge_dict(
     let mut add_map = vec![u32::MAX; add.values.len()];
     let mut f = 0;
     for (c, v) in old.values.iter().enumerate() {
-        if !used[c] {
+        if rows[c] == 0 {
             continue;
         }
         while f < fresh.len() && natural_cmp(value(fresh[f]), Some(v)).is_lt() {
-            add_map[fresh[f]] = out.push(add.values[fresh[f]].clone());
+            add_map[fresh[f]] = out.push(add.values[fresh[f]].clone(), add.rows[fresh[f]]);
             f += 1;
         }
-        old_map[c] = out.push(v.clone());
+        old_map[c] = out.push(v.clone(), rows[c]);
     }
     for &a in &fresh[f..] {
-        add_map[a] = out.push(add.values[a].clone());
+        add_map[a] = out.push(add.values[a].clone(), add.rows[a]);
     }
     for (a, &c) in known.iter().enumerate() {
         if c != u32::MAX {
@@ -239,6 +257,48 @@ fn merge_dict(
         }
     }
     (out, old_map, add_map)
+}
+
+/// The ids a change touches, asked about every old row: a bitmap over their range when that is
+/// small (ids are mostly dense), a hash set otherwise.
+enum Touched {
+    Bits { first: i64, bits: Vec<u64> },
+    Set(HashSet<i64, foldhash::fast::FixedState>),
+}
+
+impl Touched {
+    fn new(ids: impl Iterator<Item = i64> + Clone) -> Self {
+        let (lo, hi) = ids.clone().fold((i64::MAX, i64::MIN), |(lo, hi), id| {
+            (lo.min(id), hi.max(id))
+        });
+        let span = hi.checked_sub(lo).and_then(|s| u64::try_from(s).ok());
+        match span {
+            // At most 16 MiB of bits.
+            Some(span) if span < 1 << 27 => {
+                let mut bits = vec![0u64; (span / 64 + 1) as usize];
+                for id in ids {
+                    let at = (id - lo) as u64;
+                    bits[(at / 64) as usize] |= 1 << (at % 64);
+                }
+                Self::Bits { first: lo, bits }
+            }
+            _ => Self::Set(ids.collect()),
+        }
+    }
+
+    fn contains(&self, id: i64) -> bool {
+        match self {
+            Self::Bits { first, bits } => id
+                .checked_sub(*first)
+                .and_then(|at| u64::try_from(at).ok())
+                .and_then(|at| {
+                    bits.get((at / 64) as usize)
+                        .map(|w| w >> (at % 64) & 1 == 1)
+                })
+                .unwrap_or(false),
+            Self::Set(set) => set.contains(&id),
+        }
+    }
 }
 
 /// The tickets after a change, and where each old rank and each new row's ticket went.
@@ -250,19 +310,11 @@ struct Ranked {
 }
 
 /// Ranks the change's tickets among the old ones still in use (dense ranks, natural order).
-fn merge_tickets(
-    old: &Tickets,
-    ranks: &[u32],
-    kept: &[u32],
-    all_kept: bool,
-    delta: &IndexBuilder,
-) -> Ranked {
-    let mut alive = vec![all_kept; old.len()];
-    if !all_kept {
-        for &p in kept {
-            if let Some(a) = alive.get_mut(ranks[p as usize] as usize) {
-                *a = true;
-            }
+fn merge_tickets(old: &Tickets, ranks: &[u32], removed: &[u32], delta: &IndexBuilder) -> Ranked {
+    let mut alive = vec![true; old.len()];
+    for &p in removed {
+        if let Some(a) = alive.get_mut(ranks[p as usize] as usize) {
+            *a = false;
         }
     }
     let ticket = |k: usize| delta.tickets[k].as_deref().unwrap_or("");
@@ -307,35 +359,80 @@ fn merge_tickets(
         ends: Vec::with_capacity(n + fresh.len()),
     });
     let mut next: u32 = 0;
-    let mut place = |out: &mut Option<Tickets>, s: &str| -> u32 {
-        if let Some(t) = out
-            && t.push(s).is_none()
-        {
-            *out = None;
-        }
-        next += 1;
-        next - 1
-    };
     let mut old_rank = vec![LAST; n];
     let mut new_rank = vec![LAST; delta.len()];
     let mut f = 0;
-    for (r, rank) in old_rank.iter_mut().enumerate() {
-        while f < fresh.len() && at[f] == r {
-            new_rank[fresh[f]] = place(&mut out, ticket(fresh[f]));
+    let mut r = 0;
+    while r < n || f < fresh.len() {
+        // The new tickets that go before old rank `r`, then the run of old tickets still in use
+        // up to the next new one, copied in one piece.
+        while f < fresh.len() && at[f] <= r {
+            new_rank[fresh[f]] = next;
+            next += 1;
+            push(&mut out, ticket(fresh[f]));
             f += 1;
         }
-        if alive[r] {
-            *rank = place(&mut out, old.get(r));
+        let stop = at.get(f).copied().unwrap_or(n).min(n);
+        while r < stop {
+            if !alive[r] {
+                r += 1;
+                continue;
+            }
+            let start = r;
+            while r < stop && alive[r] {
+                old_rank[r] = next;
+                next += 1;
+                r += 1;
+            }
+            copy_run(&mut out, old, start..r);
         }
-    }
-    for &k in &fresh[f..] {
-        new_rank[k] = place(&mut out, ticket(k));
     }
     Ranked {
         tickets: out,
         old: old_rank,
         new: new_rank,
     }
+}
+
+/// Appends one ticket; past the arena's limit there is no arena any more (see [`Ranked`]).
+fn push(out: &mut Option<Tickets>, s: &str) {
+    if let Some(t) = out
+        && t.push(s).is_none()
+    {
+        *out = None;
+    }
+}
+
+/// Appends old ranks `run` (consecutive) in one copy of their text and their ends moved.
+fn copy_run(out: &mut Option<Tickets>, old: &Tickets, run: std::ops::Range<usize>) {
+    let Some(t) = out else {
+        return;
+    };
+    let from = run
+        .start
+        .checked_sub(1)
+        .and_then(|r| old.ends.get(r))
+        .map_or(0, |&e| e as usize);
+    let to = run
+        .end
+        .checked_sub(1)
+        .and_then(|r| old.ends.get(r))
+        .map_or(from, |&e| e as usize);
+    let base = t.text.len();
+    let Some(text) = old.text.get(from..to) else {
+        *out = None;
+        return;
+    };
+    if u32::try_from(base + text.len()).is_err() {
+        *out = None;
+        return;
+    }
+    t.text.push_str(text);
+    t.ends.extend(
+        old.ends[run]
+            .iter()
+            .map(|&e| (e as usize - from + base) as u32),
+    );
 }
 
 #[cfg(test)]
