@@ -1,19 +1,19 @@
 //! The application service: owns the [`Store`] and the analytics [`Index`].
 //!
-//! Every change goes import -> commit -> refresh: the index is rebuilt from the store after a
-//! committed import or delete and swapped in whole, so readers see either the old or the new
-//! data, never half of it. The command line and the web server only translate their requests
+//! Every change goes import -> commit -> refresh: what a committed import or delete wrote and
+//! removed is applied to the index, and the new index is swapped in whole, so readers see either
+//! the old or the new data, never half of it. The command line and the web server only translate their requests
 //! into calls here, so both behave the same.
 //!
 //! A store connection does one thing at a time, so the application keeps one per kind of work
 //! ([`Conn`]): requests (sessions, pages of rows), writes (imports, deletes) and index scans. A
-//! long import then holds up neither a login nor a page, and an index rebuild after another
+//! long import then holds up neither a login nor a page, and an index update after another
 //! instance's import (PostgreSQL, [`App::watch_changes`]) runs beside both.
 
 //!
 //! The service is split by concern: [`accounts`] (users, sessions, API tokens, the login
 //! throttle), [`import`] (imports and deletes), [`queries`] (stats, heatmaps, pages of rows,
-//! export), [`refresh`] (the index: rebuilds, following other processes' changes). Each is an
+//! export), [`refresh`] (the index: loaded once, then each change applied, this process's or another's). Each is an
 //! `impl App` block of its own; this file holds the struct, its connections and its clock.
 
 mod accounts;
@@ -123,7 +123,7 @@ pub struct App {
     /// Accounts ranked, per filter and day, for the index in use.
     accounts: cache::PerIndex<(Filter, Option<NaiveDate>), Accounts>,
     /// False for a command that only writes (`escamap import`, `user add` …): no index is loaded
-    /// at start or rebuilt after a change, since nothing in the process would read it (a server
+    /// at start or updated after a change, since nothing in the process would read it (a server
     /// beside it follows the change by itself).
     indexed: bool,
 }
@@ -174,7 +174,7 @@ impl App {
         Ok(app)
     }
 
-    /// Opens the store for a process that never reads the index: it is neither loaded nor rebuilt
+    /// Opens the store for a process that never reads the index: it is neither loaded nor updated
     /// after an import or a delete. [`App::index`] stays empty.
     pub fn open_unindexed(location: &Location) -> Result<Self, AppError> {
         Ok(Self {

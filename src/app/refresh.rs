@@ -14,9 +14,9 @@ const POLL: std::time::Duration = std::time::Duration::from_millis(100);
 
 impl App {
     /// Follows the imports and deletes other processes commit (other instances on PostgreSQL,
-    /// `escamap import` run beside a SQLite server) and rebuilds the index after each burst of
-    /// them, on a thread of its own: requests keep being answered from the previous index until
-    /// the new one is swapped in whole. PostgreSQL announces changes (LISTEN/NOTIFY); a SQLite
+    /// `escamap import` run beside a SQLite server) and applies each burst of them to the index,
+    /// on a thread of its own: requests keep being answered from the previous index until the
+    /// new one is swapped in whole. PostgreSQL announces changes (LISTEN/NOTIFY); a SQLite
     /// file is asked for its generation ten times a second, one cheap query.
     pub fn watch_changes(self: &Arc<Self>) -> Result<(), AppError> {
         match &self.location {
@@ -78,7 +78,7 @@ impl App {
             let Some(app) = app.upgrade() else {
                 return true;
             };
-            // Back after a lost connection: rebuild only if something was committed meanwhile.
+            // Back after a lost connection: catch up only if something was committed meanwhile.
             if change == crate::store::Change::Connected && app.index_is_current() {
                 tracing::info!("the index is still current");
                 return true;
