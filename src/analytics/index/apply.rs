@@ -41,29 +41,13 @@ impl Index {
                 .iter()
                 .max()
                 .is_none_or(|&top| delta.ids.iter().all(|&id| id > top));
-        let kept: Vec<u32> = if n == 0 {
-            Vec::new()
-        } else if only_new {
-            (0..n as u32).collect()
+        // The old rows that stay, and those the change retires (every id it touches).
+        let (kept, removed): (Vec<u32>, Vec<u32>) = if only_new {
+            ((0..n as u32).collect(), Vec::new())
         } else {
             let touched = Touched::new(delta.ids.iter().chain(retired).copied());
-            (0..n as u32)
-                .filter(|&p| !touched.contains(self.ids[p as usize]))
-                .collect()
+            (0..n as u32).partition(|&p| !touched.contains(self.ids[p as usize]))
         };
-        let all_kept = kept.len() == n;
-        // The rows the change retires, found by walking `kept` beside the old positions.
-        let mut removed: Vec<u32> = Vec::with_capacity(n - kept.len());
-        if !all_kept {
-            let mut next = kept.iter().copied().peekable();
-            for p in 0..n as u32 {
-                if next.peek() == Some(&p) {
-                    next.next();
-                } else {
-                    removed.push(p);
-                }
-            }
-        }
 
         // The change's rows in (opened, id) order, then merged with the kept ones (ids are
         // unique: every id in the change was taken out of the old rows).
