@@ -101,6 +101,21 @@ pub enum Command {
     /// Copy a whole store into a new, empty one (SQLite to PostgreSQL, or back), in one
     /// transaction: all or nothing. Sessions are not copied.
     MigrateStore(MigrateArgs),
+    /// Ask a running server whether it is up (`GET /healthz`): exit 0 when it answers 200 with
+    /// `{"status": "ok"}`, 1 otherwise. For a container's HEALTHCHECK: it needs nothing but this
+    /// binary.
+    Healthcheck(HealthcheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HealthcheckArgs {
+    /// The health address to ask [default: http://127.0.0.1:PORT/healthz, PORT as `serve` takes
+    /// it: ESCAMAP_PORT, then FLASK_PORT, then 5000].
+    #[arg(long)]
+    pub url: Option<String>,
+    /// Seconds to wait for the answer.
+    #[arg(long, default_value_t = 5)]
+    pub timeout_secs: u64,
 }
 
 #[derive(Debug, Args)]
@@ -768,6 +783,50 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Digest { action } => digest(&open_to_read(&cli.db)?, action),
         Command::User { action } => user(&open_unindexed(&cli.db)?, action),
         Command::MigrateStore(a) => migrate_store(&a),
+        Command::Healthcheck(a) => healthcheck(&a),
+    }
+}
+
+fn healthcheck(a: &HealthcheckArgs) -> anyhow::Result<ExitCode> {
+    let url = match &a.url {
+        Some(u) => u.clone(),
+        None => format!(
+            "http://127.0.0.1:{}/healthz",
+            crate::config::port_from_env()?
+        ),
+    };
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(std::time::Duration::from_secs(a.timeout_secs.max(1))))
+        .max_redirects(0)
+        .http_status_as_error(false)
+        .tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::PlatformVerifier)
+                .build(),
+        )
+        .build()
+        .into();
+    let unhealthy = |why: String| {
+        eprintln!("unhealthy: {url}: {why}");
+        Ok(ExitCode::FAILURE)
+    };
+    let mut answer = match agent.get(&url).call() {
+        Ok(a) => a,
+        Err(e) => return unhealthy(e.to_string()),
+    };
+    let status = answer.status().as_u16();
+    let body = answer
+        .body_mut()
+        .with_config()
+        .limit(4096)
+        .read_to_string()
+        .unwrap_or_default();
+    let ok = serde_json::from_str::<serde_json::Value>(&body).is_ok_and(|v| v["status"] == "ok");
+    if status == 200 && ok {
+        println!("healthy: {url}");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        unhealthy(format!("HTTP {status}: {}", body.trim()))
     }
 }
 

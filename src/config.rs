@@ -93,6 +93,11 @@ pub struct ServeArgs {
     /// on).
     #[arg(long, env = "ESCAMAP_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Serve Prometheus metrics at http://ADDR/metrics, on a listener of its own (never the
+    /// public one), e.g. 127.0.0.1:9464. Off by default; the metrics need no sign-in, so keep the
+    /// address private.
+    #[arg(long, value_name = "ADDR", env = "ESCAMAP_METRICS_ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 /// How `serve` sends digests and alerts: the mail server (webhooks need none), the sender, and
@@ -121,6 +126,8 @@ pub struct Settings {
     pub server: ServerConfig,
     /// Digests due each minute and alerts after each change.
     pub outbound: OutboundSettings,
+    /// Where `GET /metrics` is served, if anywhere.
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 /// The first set variable among `names`.
@@ -128,6 +135,18 @@ fn env_first(names: &[&str]) -> Option<String> {
     names
         .iter()
         .find_map(|n| std::env::var(n).ok().filter(|v| !v.trim().is_empty()))
+}
+
+/// The port `serve` takes when no `--port` is given: `ESCAMAP_PORT`, then the original's
+/// `FLASK_PORT`, then 5000.
+pub fn port_from_env() -> anyhow::Result<u16> {
+    match env_first(&["ESCAMAP_PORT", "FLASK_PORT"]) {
+        Some(p) => p
+            .trim()
+            .parse()
+            .with_context(|| format!("invalid port {p:?} in ESCAMAP_PORT/FLASK_PORT")),
+        None => Ok(5000),
+    }
 }
 
 impl Settings {
@@ -141,13 +160,7 @@ impl Settings {
             .unwrap_or_else(|| "127.0.0.1".to_owned());
         let port = match a.port {
             Some(p) => p,
-            None => match env_first(&["ESCAMAP_PORT", "FLASK_PORT"]) {
-                Some(p) => p
-                    .trim()
-                    .parse()
-                    .with_context(|| format!("invalid port {p:?} in ESCAMAP_PORT/FLASK_PORT"))?,
-                None => 5000,
-            },
+            None => port_from_env()?,
         };
         let mut rate_limits = RateLimits {
             enabled: !a.no_rate_limit,
@@ -203,6 +216,7 @@ impl Settings {
             tls,
             server,
             outbound,
+            metrics_addr: a.metrics_addr,
         })
     }
 }

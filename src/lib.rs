@@ -13,6 +13,7 @@ pub mod demo;
 pub mod domain;
 pub mod ingest;
 pub mod mail;
+pub mod metrics;
 pub mod query;
 pub mod render;
 pub mod startup;

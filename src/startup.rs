@@ -23,6 +23,8 @@ pub struct Application {
     tls: Option<tokio_rustls::TlsAcceptor>,
     state: AppState,
     addr: SocketAddr,
+    /// The metrics' own listener, when `--metrics-addr` asked for one.
+    metrics: Option<std::net::TcpListener>,
     db: Location,
     /// The mail server, when one was given, and how digests and alerts go out.
     outbound: (
@@ -47,6 +49,15 @@ impl Application {
             .with_context(|| format!("cannot listen on {}:{}", settings.host, settings.port))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
+        let metrics = match settings.metrics_addr {
+            Some(at) => {
+                let l = std::net::TcpListener::bind(at)
+                    .with_context(|| format!("cannot listen on {at} for the metrics"))?;
+                l.set_nonblocking(true)?;
+                Some(l)
+            }
+            None => None,
+        };
         let mailer = match &settings.outbound.smtp_url {
             Some(url) => Some(std::sync::Arc::new(
                 crate::mail::Mailer::from_url(url)
@@ -59,6 +70,7 @@ impl Application {
             tls,
             state: AppState::shared(app, settings.server, secret),
             addr,
+            metrics,
             db: settings.db,
             outbound: (mailer, settings.outbound),
         })
@@ -67,6 +79,11 @@ impl Application {
     /// The address it listens on (the port the system chose for port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where the metrics are served, if they are.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     pub fn state(&self) -> &AppState {
@@ -94,9 +111,26 @@ impl Application {
             ),
         }
         tokio::spawn(deliver(self.state.app.clone(), mailer, out));
+        let metrics = match self.metrics {
+            Some(l) => {
+                let l = tokio::net::TcpListener::from_std(l)?;
+                let at = l.local_addr()?;
+                tracing::info!(%at, "serving metrics on http://{at}/metrics");
+                eprintln!("metrics on http://{at}/metrics");
+                Some(tokio::spawn(crate::web::observe::serve_metrics(
+                    l,
+                    self.state.app.metrics().clone(),
+                )))
+            }
+            None => None,
+        };
         let listener = tokio::net::TcpListener::from_std(self.listener)?;
         let router = crate::web::router(self.state.clone());
-        crate::web::serve_with(listener, self.tls, router, self.state, shutdown).await?;
+        let served = crate::web::serve_with(listener, self.tls, router, self.state, shutdown).await;
+        if let Some(task) = metrics {
+            task.abort();
+        }
+        served?;
         Ok(())
     }
 }
@@ -124,8 +158,9 @@ async fn deliver(
             if due {
                 last_minute = Some(minute);
             }
-            let (app, mailer, out) = (app.clone(), mailer.clone(), out.clone());
+            let (worker, mailer, out) = (app.clone(), mailer.clone(), out.clone());
             let ran = tokio::task::spawn_blocking(move || {
+                let app = worker;
                 let o = crate::app::Outbound {
                     mailer: mailer.as_deref(),
                     from: &out.from,
@@ -159,7 +194,10 @@ async fn deliver(
                         );
                     }
                 }
-                Ok(Err(e)) => tracing::error!(error = %e, "sending digests and alerts failed"),
+                Ok(Err(e)) => {
+                    app.count_failure(&e);
+                    tracing::error!(error = %e, "sending digests and alerts failed");
+                }
                 Err(e) => tracing::error!(error = %e, "the delivery task failed"),
             }
         }

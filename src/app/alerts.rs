@@ -288,6 +288,7 @@ impl App {
                         "alert sent"
                     );
                     report.sent.push(m.id);
+                    self.metrics.delivered(false, 1, 0);
                 }
                 Err(e) => {
                     let error = e.to_string();
@@ -299,6 +300,7 @@ impl App {
                     )?;
                     tracing::warn!(alert = m.alert, message = m.id, attempt = m.attempt, %retry_at, error = %error, "alert not sent");
                     report.failed.push((m.id, error));
+                    self.metrics.delivered(false, 0, 1);
                 }
             }
         }

@@ -6,6 +6,7 @@ use super::{App, AppError, Conn};
 use crate::ingest::mapping::Mapping;
 use crate::ingest::preview::{Preview, preview};
 use crate::ingest::{ImportReport, RejectionGroup, RowErrorKind, Source};
+use crate::metrics::ImportOutcome;
 use crate::store::{ImportRecord, NewImport, SourceProfile, StoreError};
 
 /// How to read a file: a mapping given now, a profile to use, a name to keep the mapping under.
@@ -59,6 +60,29 @@ impl App {
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<ImportReport, AppError> {
         let started = std::time::Instant::now();
+        let result = self.import_counted(source_name, bytes, today, options, progress, started);
+        let (outcome, rows) = match &result {
+            Ok(r) => (
+                ImportOutcome::Committed,
+                Some((r.imported, r.replaced, r.rejected_count)),
+            ),
+            Err(AppError::Store(_) | AppError::Output(_)) => (ImportOutcome::Failed, None),
+            Err(_) => (ImportOutcome::Refused, None),
+        };
+        self.metrics
+            .import(outcome, rows, started.elapsed().as_secs_f64());
+        result
+    }
+
+    fn import_counted(
+        &self,
+        source_name: &str,
+        bytes: &[u8],
+        today: NaiveDate,
+        options: &ImportOptions,
+        progress: &mut dyn FnMut(u64, u64),
+        started: std::time::Instant,
+    ) -> Result<ImportReport, AppError> {
         // Checked first: the profile is saved after the import commits.
         if let Some(name) = &options.save_profile {
             profile_name(name)?;

@@ -122,6 +122,8 @@ pub struct App {
     insights: cache::PerIndex<InsightsKey, Insights>,
     /// Accounts ranked, per filter and day, for the index in use.
     accounts: cache::PerIndex<(Filter, Option<NaiveDate>), Accounts>,
+    /// What this process counts (served by `serve --metrics-addr`).
+    metrics: Arc<crate::metrics::Metrics>,
     /// False for a command that only writes (`escamap import`, `user add` …): no index is loaded
     /// at start or updated after a change, since nothing in the process would read it (a server
     /// beside it follows the change by itself).
@@ -208,6 +210,7 @@ impl App {
             clock: Clock::default(),
             insights: Default::default(),
             accounts: Default::default(),
+            metrics: Default::default(),
             indexed: true,
         })
     }
@@ -224,6 +227,7 @@ impl App {
             clock: Clock::default(),
             insights: Default::default(),
             accounts: Default::default(),
+            metrics: Default::default(),
             indexed: true,
         };
         app.refresh()?;
@@ -261,6 +265,21 @@ impl App {
         // A panic while holding the lock cannot leave the store half-written (transactions roll
         // back on drop), so a poisoned lock is safe to reuse.
         self.conns[i].lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// What this process counts.
+    pub fn metrics(&self) -> &Arc<crate::metrics::Metrics> {
+        &self.metrics
+    }
+
+    /// Counts `e` among the store errors when the store failed (work in the background: an
+    /// index update, a delivery run; the web layer counts what its answers meet).
+    pub fn count_failure(&self, e: &AppError) {
+        if let AppError::Store(s) = e
+            && let Some(kind) = s.fault()
+        {
+            self.metrics.store_error(kind);
+        }
     }
 
     /// The current index. Cheap: an `Arc` clone; queries run without holding any lock.

@@ -42,7 +42,10 @@ impl App {
                                 rows = app.index().len(),
                                 "index caught up with a change made by another process"
                             ),
-                            Err(e) => tracing::warn!(error = %e, "cannot refresh the index yet"),
+                            Err(e) => {
+                                app.count_failure(&e);
+                                tracing::warn!(error = %e, "cannot refresh the index yet");
+                            }
                         }
                     }
                 }
@@ -93,6 +96,7 @@ impl App {
                     true
                 }
                 Err(e) => {
+                    app.count_failure(&e);
                     tracing::warn!(error = %e, "cannot refresh the index yet; retrying");
                     false
                 }
@@ -156,6 +160,8 @@ impl App {
                 // it, and the answers cached for it.
                 self.index_generation
                     .store(scanned.generation, std::sync::atomic::Ordering::SeqCst);
+                self.metrics
+                    .index(self.index().len(), scanned.generation, None);
                 return Ok(());
             } else {
                 let (written, gone) = (delta.len(), retired.len());
@@ -173,9 +179,15 @@ impl App {
                 );
                 index
             };
+            let rows = index.len();
             *self.index.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(index);
             self.index_generation
                 .store(scanned.generation, std::sync::atomic::Ordering::SeqCst);
+            self.metrics.index(
+                rows,
+                scanned.generation,
+                Some((scanned.full, started.elapsed().as_secs_f64())),
+            );
             self.index_loaded
                 .store(true, std::sync::atomic::Ordering::SeqCst);
             return Ok(());

@@ -171,6 +171,7 @@ impl App {
                         None,
                     )?;
                     tracing::info!(subscription = sub.id, %slot, attempt, "digest sent");
+                    self.metrics.delivered(true, 1, 0);
                     report.sent.push(Sent {
                         subscription: sub.id,
                         slot,
@@ -187,6 +188,7 @@ impl App {
                         Some((&error, retry_at)),
                     )?;
                     tracing::warn!(subscription = sub.id, %slot, attempt, %retry_at, error = %error, "digest not sent");
+                    self.metrics.delivered(true, 0, 1);
                     report.failed.push(Failed {
                         subscription: sub.id,
                         slot,

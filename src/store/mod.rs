@@ -41,6 +41,18 @@ pub enum StoreError {
     Other(String),
 }
 
+impl StoreError {
+    /// The kind of failure this is, as the metrics count it (`unavailable`, `other`); `None` for
+    /// an answer rather than a failure (not found, a conflict).
+    pub fn fault(&self) -> Option<&'static str> {
+        match self {
+            Self::NotFound | Self::Conflict(_) => None,
+            Self::Unavailable(_) => Some("unavailable"),
+            Self::Other(_) => Some("other"),
+        }
+    }
+}
+
 /// What the caller knows about an import before its rows are written.
 #[derive(Debug, Clone)]
 pub struct NewImport<'a> {

@@ -68,6 +68,22 @@ impl ScratchDb {
     pub fn url(&self) -> &str {
         &self.url
     }
+
+    /// The database's name on the server.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Runs `sql` on the server's maintenance database (to close this database's connections,
+    /// say).
+    pub fn admin(&self, sql: &str) {
+        let (url, sql) = (self.admin_url.clone(), sql.to_owned());
+        off_runtime(move || {
+            Client::connect(&url, NoTls)
+                .and_then(|mut c| c.batch_execute(&sql))
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        });
+    }
 }
 
 impl Drop for ScratchDb {

@@ -267,11 +267,16 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     let app = state.app.clone();
     match tokio::task::spawn_blocking(move || app.store_count()).await {
         Ok(Ok(_)) => Json(json!({"status": "ready"})).into_response(),
-        _ => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "unavailable"})),
-        )
-            .into_response(),
+        _ => {
+            let mut resp = (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"status": "unavailable"})),
+            )
+                .into_response();
+            resp.extensions_mut()
+                .insert(super::observe::StoreFault("unavailable"));
+            resp
+        }
     }
 }
 

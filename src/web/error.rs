@@ -7,6 +7,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use super::observe::StoreFault;
 use super::pages::ErrorPage;
 use super::params::ParamError;
 use crate::app::AppError;
@@ -44,6 +45,10 @@ pub enum WebError {
     TooManyRequests { retry_after_secs: u64 },
     #[error("the store is unavailable")]
     Unavailable,
+    /// The store failed otherwise: answered as [`WebError::Internal`], and counted as a store
+    /// error.
+    #[error("internal error")]
+    StoreFailed(String),
     /// Never shown: logged with its id.
     #[error("internal error")]
     Internal(String),
@@ -72,6 +77,7 @@ impl From<AppError> for WebError {
                 tracing::error!(error = %cause, "store unavailable");
                 Self::Unavailable
             }
+            AppError::Store(StoreError::Other(cause)) => Self::StoreFailed(cause),
             other => Self::Internal(other.to_string()),
         }
     }
@@ -99,7 +105,7 @@ impl WebError {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Internal(_) | Self::StoreFailed(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -118,14 +124,14 @@ impl WebError {
             Self::PayloadTooLarge => "payload_too_large",
             Self::TooManyRequests { .. } => "rate_limited",
             Self::Unavailable => "unavailable",
-            Self::Internal(_) => "internal",
+            Self::Internal(_) | Self::StoreFailed(_) => "internal",
         }
     }
 
     /// What a person may be told, and for a 5xx the id under which the cause was logged.
     fn public(&self) -> (String, Option<String>) {
         match self {
-            Self::Internal(cause) => {
+            Self::Internal(cause) | Self::StoreFailed(cause) => {
                 let id = format!("{:016x}", fastrand::u64(..));
                 tracing::error!(error.id = %id, error = %cause, "request failed");
                 (
@@ -148,9 +154,18 @@ impl WebError {
     }
 
     fn finish(&self, mut resp: Response) -> Response {
-        if let Self::TooManyRequests { retry_after_secs } = self {
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+        match self {
+            Self::TooManyRequests { retry_after_secs } => {
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+            }
+            Self::Unavailable => {
+                resp.extensions_mut().insert(StoreFault("unavailable"));
+            }
+            Self::StoreFailed(_) => {
+                resp.extensions_mut().insert(StoreFault("other"));
+            }
+            _ => {}
         }
         resp
     }

@@ -318,6 +318,15 @@ async fn guarded(
             if let Some(event) = rejection.event() {
                 super::audit::refused(event, caller.account(), &path, ip, &caller.request_id);
             }
+            let metrics = state.app.metrics();
+            match rejection {
+                Rejection::RateLimited { .. } => metrics
+                    .rate_limited
+                    .with_label_values(&[kind.label()])
+                    .inc(),
+                Rejection::Csrf | Rejection::CrossSite => metrics.csrf_refused.inc(),
+                _ => {}
+            }
             return rejection.respond(&path);
         }
     };

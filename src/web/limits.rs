@@ -26,6 +26,20 @@ pub enum Kind {
     Import,
 }
 
+impl Kind {
+    /// The kind's name, as a metric's label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Page => "pages",
+            Self::Dashboard => "dashboard",
+            Self::Data => "data",
+            Self::Api => "api",
+            Self::Login => "login",
+            Self::Import => "import",
+        }
+    }
+}
+
 fn limiter(rate: Rate) -> DefaultKeyedRateLimiter<IpAddr> {
     let count = NonZeroU32::new(rate.count).unwrap_or(NonZeroU32::MIN);
     let quota = Quota::with_period(rate.per / rate.count.max(1))

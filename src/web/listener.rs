@@ -30,11 +30,36 @@ pub enum Stream {
     Tls(Box<TlsStream<TcpStream>>),
 }
 
-/// A connection and the permits it holds (the global one and its address's share).
+/// A connection and the permits it holds (the global one and its address's share), counted
+/// among the open ones while it lives.
 pub struct Conn {
     stream: Stream,
     _permit: OwnedSemaphorePermit,
     _share: Option<AddressShare>,
+    _open: Open,
+}
+
+/// Where the listener counts: the connections open now, and those refused at once.
+#[derive(Clone)]
+pub struct ConnCounters {
+    pub open: prometheus::IntGauge,
+    pub refused: prometheus::IntCounter,
+}
+
+/// One open connection, counted from its acceptance (a TLS handshake included) to its close.
+struct Open(prometheus::IntGauge);
+
+impl Open {
+    fn new(gauge: &prometheus::IntGauge) -> Self {
+        gauge.inc();
+        Self(gauge.clone())
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 /// The caps the listener enforces.
@@ -134,7 +159,12 @@ pub fn tls_acceptor(cert: &std::path::Path, key: &std::path::Path) -> io::Result
 }
 
 impl EscaListener {
-    pub fn new(tcp: TcpListener, tls: Option<TlsAcceptor>, limits: ConnLimits) -> io::Result<Self> {
+    pub fn new(
+        tcp: TcpListener,
+        tls: Option<TlsAcceptor>,
+        limits: ConnLimits,
+        counters: ConnCounters,
+    ) -> io::Result<Self> {
         let local = tcp.local_addr()?;
         let (tx, rx) = mpsc::channel(64);
         let permits = Arc::new(Semaphore::new(limits.max.max(1)));
@@ -159,11 +189,13 @@ impl EscaListener {
                         Some(share) => Some(share),
                         None => {
                             // Closed at once: the permit goes back with it.
+                            counters.refused.inc();
                             tracing::debug!(client = %addr.ip(), "connection refused: this address holds its share");
                             continue;
                         }
                     }
                 };
+                let open = Open::new(&counters.open);
                 let _ = tcp_stream.set_nodelay(true);
                 let conn_tx = tx.clone();
                 match &tls {
@@ -174,6 +206,7 @@ impl EscaListener {
                                     stream: Stream::Plain(tcp_stream),
                                     _permit: permit,
                                     _share: share,
+                                    _open: open,
                                 },
                                 addr,
                             ))
@@ -199,6 +232,7 @@ impl EscaListener {
                                                 stream: Stream::Tls(Box::new(s)),
                                                 _permit: permit,
                                                 _share: share,
+                                                _open: open,
                                             },
                                             addr,
                                         ))

@@ -14,6 +14,7 @@ pub mod gate;
 pub mod held;
 pub mod limits;
 pub mod listener;
+pub mod observe;
 pub mod pages;
 pub mod params;
 pub mod routes;
@@ -44,8 +45,8 @@ pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; 
 pub const PERMISSIONS_POLICY: &str = "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), \
     microphone=(), payment=(), usb=(), interest-cohort=()";
 
-/// The layers every route runs behind, outermost last: security headers on every answer (errors,
-/// 429s and panics included), the bounds on a request's head (414, 431), tracing by route
+/// The layers every route runs behind, outermost first: the metrics' count of every answer,
+/// security headers on every answer (errors, 429s and panics included), the bounds on a request's head (414, 431), tracing by route
 /// template, timeouts, no-store, panics as 500s, the gate (caller, rate limits, roles, CSRF), and
 /// the body limit.
 pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
@@ -74,6 +75,10 @@ pub fn with_layers(routes: Router<AppState>, state: AppState) -> Router {
         }))
         .layer(axum::middleware::from_fn(bounds::request_bounds))
         .layer(axum::middleware::from_fn(security_headers))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            observe::count,
+        ))
         .with_state(state)
 }
 
@@ -179,6 +184,10 @@ pub async fn serve_with(
             max: config.max_connections,
             per_address: config.max_connections_per_ip,
             exempt: config.trusted_proxies.clone(),
+        },
+        listener::ConnCounters {
+            open: state.app.metrics().open_connections.clone(),
+            refused: state.app.metrics().connections_refused.clone(),
         },
     )?;
     // Forget rate-limit state of quiet addresses now and then.

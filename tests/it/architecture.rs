@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 const MAY_NAME: &[(&str, &[&str])] = &[
     ("domain", &[]),
     ("telemetry", &[]),
+    ("metrics", &[]),
     ("auth", &["domain"]),
     ("ingest", &["domain"]),
     ("store", &["domain"]),
@@ -25,6 +26,7 @@ const MAY_NAME: &[(&str, &[&str])] = &[
             "domain",
             "ingest",
             "mail",
+            "metrics",
             "query",
             "render",
             "store",
@@ -41,6 +43,7 @@ const MAY_NAME: &[(&str, &[&str])] = &[
             "config",
             "domain",
             "ingest",
+            "metrics",
             "query",
             "render",
             "store",

@@ -15,6 +15,7 @@ mod incremental;
 mod insights;
 mod mail;
 mod mapping;
+mod metrics;
 mod notify;
 mod properties;
 mod scale;

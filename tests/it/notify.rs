@@ -146,7 +146,7 @@ pub fn secret_in(out: &str) -> String {
 
 /// The insights world split in two: the twelve months of 2025, then January 2026 (the spike
 /// and the new hotspot), each row keeping its id.
-fn world_in_two() -> (String, String) {
+pub fn world_in_two() -> (String, String) {
     let all = crate::insights::world();
     let mut lines = all.lines();
     let header = lines.next().expect("header").to_owned();

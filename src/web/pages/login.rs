@@ -77,6 +77,12 @@ pub async fn login(
             ip,
             &caller.request_id,
         );
+        state
+            .app
+            .metrics()
+            .rate_limited
+            .with_label_values(&["login_throttle"])
+            .inc();
         return Err(WebError::TooManyRequests {
             retry_after_secs: wait,
         });
