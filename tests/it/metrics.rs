@@ -1,7 +1,8 @@
-//! Prometheus metrics, through the real binary: `serve --metrics-addr` is scraped before and
-//! after traffic this test sends, and every counter must have moved by exactly that traffic.
-//! The exposition is parsed here, line by line, by the text format's rules; the public listener
-//! must not serve it.
+//! Operations, through the real binary: Prometheus metrics (`serve --metrics-addr` scraped
+//! before and after traffic this test sends; every counter must have moved by exactly that
+//! traffic; the exposition parsed here, line by line, by the text format's rules; the public
+//! listener must not serve it; the Grafana dashboard asks only for metrics that exist), and
+//! `escamap healthcheck`, the container's HEALTHCHECK.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -498,6 +499,63 @@ async fn the_counters_move_by_exactly_the_traffic_the_server_answered() {
     assert_eq!(end.sum("escamap_store_errors_total", &[]), 0.0);
     assert_eq!(moved("escamap_connections_refused_total"), 0.0);
     assert!(end.get("process_resident_memory_bytes") > 0.0);
+
+    // The Grafana dashboard in docs/ reads only what is served.
+    let dashboard = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/grafana-dashboard.json"),
+    )
+    .expect("the dashboard");
+    let dashboard: serde_json::Value = serde_json::from_str(&dashboard).expect("JSON");
+    let mut asked = std::collections::BTreeSet::new();
+    for panel in dashboard["panels"].as_array().expect("panels") {
+        for target in panel["targets"].as_array().expect("targets") {
+            let expr = target["expr"].as_str().expect("expr");
+            for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+                if word.starts_with("escamap_") || word.starts_with("process_") {
+                    asked.insert(word.to_owned());
+                }
+            }
+        }
+    }
+    assert!(asked.len() >= 12, "{asked:?}");
+    for name in &asked {
+        let family = name.strip_suffix("_bucket").unwrap_or(name);
+        assert!(
+            end.types.contains_key(family),
+            "the dashboard asks for {name}, which is not served"
+        );
+    }
+}
+
+#[test]
+fn healthcheck_says_whether_a_server_answers_with_its_exit_status() {
+    let cli = TestCli::new();
+    let port = free_port();
+    let _served = cli.serve(&["--port", &port.to_string(), "--no-sample"], &[], port);
+    let url = format!("http://127.0.0.1:{port}/healthz");
+    let out = cli.run(&["healthcheck", "--url", &url]);
+    assert!(out.status.success(), "{out:?}");
+    // Without --url it asks 127.0.0.1 on the port serve would take: FLASK_PORT here.
+    let out = cli
+        .cmd()
+        .arg("healthcheck")
+        .env_remove("ESCAMAP_PORT")
+        .env("FLASK_PORT", port.to_string())
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{out:?}");
+    // Nothing listening, a page that is not a health answer, a 404: unhealthy, exit 1.
+    let closed = free_port();
+    for url in [
+        format!("http://127.0.0.1:{closed}/healthz"),
+        format!("http://127.0.0.1:{port}/login"),
+        format!("http://127.0.0.1:{port}/no-such-page"),
+    ] {
+        let out = cli.run(&["healthcheck", "--url", &url, "--timeout-secs", "2"]);
+        assert_eq!(out.status.code(), Some(1), "{url}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.starts_with("unhealthy: "), "{err}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
