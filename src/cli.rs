@@ -795,17 +795,7 @@ fn healthcheck(a: &HealthcheckArgs) -> anyhow::Result<ExitCode> {
             crate::config::port_from_env()?
         ),
     };
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(std::time::Duration::from_secs(a.timeout_secs.max(1))))
-        .max_redirects(0)
-        .http_status_as_error(false)
-        .tls_config(
-            ureq::tls::TlsConfig::builder()
-                .root_certs(ureq::tls::RootCerts::PlatformVerifier)
-                .build(),
-        )
-        .build()
-        .into();
+    let agent = crate::webhook::agent(std::time::Duration::from_secs(a.timeout_secs.max(1)));
     let unhealthy = |why: String| {
         eprintln!("unhealthy: {url}: {why}");
         Ok(ExitCode::FAILURE)

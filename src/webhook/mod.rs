@@ -51,10 +51,12 @@ pub fn check_url(url: &str) -> Result<String, WebhookError> {
     Ok(u.to_string())
 }
 
-/// POSTs `body` (JSON) to `url`, signed with `secret`. `Ok` only on a 2xx answer.
-pub fn post(url: &str, secret: &str, body: &[u8]) -> Result<(), WebhookError> {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .timeout_global(Some(Duration::from_secs(20)))
+/// The HTTP client EscaMap calls out with (webhooks, and `escamap healthcheck`): certificates
+/// checked by the platform's verifier, no redirect followed, every status an answer (the caller
+/// judges it), `timeout` for the whole exchange.
+pub fn agent(timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_global(Some(timeout))
         .max_redirects(0)
         .http_status_as_error(false)
         .user_agent(concat!("EscaMap/", env!("CARGO_PKG_VERSION")))
@@ -64,8 +66,12 @@ pub fn post(url: &str, secret: &str, body: &[u8]) -> Result<(), WebhookError> {
                 .build(),
         )
         .build()
-        .into();
-    let answer = agent
+        .into()
+}
+
+/// POSTs `body` (JSON) to `url`, signed with `secret`. `Ok` only on a 2xx answer.
+pub fn post(url: &str, secret: &str, body: &[u8]) -> Result<(), WebhookError> {
+    let answer = agent(Duration::from_secs(20))
         .post(url)
         .header("Content-Type", "application/json")
         .header(SIGNATURE_HEADER, signature(secret, body))

@@ -72,6 +72,7 @@ const MAY_NAME: &[(&str, &[&str])] = &[
             "store",
             "telemetry",
             "web",
+            "webhook",
         ],
     ),
 ];

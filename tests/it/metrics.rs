@@ -619,3 +619,59 @@ async fn a_lost_database_is_counted_as_store_errors_by_kind() {
         db.name()
     ));
 }
+
+/// Digests are counted where they are sent, by the application: a run with one receiver that
+/// takes its digest and one that answers 503 counts one of each.
+#[test]
+fn digest_deliveries_are_counted_sent_and_failed() {
+    let cli = TestCli::new();
+    cli.ok(&["import", &cli.write("world.csv", crate::insights::world())]);
+    cli.add_user("ana", "viewer", "a long enough password");
+    cli.ok(&["views", "save", "Billing", "--query", "product=Billing"]);
+    let (good, bad) = (Receiver::start(), Receiver::start());
+    bad.statuses.lock().expect("lock").push_back(503);
+    for hook in [&good, &bad] {
+        cli.ok(&[
+            "subscriptions",
+            "add",
+            "--user",
+            "ana",
+            "--schedule",
+            "monthly 1 08:00",
+            "--view",
+            "Billing",
+            "--webhook",
+            &hook.url("/digest"),
+        ]);
+    }
+    let slot = escamap::domain::Schedule::parse("monthly 1 08:00", "UTC")
+        .expect("schedule")
+        .next_slot(chrono::Utc::now())
+        .expect("next");
+    let app = escamap::app::App::open_sqlite(&cli.db).expect("open");
+    let counted = |text: &str, outcome: &str| -> f64 {
+        parse(text)
+            .expect("parses")
+            .get(&format!("escamap_digests_total{{outcome=\"{outcome}\"}}"))
+    };
+    let before = app.metrics().render();
+    assert_eq!(
+        (counted(&before, "sent"), counted(&before, "failed")),
+        (0.0, 0.0)
+    );
+    let out = escamap::app::Outbound {
+        mailer: None,
+        from: "EscaMap <escamap@localhost>",
+        public_url: "https://escamap.example.com",
+    };
+    let report = app
+        .run_due(slot + chrono::Duration::seconds(30), &out)
+        .expect("run");
+    assert_eq!((report.sent.len(), report.failed.len()), (1, 1));
+    assert_eq!((good.hits().len(), bad.hits().len()), (1, 1));
+    let after = app.metrics().render();
+    assert_eq!(
+        (counted(&after, "sent"), counted(&after, "failed")),
+        (1.0, 1.0)
+    );
+}
