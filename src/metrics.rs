@@ -263,6 +263,8 @@ impl Metrics {
             digests.with_label_values(&[o]);
             alerts.with_label_values(&[o]);
         }
+        // The store's words for its failures (`StoreError::UNAVAILABLE`, `OTHER`): this module
+        // names nothing of the crate's.
         for k in ["unavailable", "other"] {
             store_errors.with_label_values(&[k]);
         }

@@ -81,11 +81,6 @@ impl Application {
         self.addr
     }
 
-    /// Where the metrics are served, if they are.
-    pub fn metrics_addr(&self) -> Option<SocketAddr> {
-        self.metrics.as_ref().and_then(|l| l.local_addr().ok())
-    }
-
     pub fn state(&self) -> &AppState {
         &self.state
     }

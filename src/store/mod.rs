@@ -42,13 +42,18 @@ pub enum StoreError {
 }
 
 impl StoreError {
-    /// The kind of failure this is, as the metrics count it (`unavailable`, `other`); `None` for
-    /// an answer rather than a failure (not found, a conflict).
+    /// The metrics' word for a store that could not be reached.
+    pub const UNAVAILABLE: &'static str = "unavailable";
+    /// The metrics' word for any other store failure.
+    pub const OTHER: &'static str = "other";
+
+    /// The kind of failure this is, as the metrics count it ([`Self::UNAVAILABLE`],
+    /// [`Self::OTHER`]); `None` for an answer rather than a failure (not found, a conflict).
     pub fn fault(&self) -> Option<&'static str> {
         match self {
             Self::NotFound | Self::Conflict(_) => None,
-            Self::Unavailable(_) => Some("unavailable"),
-            Self::Other(_) => Some("other"),
+            Self::Unavailable(_) => Some(Self::UNAVAILABLE),
+            Self::Other(_) => Some(Self::OTHER),
         }
     }
 }

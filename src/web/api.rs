@@ -21,7 +21,7 @@ use crate::analytics::{Heatmap, HeatmapQuery, Stats};
 use crate::app::AppError;
 use crate::domain::Escalation;
 use crate::render::{SvgOptions, heatmap_csv, heatmap_svg, svg_to_png};
-use crate::store::ImportRecord;
+use crate::store::{ImportRecord, StoreError};
 
 /// `GET /api/v1/stats`: the four numbers, and `unmatched`: the filter's values that name nothing
 /// in the data, each with `suggestion` (the closest value, or null) and `message`.
@@ -274,7 +274,7 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
             )
                 .into_response();
             resp.extensions_mut()
-                .insert(super::observe::StoreFault("unavailable"));
+                .insert(super::observe::StoreFault(StoreError::UNAVAILABLE));
             resp
         }
     }

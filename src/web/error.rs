@@ -160,10 +160,11 @@ impl WebError {
                     .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
             }
             Self::Unavailable => {
-                resp.extensions_mut().insert(StoreFault("unavailable"));
+                resp.extensions_mut()
+                    .insert(StoreFault(StoreError::UNAVAILABLE));
             }
             Self::StoreFailed(_) => {
-                resp.extensions_mut().insert(StoreFault("other"));
+                resp.extensions_mut().insert(StoreFault(StoreError::OTHER));
             }
             _ => {}
         }
