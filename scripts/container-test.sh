@@ -105,7 +105,7 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); p
 started=$(date +%s.%N)
 podman run -d --name "$name" --network host -v "$vol:/data" --health-interval disable \
     --secret "$secret,type=env,target=SECRET_KEY" \
-    -e FLASK_PORT="$port" -e LOG_LEVEL=info \
+    -e FLASK_PORT="$port" -e LOG_LEVEL=debug \
     "$image" serve --no-sample >/dev/null 2>"$work/run.log" || { cat "$work/run.log" >&2; fail "podman run"; }
 healthy=""
 for _ in $(seq 1 600); do
@@ -130,7 +130,12 @@ total=$(curl -sS --fail-with-body -H "Authorization: Bearer $token" "$base/api/v
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["total_escalations"])')
 [ "$imported" = 1000 ] && [ "$total" = 1000 ] || fail "imported $imported, stats say $total, expected 1000"
 echo "imported $imported rows through the API; the stats read $total"
-[ -n "$(podman exec "$name" ls /data/escamap.db)" ] || fail "the store is not in /data"
+# The settings came from the environment: the store in /data, no key file made there (SECRET_KEY
+# was given), the original's LOG_LEVEL read (debug lines in the log).
+data=$(podman exec "$name" ls /data)
+grep -qx escamap.db <<<"$data" || fail "the store is not in /data: $data"
+! grep -qx escamap.secret <<<"$data" || fail "a key file was made although SECRET_KEY was given"
+podman logs "$name" 2>&1 | grep -q "index built from the store" || fail "LOG_LEVEL=debug was not read"
 
 stop_started=$(date +%s.%N)
 podman kill --signal TERM "$name" >/dev/null
