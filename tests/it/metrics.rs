@@ -600,6 +600,17 @@ async fn a_lost_database_is_counted_as_store_errors_by_kind() {
         assert_eq!(r.status().as_u16(), 503, "the store is gone");
         refused += 1.0;
     }
+    let not_ready = refused;
+    // A route that reads the store itself reconnects, and the server answers the reconnect with
+    // a SQLSTATE of its own (55000, not a connection class): still a store that cannot be
+    // reached, so 503 and `unavailable`, never a 500 counted as `other`.
+    let listed = http
+        .get(format!("{base}/api/v1/imports"))
+        .send()
+        .await
+        .expect("imports");
+    assert_eq!(listed.status().as_u16(), 503, "the store is gone");
+    refused += 1.0;
     let end = scrape(&metrics).await;
     let unavailable = end.get("escamap_store_errors_total{kind=\"unavailable\"}")
         - start.get("escamap_store_errors_total{kind=\"unavailable\"}");
@@ -612,7 +623,12 @@ async fn a_lost_database_is_counted_as_store_errors_by_kind() {
     assert_eq!(end.get("escamap_store_errors_total{kind=\"other\"}"), 0.0);
     assert_eq!(
         end.get(&requests("/readyz", "GET", "503")) - start.get(&requests("/readyz", "GET", "503")),
-        refused
+        not_ready
+    );
+    assert_eq!(
+        end.get(&requests("/api/v1/imports", "GET", "503"))
+            - start.get(&requests("/api/v1/imports", "GET", "503")),
+        1.0
     );
     db.admin(&format!(
         "ALTER DATABASE {} ALLOW_CONNECTIONS true",

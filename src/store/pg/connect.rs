@@ -16,11 +16,16 @@ pub(super) enum Tls {
     Verified(MakeRustlsConnect),
 }
 
-pub(super) fn open_connection(config: &Config, tls: &Tls) -> Result<Client, postgres::Error> {
+/// Opens a connection. Whatever the server answered when it would not open (it refuses
+/// connections to this database, it has too many clients, the password is wrong), the store
+/// cannot be reached until that changes: that is [`StoreError::Unavailable`], never another kind
+/// of failure, whatever SQLSTATE came with it.
+pub(super) fn open_connection(config: &Config, tls: &Tls) -> Result<Client, StoreError> {
     match tls {
         Tls::Plain => config.connect(NoTls),
         Tls::Verified(t) => config.connect(t.clone()),
     }
+    .map_err(|e| StoreError::Unavailable(super::described(&e)))
 }
 
 /// Parses a `postgres://` URL into the connection settings EscaMap uses.
@@ -86,4 +91,40 @@ pub(super) fn tls_connector() -> Result<MakeRustlsConnect, StoreError> {
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(MakeRustlsConnect::new(config))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::testing::{ScratchDb, replace_db};
+    use crate::store::{PgStore, Store, StoreError};
+
+    /// A server that will not open a connection (the database refuses connections, or is not
+    /// there) answers with a SQLSTATE of its own (55000, 3D000), not a connection class: the
+    /// store is still unreachable, and the reason the server gave is kept.
+    #[test]
+    fn a_connection_the_server_refuses_is_unavailable_with_its_reason() {
+        let Some(db) = ScratchDb::create("a_connection_the_server_refuses_is_unavailable") else {
+            return;
+        };
+        let mut store = PgStore::connect(db.url()).expect("connect");
+        store.generation().expect("the store answers");
+        db.admin(&format!(
+            "ALTER DATABASE {0} ALLOW_CONNECTIONS false; \
+             SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{0}'",
+            db.name()
+        ));
+        match store.generation() {
+            Err(StoreError::Unavailable(why)) => assert!(
+                why.contains("not currently accepting connections"),
+                "the server's reason is kept: {why}"
+            ),
+            other => panic!("a database refusing connections: {other:?}"),
+        }
+        let missing = replace_db(db.url(), &format!("{}_missing", db.name()));
+        match PgStore::connect(&missing) {
+            Err(StoreError::Unavailable(why)) => assert!(why.contains("does not exist"), "{why}"),
+            Err(other) => panic!("a database that is not there: {other:?}"),
+            Ok(_) => panic!("a database that is not there: connected"),
+        }
+    }
 }

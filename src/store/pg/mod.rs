@@ -89,18 +89,12 @@ impl From<postgres::Error> for StoreError {
                 StoreError::Conflict(e.to_string())
             } else if c.starts_with("08") || c.starts_with("57P") || c.starts_with("53") {
                 // connection exceptions, server shutting down or starting, out of resources
-                StoreError::Unavailable(e.to_string())
+                StoreError::Unavailable(described(&e))
             } else {
-                StoreError::Other(e.to_string())
+                StoreError::Other(described(&e))
             };
         }
-        // The error's own text is generic ("error performing TLS handshake"); its causes say why.
-        let mut text = e.to_string();
-        let mut cause = std::error::Error::source(&e);
-        while let Some(c) = cause {
-            text.push_str(&format!(": {c}"));
-            cause = c.source();
-        }
+        let text = described(&e);
         let local = [
             "error serializing",
             "error deserializing",
@@ -116,6 +110,18 @@ impl From<postgres::Error> for StoreError {
             StoreError::Unavailable(text)
         }
     }
+}
+
+/// The error's words followed by its causes': its own are generic ("db error", "error connecting
+/// to server"); the causes say why.
+fn described(e: &postgres::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        text.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    text
 }
 
 fn bad(what: &str) -> StoreError {
