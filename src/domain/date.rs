@@ -154,13 +154,16 @@ pub fn day_order_evidence(raw: &str) -> Option<DayOrder> {
 /// - with a month name, whose order is never in doubt: `03/Nov/26 10:12 AM` (Jira),
 ///   `3-Nov-2026`, `3 November 2026`, `Nov 3, 2026`, `November 3 2026 10:12`.
 pub fn parse_export_date(raw: &str, order: DayOrder) -> Result<NaiveDate, InvalidDate> {
+    match iso_date_quick(raw) {
+        Some(date) => Ok(date),
+        None => parse_export_date_carefully(raw, order),
+    }
+}
+
+/// [`parse_export_date`] for every form, splitting the text into its date, time and tokens.
+fn parse_export_date_carefully(raw: &str, order: DayOrder) -> Result<NaiveDate, InvalidDate> {
     let s = raw.trim();
     let err = || InvalidDate(s.chars().take(64).collect());
-    // The common case first, without splitting: a plain ISO date.
-    let b = s.as_bytes();
-    if b.len() == 10 && b[4] == b'-' && b[7] == b'-' {
-        return ymd(&s[..4], &s[5..7], &s[8..]).ok_or_else(err);
-    }
     let (date, time) = split_date_time(s).ok_or_else(err)?;
     if let Some(t) = time
         && !is_valid_time(t)
@@ -183,6 +186,38 @@ pub fn parse_export_date(raw: &str, order: DayOrder) -> Result<NaiveDate, Invali
         _ => None,
     };
     parsed.ok_or_else(err)
+}
+
+/// The forms nearly every export writes, read in one pass over the bytes without splitting:
+/// `YYYY-MM-DD`, alone or followed by `T` (or `t`) and `HH:MM:SS`, then `Z` (or `z`) or nothing.
+/// `None` for anything else, which [`parse_export_date`] then reads the careful way; never a
+/// different answer than that way gives (a property test holds the two together). An ISO date
+/// says its own order, so a file's day order does not matter to it.
+pub fn iso_date_quick(raw: &str) -> Option<NaiveDate> {
+    let b = raw.as_bytes();
+    let number = |at: usize, len: usize| -> Option<u32> {
+        b.get(at..at + len)?.iter().try_fold(0u32, |n, &c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
+    };
+    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let time_ok = match &b[10..] {
+        [] => true,
+        [b'T' | b't', _, _, b':', _, _, b':', _, _, zone @ ..] => {
+            matches!(zone, [] | [b'Z' | b'z'])
+                && number(11, 2).is_some_and(|h| h <= 23)
+                && number(14, 2).is_some_and(|m| m <= 59)
+                && number(17, 2).is_some_and(|s| s <= 60)
+        }
+        _ => false,
+    };
+    if !time_ok {
+        return None;
+    }
+    let year = i32::try_from(number(0, 4)?).ok()?;
+    NaiveDate::from_ymd_opt(year, number(5, 2)?, number(8, 2)?)
 }
 
 /// The date and (when there is one) the time: ISO's `T`, else everything from the first
@@ -447,6 +482,46 @@ mod tests {
                 parse_export_date(raw, DayOrder::DayFirst).is_err(),
                 "{raw:?} should be refused"
             );
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4096))]
+        /// The quick reading answers only what the careful one answers the same, in either
+        /// order: on strings near the ISO forms (digits, separators, zones) and on any string.
+        #[test]
+        fn the_quick_iso_reading_agrees_with_the_careful_one(
+            quick in "[0-9]{4}-(0[0-9]|1[0-3])-([0-2][0-9]|3[0-2])([Tt]([01][0-9]|2[0-5]):[0-6][0-9]:[0-6][0-9][Zz]?)?",
+            raw in "[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt ][0-9]{1,2}:[0-9]{2}(:[0-9]{2}(\\.[0-9]{1,3})?)?([Zz]|[+-][0-9]{2}(:?[0-9]{2})?)?)?",
+            any in "\\PC{0,24}",
+        ) {
+            for s in [quick.as_str(), raw.as_str(), any.as_str()] {
+                if let Some(quick) = iso_date_quick(s) {
+                    for order in [DayOrder::DayFirst, DayOrder::MonthFirst] {
+                        proptest::prop_assert_eq!(parse_export_date_carefully(s, order), Ok(quick), "{}", s);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_quick_iso_reading_takes_the_common_forms_and_leaves_the_rest() {
+        let d = |y, m, dd| NaiveDate::from_ymd_opt(y, m, dd);
+        assert_eq!(iso_date_quick("2026-11-03"), d(2026, 11, 3));
+        assert_eq!(iso_date_quick("2026-11-03T23:59:60Z"), d(2026, 11, 3));
+        assert_eq!(iso_date_quick("2026-11-03t00:00:00"), d(2026, 11, 3));
+        for left in [
+            " 2026-11-03",
+            "2026-11-03 10:12:45",
+            "2026-11-03T10:12",
+            "2026-11-03T10:12:45+01:00",
+            "2026-11-03T24:00:00Z",
+            "2026-02-30",
+            "2026-1-03",
+            "+026-11-03",
+        ] {
+            assert_eq!(iso_date_quick(left), None, "{left:?}");
         }
     }
 

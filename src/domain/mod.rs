@@ -14,8 +14,8 @@ mod severity;
 
 pub use account::{InvalidPassword, InvalidRole, InvalidUserName, Password, Role, User, UserName};
 pub use date::{
-    DayOrder, InvalidDate, Month, day_order_evidence, local_today, numeric_date_separator,
-    parse_export_date, parse_flexible_date,
+    DayOrder, InvalidDate, Month, day_order_evidence, iso_date_quick, local_today,
+    numeric_date_separator, parse_export_date, parse_flexible_date,
 };
 pub use dimension::{
     Compare, Dimension, InvalidCompare, InvalidDimension, InvalidMeasure, InvalidNormalize,

@@ -10,7 +10,7 @@ use super::RowError;
 use super::header::{HeaderCell, cell, find, short, text_reason};
 use super::mapping::{Field, Mapping, SeverityChoice, severity_choice};
 use crate::domain::{
-    DayOrder, Escalation, Label, NewEscalation, Severity, Text, day_order_evidence,
+    DayOrder, Escalation, Label, NewEscalation, Severity, Text, day_order_evidence, iso_date_quick,
     numeric_date_separator, parse_export_date,
 };
 
@@ -559,6 +559,10 @@ impl Columns {
     fn date(&self, raw: &str) -> Result<NaiveDate, String> {
         if raw.trim().is_empty() {
             return Err("the date is empty".to_owned());
+        }
+        // Most exports write ISO dates, which say their own order: no evidence to look for.
+        if let Some(date) = iso_date_quick(raw) {
+            return Ok(date);
         }
         let order = match self.dates.order() {
             Some(order) => order,
