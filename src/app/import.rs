@@ -3,11 +3,12 @@
 use chrono::NaiveDate;
 
 use super::{App, AppError, Conn};
+use crate::analytics::IndexBuilder;
 use crate::ingest::mapping::Mapping;
 use crate::ingest::preview::{Preview, preview};
 use crate::ingest::{ImportReport, RejectionGroup, RowErrorKind, Source};
 use crate::metrics::ImportOutcome;
-use crate::store::{ImportRecord, NewImport, SourceProfile, StoreError};
+use crate::store::{ImportRecord, IndexRow, NewImport, SourceProfile, StoreError, Written};
 
 /// How to read a file: a mapping given now, a profile to use, a name to keep the mapping under.
 #[derive(Debug, Clone, Default)]
@@ -106,7 +107,7 @@ impl App {
         let total = source.len() as u64;
         let name = display_name(source_name);
         let mut rejected = Vec::new();
-        let record = {
+        let (committed, taken) = {
             let mut store = self.conn(Conn::Writes);
             let mut tx = store.begin_import(&NewImport {
                 source: &name,
@@ -116,6 +117,11 @@ impl App {
             let mut rows = source.rows();
             let mut seen: u64 = 0;
             let mut written: u64 = 0;
+            // A process with an index keeps the rows it writes for it, while each is a new
+            // escalation whose id the store gave: then the change need not be read back from the
+            // store after the commit. Anything else (a replaced ticket, ids the store settles
+            // only at the commit) and the change is read back, as another process's would be.
+            let mut taken = self.indexed.then(IndexBuilder::default);
             while let Some(row) = rows.next() {
                 seen += 1;
                 if seen > self.limits.max_rows {
@@ -125,8 +131,13 @@ impl App {
                 }
                 match row {
                     Ok(esc) => {
-                        tx.write(&esc)?;
+                        let stored = tx.write(&esc)?;
                         written += 1;
+                        match (stored, &mut taken) {
+                            (_, None) => {}
+                            (Written::New(id), Some(rows)) => rows.push(IndexRow::of(id, &esc)),
+                            (Written::Replaced | Written::Pending, Some(_)) => taken = None,
+                        }
                     }
                     Err(e)
                         if options.stop_at_unknown_severity
@@ -164,9 +175,14 @@ impl App {
                     profile.clone(),
                 ))));
             }
-            tx.commit(rejected.len() as u64)?
+            (tx.commit(rejected.len() as u64)?, taken)
         };
-        self.refresh_if_indexed()?;
+        // After the write connection is let go: an in-memory store's one connection scans too.
+        match taken {
+            Some(rows) => self.take_in(rows, committed.generation)?,
+            None => self.refresh_if_indexed()?,
+        }
+        let record = committed.record;
         tracing::info!(
             import.id = record.id,
             import.rows_imported = record.rows_imported,

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use super::{App, AppError, Conn};
-use crate::analytics::IndexBuilder;
+use crate::analytics::{Index, IndexBuilder};
 use crate::store::{Location, StoreError};
 
 /// How often a SQLite server asks its store for the generation: one read of one row, so a
@@ -158,10 +158,7 @@ impl App {
             } else if delta.is_empty() && retired.is_empty() {
                 // Nothing the index holds changed (a change to nothing, or none at all): keep
                 // it, and the answers cached for it.
-                self.index_generation
-                    .store(scanned.generation, std::sync::atomic::Ordering::SeqCst);
-                self.metrics
-                    .index(self.index().len(), scanned.generation, None);
+                self.install(None, scanned.generation, None);
                 return Ok(());
             } else {
                 let (written, gone) = (delta.len(), retired.len());
@@ -179,18 +176,65 @@ impl App {
                 );
                 index
             };
-            let rows = index.len();
-            *self.index.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(index);
-            self.index_generation
-                .store(scanned.generation, std::sync::atomic::Ordering::SeqCst);
-            self.metrics.index(
-                rows,
+            self.install(
+                Some(index),
                 scanned.generation,
                 Some((scanned.full, started.elapsed().as_secs_f64())),
             );
-            self.index_loaded
-                .store(true, std::sync::atomic::Ordering::SeqCst);
             return Ok(());
         }
+    }
+
+    /// Takes in an import this process has just committed at `generation`, from the rows it
+    /// wrote (each a new escalation, under the id the store gave it) instead of reading them back
+    /// from the store: what a scan of the change would read, without the scan. That holds only
+    /// when the index in use is at the generation just before this import's, so nothing another
+    /// process committed in between is missing; otherwise the change is read from the store, as
+    /// [`App::refresh`] does.
+    pub(super) fn take_in(&self, rows: IndexBuilder, generation: u64) -> Result<(), AppError> {
+        let started = std::time::Instant::now();
+        {
+            // Held to the end, as every update holds it: updates run one at a time, in order.
+            let _scans = self.conn(Conn::Scans);
+            let loaded = self.index_loaded.load(std::sync::atomic::Ordering::SeqCst);
+            if loaded && self.index_generation().checked_add(1) == Some(generation) {
+                if rows.is_empty() {
+                    self.install(None, generation, None);
+                    return Ok(());
+                }
+                let written = rows.len();
+                if let Some(index) = self.index().apply(rows, &[]) {
+                    tracing::debug!(
+                        rows = index.len(),
+                        written,
+                        retired = 0,
+                        from = "the rows written",
+                        duration_ms = started.elapsed().as_secs_f64() * 1e3,
+                        "index updated"
+                    );
+                    self.install(
+                        Some(index),
+                        generation,
+                        Some((false, started.elapsed().as_secs_f64())),
+                    );
+                    return Ok(());
+                }
+            }
+        }
+        self.refresh()
+    }
+
+    /// Puts `index` in use as the index at `generation` (with `None`, keeps the one in use: the
+    /// change touched nothing it holds), and counts the update (`how`: whether the whole store
+    /// was read, and the seconds it took; `None` when nothing was built).
+    fn install(&self, index: Option<Index>, generation: u64, how: Option<(bool, f64)>) {
+        if let Some(index) = index {
+            *self.index.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(index);
+        }
+        self.index_generation
+            .store(generation, std::sync::atomic::Ordering::SeqCst);
+        self.metrics.index(self.index().len(), generation, how);
+        self.index_loaded
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 }

@@ -34,7 +34,7 @@ fn import(store: &mut dyn Store, name: &str, rows: &[NewEscalation]) -> ImportRe
     for r in rows {
         tx.write(r).expect("write");
     }
-    tx.commit(1).expect("commit")
+    tx.commit(1).expect("commit").record
 }
 
 fn scan(store: &mut dyn Store) -> Vec<(i64, String, Severity)> {
@@ -51,6 +51,7 @@ pub(crate) fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
     scan_reads_every_index_column(make().as_mut());
     last_ticket_wins(make().as_mut());
     uncommitted_import_leaves_nothing(make().as_mut());
+    an_import_says_what_it_wrote(make().as_mut());
     delete_removes_the_import_and_its_rows(make().as_mut());
     changes_since_a_generation(make().as_mut());
     a_restore_makes_every_index_read_everything(make().as_mut(), make().as_mut());
@@ -637,6 +638,52 @@ fn last_ticket_wins(store: &mut dyn Store) {
         [2, 1],
         "newest first; T-1 moved to v2"
     );
+}
+
+/// What a write says of its row holds: a new row's id is the one the store keeps it under, a
+/// ticket met again is a replacement (its first id kept), or, for a store that settles rows at
+/// the commit, every row is pending; the commit's generation is the store's.
+fn an_import_says_what_it_wrote(store: &mut dyn Store) {
+    let before = store.generation().expect("generation");
+    let mut tx = store
+        .begin_import(&NewImport {
+            source: "said.csv",
+            format: "export",
+            encoding: "utf-8",
+        })
+        .expect("begin");
+    let said: Vec<Written> = [
+        esc(Some("T-1"), "A", Severity::Low, "2024-01-01"),
+        esc(None, "B", Severity::Low, "2024-01-02"),
+        esc(Some("T-1"), "A again", Severity::High, "2024-01-03"),
+    ]
+    .iter()
+    .map(|r| tx.write(r).expect("write"))
+    .collect();
+    let committed = tx.commit(0).expect("commit");
+    let generation = store.generation().expect("generation");
+    assert_eq!(committed.generation, generation);
+    assert!(generation > before);
+    assert_eq!(
+        (
+            committed.record.rows_imported,
+            committed.record.rows_replaced
+        ),
+        (3, 1)
+    );
+    let mut stored: Vec<(i64, String)> = scan(store).into_iter().map(|r| (r.0, r.1)).collect();
+    stored.sort();
+    match said.as_slice() {
+        [Written::Pending, Written::Pending, Written::Pending] => {
+            assert_eq!(stored.len(), 2);
+        }
+        [Written::New(a), Written::New(b), Written::Replaced] => {
+            let mut want = vec![(*a, "A again".to_owned()), (*b, "B".to_owned())];
+            want.sort();
+            assert_eq!(stored, want);
+        }
+        other => panic!("a write said {other:?}"),
+    }
 }
 
 fn uncommitted_import_leaves_nothing(store: &mut dyn Store) {

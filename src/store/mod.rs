@@ -26,7 +26,7 @@ pub use pg::{Change, PgStore, watch_changes};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
-use crate::domain::{Escalation, NewEscalation, Role, Severity, User, UserName};
+use crate::domain::{Escalation, NewEscalation, Role, Severity, Text, User, UserName};
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +95,24 @@ pub struct IndexRow<'a> {
     pub status: Option<&'a str>,
 }
 
+impl<'a> IndexRow<'a> {
+    /// The row the store keeps of `row` under `id`: what a scan reads back once it is written.
+    pub fn of(id: i64, row: &'a NewEscalation) -> Self {
+        let text = |t: &'a Option<Text>| t.as_ref().map(Text::as_str);
+        Self {
+            id,
+            client: row.client.as_str(),
+            product: row.product.as_str(),
+            region: row.region.as_str(),
+            severity: row.severity,
+            opened: row.opened,
+            closed: row.closed,
+            ticket: text(&row.ticket),
+            status: text(&row.status),
+        }
+    }
+}
+
 /// What [`Store::scan_changes`] read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Scanned {
@@ -120,9 +138,28 @@ pub fn can_catch_up(since: Option<u64>, rebuild_from: u64, generation: u64) -> O
 pub trait ImportTx {
     /// Writes one escalation. A row whose ticket was seen before (stored, or earlier in the same
     /// import) replaces that escalation and counts as replaced.
-    fn write(&mut self, row: &NewEscalation) -> Result<(), StoreError>;
+    fn write(&mut self, row: &NewEscalation) -> Result<Written, StoreError>;
     /// Records the final counts and commits the import atomically.
-    fn commit(self: Box<Self>, rejected: u64) -> Result<ImportRecord, StoreError>;
+    fn commit(self: Box<Self>, rejected: u64) -> Result<Committed, StoreError>;
+}
+
+/// What [`ImportTx::write`] did with a row, as far as the store can say before the commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    /// A new escalation, stored under this id.
+    New(i64),
+    /// It replaced the escalation its ticket names (stored before, or earlier in this import).
+    Replaced,
+    /// Taken in; what became of it is settled at the commit (a bulk load).
+    Pending,
+}
+
+/// A committed import: its record, and the store's generation it committed at (see
+/// [`Store::generation`]).
+#[derive(Debug, Clone)]
+pub struct Committed {
+    pub record: ImportRecord,
+    pub generation: u64,
 }
 
 pub trait Store: Send {

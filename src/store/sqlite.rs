@@ -8,10 +8,10 @@ use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_iter};
 
 use super::{
-    Alert, AlertMessage, ClaimedMessage, Delivery, DumpSink, ImportRecord, ImportTx, IndexRow,
-    NewAlert, NewImport, NewSubscription, NewView, RestoreTx, SavedView, Scanned, SourceProfile,
-    Store, StoreError, StoredToken, StoredUser, Subscription, Target, TokenRecord, parse_iso_day,
-    to_micros,
+    Alert, AlertMessage, ClaimedMessage, Committed, Delivery, DumpSink, ImportRecord, ImportTx,
+    IndexRow, NewAlert, NewImport, NewSubscription, NewView, RestoreTx, SavedView, Scanned,
+    SourceProfile, Store, StoreError, StoredToken, StoredUser, Subscription, Target, TokenRecord,
+    Written, parse_iso_day, to_micros,
 };
 use crate::domain::{Escalation, Label, NewEscalation, Role, Severity, Text, User, UserName};
 
@@ -338,7 +338,7 @@ impl rusqlite::ToSql for Day {
 }
 
 impl ImportTx for SqliteImport<'_> {
-    fn write(&mut self, r: &NewEscalation) -> Result<(), StoreError> {
+    fn write(&mut self, r: &NewEscalation) -> Result<Written, StoreError> {
         fn text(t: &Option<Text>) -> Option<&str> {
             t.as_ref().map(Text::as_str)
         }
@@ -363,11 +363,12 @@ impl ImportTx for SqliteImport<'_> {
         if self.insert.execute(fields)? == 0 {
             self.update.execute(fields)?;
             self.replaced += 1;
+            return Ok(Written::Replaced);
         }
-        Ok(())
+        Ok(Written::New(self.tx.last_insert_rowid()))
     }
 
-    fn commit(self: Box<Self>, rejected: u64) -> Result<ImportRecord, StoreError> {
+    fn commit(self: Box<Self>, rejected: u64) -> Result<Committed, StoreError> {
         let SqliteImport {
             insert,
             update,
@@ -398,7 +399,7 @@ impl ImportTx for SqliteImport<'_> {
             params![sql_count(generation), this.import_id],
         )?;
         this.tx.commit()?;
-        Ok(record)
+        Ok(Committed { record, generation })
     }
 }
 

@@ -113,3 +113,86 @@ fn the_command_lines_row_limit_can_be_raised_and_is_named_when_hit() {
     );
     assert_eq!(cli.total(), 3);
 }
+
+/// The lines of the server's log that say `what`.
+fn lines(log: &str, what: &str) -> Vec<String> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.contains(what))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// A server's own import of new escalations is taken into its index from the rows it wrote,
+/// under the ids the store gave them: the change is not read back from the store. An import
+/// that meets its tickets again (last id wins) is read back, as another process's change is.
+/// Either way the answers are the store's.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_servers_own_import_of_new_rows_is_taken_in_without_reading_it_back() {
+    let cli = TestCli::new();
+    let log = cli.path("serve.log");
+    let port = free_port();
+    let _served = cli.serve(
+        &["--port", &port.to_string(), "--no-sample"],
+        &[
+            ("ESCAMAP_LOG_FILE", log.clone()),
+            ("ESCAMAP_LOG_LEVEL", "debug".to_owned()),
+        ],
+        port,
+    );
+    assert_eq!(wait_for(&log, "index built from the store", 1, 20), 1);
+    let base = format!("http://127.0.0.1:{port}");
+    crate::helpers::crypto();
+    let http = reqwest::Client::new();
+    let import = |csv: &'static str| {
+        let (http, base) = (http.clone(), base.clone());
+        async move {
+            let r = http
+                .post(format!("{base}/api/v1/imports?filename=n.csv"))
+                .header("content-type", "text/csv")
+                .body(csv)
+                .send()
+                .await
+                .expect("import");
+            assert_eq!(r.status().as_u16(), 201);
+        }
+    };
+    let total = || {
+        let (http, base) = (http.clone(), base.clone());
+        async move {
+            let stats: serde_json::Value = http
+                .get(format!("{base}/api/v1/stats"))
+                .send()
+                .await
+                .expect("stats")
+                .json()
+                .await
+                .expect("JSON");
+            (
+                stats["total_escalations"].as_u64(),
+                stats["high_severity_count"].as_u64(),
+            )
+        }
+    };
+    let csv = "id,client,product,region,severity,opened\n\
+               N-1,Acme,API,Europe,high,2026-11-01\n\
+               N-2,Beta,API,Europe,low,2026-11-02\n";
+    import(csv).await;
+    let updated = lines(&log, "index updated");
+    assert_eq!(updated.len(), 1, "{updated:?}");
+    assert!(updated[0].contains("the rows written"), "{}", updated[0]);
+    assert_eq!(total().await, (Some(2), Some(1)));
+    // The same tickets again, one now low: replaced rows, read back from the store.
+    import(
+        "id,client,product,region,severity,opened\n\
+         N-1,Acme,API,Europe,low,2026-11-01\n\
+         N-2,Beta,API,Europe,low,2026-11-02\n",
+    )
+    .await;
+    let updated = lines(&log, "index updated");
+    assert_eq!(updated.len(), 2, "{updated:?}");
+    assert!(!updated[1].contains("the rows written"), "{}", updated[1]);
+    assert_eq!(total().await, (Some(2), Some(0)));
+    assert_eq!(loads(&log), 1, "never loaded again");
+}

@@ -9,7 +9,7 @@ use postgres::types::{ToSql, Type};
 
 use super::{COPY_BATCH, col, count, notify, sql_count};
 use crate::domain::{NewEscalation, Text};
-use crate::store::{ImportRecord, ImportTx, StoreError};
+use crate::store::{Committed, ImportRecord, ImportTx, StoreError, Written};
 
 // ----- bulk writes -----
 
@@ -115,16 +115,17 @@ impl<'c> PgImport<'c> {
 }
 
 impl ImportTx for PgImport<'_> {
-    fn write(&mut self, row: &NewEscalation) -> Result<(), StoreError> {
+    fn write(&mut self, row: &NewEscalation) -> Result<Written, StoreError> {
         self.seq += 1;
         self.buffer.push((vec![self.seq], row.clone()));
         if self.buffer.len() >= COPY_BATCH {
             self.flush()?;
         }
-        Ok(())
+        // Rows are copied to a staging table and merged at the commit: their ids come then.
+        Ok(Written::Pending)
     }
 
-    fn commit(mut self: Box<Self>, rejected: u64) -> Result<ImportRecord, StoreError> {
+    fn commit(mut self: Box<Self>, rejected: u64) -> Result<Committed, StoreError> {
         let started = Instant::now();
         self.flush()?;
         let mut this = *self;
@@ -192,6 +193,6 @@ impl ImportTx for PgImport<'_> {
             merged_ms = (started.elapsed() - staged).as_millis() as u64,
             "import merged into escalations"
         );
-        Ok(record)
+        Ok(Committed { record, generation })
     }
 }
