@@ -23,14 +23,19 @@ fn esc(ticket: Option<&str>, client: &str, sev: Severity, opened: &str) -> NewEs
     }
 }
 
-fn import(store: &mut dyn Store, name: &str, rows: &[NewEscalation]) -> ImportRecord {
-    let mut tx = store
+/// An import begun in `store`, named `name`.
+fn begin<'s>(store: &'s mut dyn Store, name: &str) -> Box<dyn ImportTx + 's> {
+    store
         .begin_import(&NewImport {
             source: name,
             format: "export",
             encoding: "utf-8",
         })
-        .expect("begin");
+        .expect("begin")
+}
+
+fn import(store: &mut dyn Store, name: &str, rows: &[NewEscalation]) -> ImportRecord {
+    let mut tx = begin(store, name);
     for r in rows {
         tx.write(r).expect("write");
     }
@@ -645,13 +650,7 @@ fn last_ticket_wins(store: &mut dyn Store) {
 /// the commit, every row is pending; the commit's generation is the store's.
 fn an_import_says_what_it_wrote(store: &mut dyn Store) {
     let before = store.generation().expect("generation");
-    let mut tx = store
-        .begin_import(&NewImport {
-            source: "said.csv",
-            format: "export",
-            encoding: "utf-8",
-        })
-        .expect("begin");
+    let mut tx = begin(store, "said.csv");
     let said: Vec<Written> = [
         esc(Some("T-1"), "A", Severity::Low, "2024-01-01"),
         esc(None, "B", Severity::Low, "2024-01-02"),
@@ -694,13 +693,7 @@ fn uncommitted_import_leaves_nothing(store: &mut dyn Store) {
     );
     let generation = store.generation().expect("generation");
     {
-        let mut tx = store
-            .begin_import(&NewImport {
-                source: "lost.csv",
-                format: "export",
-                encoding: "utf-8",
-            })
-            .expect("begin");
+        let mut tx = begin(store, "lost.csv");
         tx.write(&esc(Some("T-1"), "Changed", Severity::High, "2024-01-01"))
             .expect("write");
         tx.write(&esc(None, "Extra", Severity::High, "2024-01-01"))

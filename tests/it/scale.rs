@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::helpers::{TestCli, free_port};
+use crate::helpers::{Served, TestCli, free_port};
 
 /// Lines of the server's log that say `what` happened to the index: "index built from the
 /// store" (the whole store read) or "index updated" (a change applied).
@@ -26,15 +26,12 @@ fn wait_for(log: &str, what: &str, n: usize, secs: u64) -> usize {
     count(log, what)
 }
 
-#[test]
-fn a_server_loads_the_index_once_at_start_and_applies_each_change_beside_it() {
-    let cli = TestCli::new();
-    let file = cli.path("demo.csv");
-    cli.ok(&["demo-data", "--rows", "50000", "--out", &file]);
-    cli.ok(&["import", &file]);
+/// `escamap serve` on the test's store with its debug log in a file: the server, its port and the
+/// log's path.
+fn serve_logged(cli: &TestCli) -> (Served, u16, String) {
     let log = cli.path("serve.log");
     let port = free_port();
-    let _served = cli.serve(
+    let served = cli.serve(
         &["--port", &port.to_string(), "--no-sample"],
         &[
             ("ESCAMAP_LOG_FILE", log.clone()),
@@ -42,6 +39,16 @@ fn a_server_loads_the_index_once_at_start_and_applies_each_change_beside_it() {
         ],
         port,
     );
+    (served, port, log)
+}
+
+#[test]
+fn a_server_loads_the_index_once_at_start_and_applies_each_change_beside_it() {
+    let cli = TestCli::new();
+    let file = cli.path("demo.csv");
+    cli.ok(&["demo-data", "--rows", "50000", "--out", &file]);
+    cli.ok(&["import", &file]);
+    let (_served, _, log) = serve_logged(&cli);
     assert_eq!(
         wait_for(&log, "index built from the store", 1, 20),
         1,
@@ -131,16 +138,7 @@ fn lines(log: &str, what: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_servers_own_import_of_new_rows_is_taken_in_without_reading_it_back() {
     let cli = TestCli::new();
-    let log = cli.path("serve.log");
-    let port = free_port();
-    let _served = cli.serve(
-        &["--port", &port.to_string(), "--no-sample"],
-        &[
-            ("ESCAMAP_LOG_FILE", log.clone()),
-            ("ESCAMAP_LOG_LEVEL", "debug".to_owned()),
-        ],
-        port,
-    );
+    let (_served, port, log) = serve_logged(&cli);
     assert_eq!(wait_for(&log, "index built from the store", 1, 20), 1);
     let base = format!("http://127.0.0.1:{port}");
     crate::helpers::crypto();
