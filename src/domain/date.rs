@@ -153,15 +153,10 @@ pub fn day_order_evidence(raw: &str) -> Option<DayOrder> {
 ///   read in `order` (decided per file from all its dates, see [`day_order_evidence`]);
 /// - with a month name, whose order is never in doubt: `03/Nov/26 10:12 AM` (Jira),
 ///   `3-Nov-2026`, `3 November 2026`, `Nov 3, 2026`, `November 3 2026 10:12`.
+///
+/// A reader of many dates tries [`iso_date_quick`] first: the same answer, for the common forms,
+/// without splitting.
 pub fn parse_export_date(raw: &str, order: DayOrder) -> Result<NaiveDate, InvalidDate> {
-    match iso_date_quick(raw) {
-        Some(date) => Ok(date),
-        None => parse_export_date_carefully(raw, order),
-    }
-}
-
-/// [`parse_export_date`] for every form, splitting the text into its date, time and tokens.
-fn parse_export_date_carefully(raw: &str, order: DayOrder) -> Result<NaiveDate, InvalidDate> {
     let s = raw.trim();
     let err = || InvalidDate(s.chars().take(64).collect());
     let (date, time) = split_date_time(s).ok_or_else(err)?;
@@ -190,8 +185,8 @@ fn parse_export_date_carefully(raw: &str, order: DayOrder) -> Result<NaiveDate, 
 
 /// The forms nearly every export writes, read in one pass over the bytes without splitting:
 /// `YYYY-MM-DD`, alone or followed by `T` (or `t`) and `HH:MM:SS`, then `Z` (or `z`) or nothing.
-/// `None` for anything else, which [`parse_export_date`] then reads the careful way; never a
-/// different answer than that way gives (a property test holds the two together). An ISO date
+/// `None` for anything else, which [`parse_export_date`] reads; never a different answer than it
+/// gives (a property test holds the two together). An ISO date
 /// says its own order, so a file's day order does not matter to it.
 pub fn iso_date_quick(raw: &str) -> Option<NaiveDate> {
     let b = raw.as_bytes();
@@ -498,7 +493,7 @@ mod tests {
             for s in [quick.as_str(), raw.as_str(), any.as_str()] {
                 if let Some(quick) = iso_date_quick(s) {
                     for order in [DayOrder::DayFirst, DayOrder::MonthFirst] {
-                        proptest::prop_assert_eq!(parse_export_date_carefully(s, order), Ok(quick), "{}", s);
+                        proptest::prop_assert_eq!(parse_export_date(s, order), Ok(quick), "{}", s);
                     }
                 }
             }

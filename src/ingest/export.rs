@@ -560,7 +560,8 @@ impl Columns {
         if raw.trim().is_empty() {
             return Err("the date is empty".to_owned());
         }
-        // Most exports write ISO dates, which say their own order: no evidence to look for.
+        // Most exports write ISO dates, which say their own order: no evidence to look for, and
+        // no splitting.
         if let Some(date) = iso_date_quick(raw) {
             return Ok(date);
         }
