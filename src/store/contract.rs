@@ -56,6 +56,7 @@ pub(crate) fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
     scan_reads_every_index_column(make().as_mut());
     last_ticket_wins(make().as_mut());
     uncommitted_import_leaves_nothing(make().as_mut());
+    an_abandoned_first_import_leaves_a_store_that_works(make().as_mut());
     an_import_says_what_it_wrote(make().as_mut());
     delete_removes_the_import_and_its_rows(make().as_mut());
     changes_since_a_generation(make().as_mut());
@@ -706,6 +707,36 @@ fn uncommitted_import_leaves_nothing(store: &mut dyn Store) {
     );
     assert_eq!(store.imports().expect("list").len(), 1);
     assert_eq!(store.generation().expect("generation"), generation);
+}
+
+/// The first import into an empty store (which PostgreSQL loads with its keys dropped), dropped
+/// before its commit: nothing stays, and the store goes on as before (a ticket met again
+/// replaces its row).
+fn an_abandoned_first_import_leaves_a_store_that_works(store: &mut dyn Store) {
+    let generation = store.generation().expect("generation");
+    {
+        let mut tx = begin(store, "lost.csv");
+        tx.write(&esc(Some("T-1"), "Lost", Severity::High, "2024-01-01"))
+            .expect("write");
+    }
+    assert!(scan(store).is_empty());
+    assert!(store.imports().expect("list").is_empty());
+    assert_eq!(store.generation().expect("generation"), generation);
+    import(
+        store,
+        "a.csv",
+        &[esc(Some("T-1"), "First", Severity::Low, "2024-01-01")],
+    );
+    let again = import(
+        store,
+        "b.csv",
+        &[esc(Some("T-1"), "Second", Severity::Low, "2024-01-01")],
+    );
+    assert_eq!((again.rows_imported, again.rows_replaced), (1, 1));
+    assert_eq!(
+        scan(store).iter().map(|r| r.1.as_str()).collect::<Vec<_>>(),
+        ["Second"]
+    );
 }
 
 fn delete_removes_the_import_and_its_rows(store: &mut dyn Store) {

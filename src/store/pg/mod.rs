@@ -2,9 +2,11 @@
 //!
 //! - Migrations run in one transaction under an advisory lock, so instances starting together
 //!   neither race nor half-migrate; the version lives in `escamap_schema`.
-//! - Imports are written in bulk: rows are buffered and sent with binary `COPY` into a temporary
-//!   staging table, then merged into `escalations` by one `INSERT ... ON CONFLICT (ticket)` (the
-//!   last row with a ticket wins, as on SQLite), all inside the import's one transaction.
+//! - Imports are written in bulk, inside the import's one transaction, by a thread that holds one
+//!   binary `COPY` open while the file is still being read ([`import`]). Into a table with rows
+//!   they go to a temporary staging table and are merged into `escalations` by one
+//!   `INSERT ... ON CONFLICT (ticket)` (the last row with a ticket wins, as on SQLite); into an
+//!   empty one they are loaded straight in, its indexes dropped and built again at the commit.
 //! - Every committed import, delete or restore sends `NOTIFY escamap_changes` in its transaction;
 //!   [`watch_changes`] runs on each instance, LISTENs on its own connection and tells the
 //!   application to refresh its index. The payload names the instance that made the change, so
@@ -29,7 +31,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use postgres::fallible_iterator::FallibleIterator;
-use postgres::types::{ToSql, Type};
+use postgres::types::ToSql;
 use postgres::{Client, Config, Row, Transaction};
 
 mod connect;
@@ -38,7 +40,7 @@ mod import;
 
 use connect::{Tls, open_connection, parse_url};
 pub use feed::{Change, watch_changes};
-use import::{PgImport, copy_rows};
+use import::{CopyRows, PgImport};
 
 use super::{
     Alert, AlertMessage, ClaimedMessage, Delivery, DumpSink, ImportRecord, ImportTx, IndexRow,
@@ -57,6 +59,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../../../migrations/postgres/0005_alerts_and_webhooks.sql"),
     include_str!("../../../migrations/postgres/0006_import_rows_without_foreign_key.sql"),
     include_str!("../../../migrations/postgres/0007_index_changes.sql"),
+    include_str!("../../../migrations/postgres/0008_ticket_bytewise.sql"),
 ];
 
 /// The channel every committed change is announced on.
@@ -384,26 +387,12 @@ impl Store for PgStore {
         &'s mut self,
         import: &NewImport<'_>,
     ) -> Result<Box<dyn ImportTx + 's>, StoreError> {
-        let mut tx = self.transaction()?;
-        let now = micros(Utc::now());
-        let row = tx.query_one(
-            "INSERT INTO imports (source, format, encoding, imported_at, rows_imported, rows_replaced, rows_rejected)
-             VALUES ($1, $2, $3, $4, 0, 0, 0) RETURNING id",
-            &[&import.source, &import.format, &import.encoding, &now],
-        )?;
-        let import_id = col(&row, 0)?;
-        let record = ImportRecord {
-            id: import_id,
-            source: import.source.to_owned(),
-            format: import.format.to_owned(),
-            encoding: import.encoding.to_owned(),
-            imported_at: now,
-            rows_imported: 0,
-            rows_replaced: 0,
-            rows_rejected: 0,
-            rows_current: 0,
-        };
-        Ok(Box::new(PgImport::begin(tx, record)?))
+        self.live_client()?;
+        let client = self
+            .client
+            .take()
+            .ok_or_else(|| StoreError::Unavailable("no connection".into()))?;
+        Ok(Box::new(PgImport::begin(&mut self.client, client, import)?))
     }
 
     fn imports(&mut self) -> Result<Vec<ImportRecord>, StoreError> {
@@ -1223,26 +1212,19 @@ impl Store for PgStore {
         let tx = self.transaction()?;
         Ok(Box::new(PgRestore {
             tx,
-            buffer: Vec::with_capacity(COPY_BATCH),
+            rows: CopyRows::new("escalations", &["id", "import_id"]),
         }))
     }
 }
 
 struct PgRestore<'c> {
     tx: Transaction<'c>,
-    buffer: Vec<(Vec<i64>, NewEscalation)>,
+    rows: CopyRows,
 }
 
 impl PgRestore<'_> {
     fn flush(&mut self) -> Result<(), StoreError> {
-        copy_rows(
-            &mut self.tx,
-            "escalations",
-            &[("id", Type::INT8), ("import_id", Type::INT8)],
-            &self.buffer,
-        )?;
-        self.buffer.clear();
-        Ok(())
+        self.rows.send(&mut self.tx)
     }
 }
 
@@ -1266,9 +1248,8 @@ impl DumpSink for PgRestore<'_> {
     }
 
     fn escalation(&mut self, e: &Escalation) -> Result<(), StoreError> {
-        self.buffer
-            .push((vec![e.id, e.import_id], e.fields.clone()));
-        if self.buffer.len() >= COPY_BATCH {
+        self.rows.push(&[e.id, e.import_id], &e.fields)?;
+        if self.rows.len() >= COPY_BATCH {
             self.flush()?;
         }
         Ok(())
