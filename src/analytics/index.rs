@@ -49,6 +49,8 @@ use crate::store::IndexRow;
 
 mod apply;
 
+pub use apply::Spare;
+
 /// A dictionary: code -> text, and text -> code while building. Hashed with foldhash: building
 /// the index looks up four dictionaries per row, a million rows at a time, and keys come from the
 /// store (no attacker chooses them and sees timings).
@@ -420,7 +422,7 @@ impl Tickets {
 /// Canonical: dictionaries hold exactly the values some escalation has, each coded by its rank
 /// in natural order, and ticket ranks are dense, so the same escalations give the same index
 /// (`==`) however it was reached, and a code doubles as its value's sort key.
-#[derive(Debug, Default, PartialEq)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct Index {
     pub(super) ids: Vec<i64>,
     /// Opened date as days from the common era, ascending.

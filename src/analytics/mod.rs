@@ -24,7 +24,7 @@ mod stats;
 pub use backlog::{Backlog, MAX_PERIODS};
 pub use filter::{Filter, InvalidFilter, Unmatched};
 pub use heatmap::{Cell, Heatmap, HeatmapQuery, InvalidQuery, PeriodSpan, RowHistory, cell_filter};
-pub use index::{Index, IndexBuilder};
+pub use index::{Index, IndexBuilder, Spare};
 pub use slices::{Counts, PERIODS, Slice, SliceSeries};
 pub use stats::{Compared, Stats};
 

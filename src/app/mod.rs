@@ -111,6 +111,8 @@ pub struct App {
     /// One connection per [`Conn`] or, for a store that cannot be opened twice, a single one.
     conns: Vec<Mutex<Box<dyn Store>>>,
     index: RwLock<Arc<Index>>,
+    /// Memory of indexes replaced, for the next one to be built in.
+    recycled: Mutex<refresh::Recycled>,
     /// The store's generation the index holds (once `index_loaded`).
     index_generation: std::sync::atomic::AtomicU64,
     /// Whether an index was loaded: from then on, changes are applied to it.
@@ -203,6 +205,7 @@ impl App {
         Ok(Self {
             conns,
             index: RwLock::default(),
+            recycled: Mutex::default(),
             index_generation: Default::default(),
             index_loaded: Default::default(),
             limits: ImportLimits::default(),
@@ -220,6 +223,7 @@ impl App {
         let app = Self {
             conns: vec![Mutex::new(store)],
             index: RwLock::default(),
+            recycled: Mutex::default(),
             index_generation: Default::default(),
             index_loaded: Default::default(),
             limits: ImportLimits::default(),

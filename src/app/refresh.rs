@@ -5,12 +5,58 @@
 use std::sync::Arc;
 
 use super::{App, AppError, Conn};
-use crate::analytics::{Index, IndexBuilder};
+use crate::analytics::{Index, IndexBuilder, Spare};
 use crate::store::{Location, StoreError};
 
 /// How often a SQLite server asks its store for the generation: one read of one row, so a
 /// command-line import beside it is visible a fraction of a second after its commit.
 const POLL: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// The largest index whose memory is kept, once replaced, for the next one to be built in
+/// (about 75 bytes an escalation: some 300 MiB here). Building a million-row index in memory
+/// written before takes about half the time it takes in memory just mapped; above this size the
+/// memory matters more than the milliseconds, and a replaced index is freed at once.
+const RECYCLE_MAX_ROWS: usize = 4_000_000;
+
+/// The index last replaced, and memory taken from earlier ones.
+#[derive(Default)]
+pub(super) struct Recycled {
+    replaced: Option<Arc<Index>>,
+    spare: Spare,
+}
+
+impl Recycled {
+    /// The spare memory, with the replaced index's in it once no request reads that index any
+    /// more (one that still does keeps it until it is done, and it is then freed).
+    fn spare(&mut self) -> &mut Spare {
+        if let Some(index) = self
+            .replaced
+            .take()
+            .and_then(|old| Arc::try_unwrap(old).ok())
+        {
+            self.spare.take(index);
+        }
+        &mut self.spare
+    }
+
+    /// Fills the spare memory with an index's worth (written, so the kernel has mapped it) when
+    /// it holds none: after a whole read of the store, so that even the first change after it
+    /// is built in memory written before. What every change after that leaves anyway.
+    fn warm(&mut self, index: &Index) {
+        if index.len() <= RECYCLE_MAX_ROWS && self.replaced.is_none() && self.spare.is_empty() {
+            self.spare.warm(index);
+        }
+    }
+
+    /// Keeps `old`, just replaced, for the next index; or, past [`RECYCLE_MAX_ROWS`], nothing.
+    fn keep(&mut self, old: Arc<Index>) {
+        if old.len() <= RECYCLE_MAX_ROWS {
+            self.replaced = Some(old);
+        } else {
+            *self = Self::default();
+        }
+    }
+}
 
 impl App {
     /// Follows the imports and deletes other processes commit (other instances on PostgreSQL,
@@ -154,6 +200,7 @@ impl App {
                     duration_ms = started.elapsed().as_millis() as u64,
                     "index built from the store"
                 );
+                self.recycled().warm(&index);
                 index
             } else if delta.is_empty() && retired.is_empty() {
                 // Nothing the index holds changed (a change to nothing, or none at all): keep
@@ -162,7 +209,10 @@ impl App {
                 return Ok(());
             } else {
                 let (written, gone) = (delta.len(), retired.len());
-                let Some(index) = self.index().apply(delta, &retired) else {
+                let applied = self
+                    .index()
+                    .apply_into(delta, &retired, self.recycled().spare());
+                let Some(index) = applied else {
                     since = None;
                     continue;
                 };
@@ -203,7 +253,8 @@ impl App {
                     return Ok(());
                 }
                 let written = rows.len();
-                if let Some(index) = self.index().apply(rows, &[]) {
+                let applied = self.index().apply_into(rows, &[], self.recycled().spare());
+                if let Some(index) = applied {
                     tracing::debug!(
                         rows = index.len(),
                         written,
@@ -224,12 +275,20 @@ impl App {
         self.refresh()
     }
 
+    fn recycled(&self) -> std::sync::MutexGuard<'_, Recycled> {
+        self.recycled.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// Puts `index` in use as the index at `generation` (with `None`, keeps the one in use: the
     /// change touched nothing it holds), and counts the update (`how`: whether the whole store
     /// was read, and the seconds it took; `None` when nothing was built).
     fn install(&self, index: Option<Index>, generation: u64, how: Option<(bool, f64)>) {
         if let Some(index) = index {
-            *self.index.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(index);
+            let old = std::mem::replace(
+                &mut *self.index.write().unwrap_or_else(|p| p.into_inner()),
+                Arc::new(index),
+            );
+            self.recycled().keep(old);
         }
         self.index_generation
             .store(generation, std::sync::atomic::Ordering::SeqCst);
