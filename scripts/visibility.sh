@@ -14,7 +14,6 @@ cargo build --release --quiet
 bin=$PWD/target/release/escamap
 dir=$(mktemp -d)
 cleanup() {
-    cp "$dir/serve.log" /tmp/vis_serve.log || true
     kill ${pid:-} 2>/dev/null || true
     wait 2>/dev/null || true
     rm -rf "$dir"

@@ -194,6 +194,7 @@ impl App {
         let app = Arc::new(Self::connect(location)?.with_limits(limits));
         app.watch_changes()?;
         app.refresh()?;
+        app.warm_spare();
         Ok(app)
     }
 

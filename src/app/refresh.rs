@@ -39,15 +39,6 @@ impl Recycled {
         &mut self.spare
     }
 
-    /// Fills the spare memory with an index's worth (written, so the kernel has mapped it) when
-    /// it holds none: after a whole read of the store, so that even the first change after it
-    /// is built in memory written before. What every change after that leaves anyway.
-    fn warm(&mut self, index: &Index) {
-        if index.len() <= RECYCLE_MAX_ROWS && self.replaced.is_none() && self.spare.is_empty() {
-            self.spare.warm(index);
-        }
-    }
-
     /// Keeps `old`, just replaced, for the next index; or, past [`RECYCLE_MAX_ROWS`], nothing.
     fn keep(&mut self, old: Arc<Index>) {
         if old.len() <= RECYCLE_MAX_ROWS {
@@ -64,6 +55,29 @@ impl App {
     /// on a thread of its own: requests keep being answered from the previous index until the
     /// new one is swapped in whole. PostgreSQL announces changes (LISTEN/NOTIFY); a SQLite
     /// file is asked for its generation ten times a second, one cheap query.
+    /// Readies memory for the next index, on a thread of its own so the start is not held up:
+    /// an index's worth, written, so that even the first change after the start is built in
+    /// memory the kernel has mapped already (what every change leaves for the next anyway).
+    pub(super) fn warm_spare(self: &Arc<Self>) {
+        let app = Arc::clone(self);
+        let warm = move || {
+            // Held as every update holds it: the spare is not warmed under an update.
+            let _scans = app.conn(Conn::Scans);
+            let index = app.index();
+            let mut recycled = app.recycled();
+            let replaced = recycled.replaced.as_ref().map_or(0, |r| r.len());
+            if index.len() <= RECYCLE_MAX_ROWS && replaced == 0 && recycled.spare.is_empty() {
+                recycled.spare.warm(&index);
+            }
+        };
+        if let Err(e) = std::thread::Builder::new()
+            .name("index-warm".into())
+            .spawn(warm)
+        {
+            tracing::warn!(error = %e, "the memory for the next index is not readied");
+        }
+    }
+
     pub fn watch_changes(self: &Arc<Self>) -> Result<(), AppError> {
         match &self.location {
             Some(Location::Postgres(url)) => self.follow_feed(url),
@@ -200,7 +214,6 @@ impl App {
                     duration_ms = started.elapsed().as_millis() as u64,
                     "index built from the store"
                 );
-                self.recycled().warm(&index);
                 index
             } else if delta.is_empty() && retired.is_empty() {
                 // Nothing the index holds changed (a change to nothing, or none at all): keep

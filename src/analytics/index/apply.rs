@@ -292,27 +292,17 @@ fn with_room(len: usize) -> usize {
 /// What [`pick`] chooses among: a buffer and how much it holds without growing.
 trait Buffer: Default {
     fn room(&self) -> usize;
-    /// Makes room for a sixteenth more than it holds.
-    fn grow(&mut self);
 }
 
 impl<T> Buffer for Vec<T> {
     fn room(&self) -> usize {
         self.capacity()
     }
-
-    fn grow(&mut self) {
-        self.reserve_exact(with_room(self.len()) - self.len());
-    }
 }
 
 impl Buffer for String {
     fn room(&self) -> usize {
         self.capacity()
-    }
-
-    fn grow(&mut self) {
-        self.reserve_exact(with_room(self.len()) - self.len());
     }
 }
 
@@ -322,21 +312,39 @@ impl Spare {
         self.i64s.is_empty() && self.u32s.is_empty()
     }
 
-    /// Memory for the index after `index` (a copy of its, with room to grow), so that even the
-    /// first change is built in memory written before.
+    /// Memory for the index after `index`: as much as each of its columns, with room to grow,
+    /// written (so the kernel has mapped it). So even the first change is built in memory
+    /// written before.
     pub fn warm(&mut self, index: &Index) {
-        self.take(index.clone());
-        fn grow<B: Buffer>(pool: &mut [B]) {
-            for b in pool {
-                b.grow();
-            }
+        fn copy<T: Copy>(v: &[T]) -> Vec<T> {
+            let mut out = Vec::with_capacity(with_room(v.len()));
+            out.extend_from_slice(v);
+            out
         }
-        grow(&mut self.i64s);
-        grow(&mut self.i32s);
-        grow(&mut self.u32s);
-        grow(&mut self.u16s);
-        grow(&mut self.u8s);
-        grow(&mut self.text);
+        self.i64s.push(copy(&index.ids));
+        self.i32s.push(copy(&index.day));
+        self.u8s.push(copy(&index.severity));
+        self.u16s.push(copy(&index.close_month));
+        for column in [
+            &index.client,
+            &index.product,
+            &index.region,
+            &index.resolve,
+            &index.month,
+            &index.quarter,
+            &index.week,
+            &index.closed,
+            &index.status,
+            &index.ticket_rank,
+        ] {
+            self.u32s.push(copy(column));
+        }
+        if let Some(t) = &index.tickets {
+            let mut text = String::with_capacity(with_room(t.text.len()));
+            text.push_str(&t.text);
+            self.text.push(text);
+            self.u32s.push(copy(&t.ends));
+        }
     }
 
     /// Takes in the memory of `index`, which is no longer in use.
