@@ -164,7 +164,24 @@ impl Index {
         let new_month: Vec<i32> = delta.day.iter().map(|&d| month_of(d)).collect();
         let same_months = month_base == self.month_base;
 
-        let same = |old_base: i32, base: i32| old_base == base;
+        // A period column: copied while its base stays, else every old code moved by as much.
+        let mut period = |old: &[u32], old_base: i32, base: i32, new: &dyn Fn(usize) -> u32| {
+            let into = pick(&mut spare.u32s, runs.len);
+            if old_base == base {
+                runs.copy(into, old, new)
+            } else {
+                runs.map(into, |p| shift(old[p], old_base, base), new)
+            }
+        };
+        let month = period(&self.month, self.month_base, month_base, &|k| {
+            rel(new_month[k], month_base)
+        });
+        let quarter = period(&self.quarter, self.quarter_base, quarter_base, &|k| {
+            rel(quarter_of_month(new_month[k]), quarter_base)
+        });
+        let week = period(&self.week, self.week_base, week_base, &|k| {
+            rel(week_of(delta.day[k]), week_base)
+        });
         let index = Index {
             ids: runs.copy(pick(&mut spare.i64s, runs.len), &self.ids, |k| delta.ids[k]),
             day: runs.copy(pick(&mut spare.i32s, runs.len), &self.day, |k| delta.day[k]),
@@ -190,45 +207,9 @@ impl Index {
                     )
                 }
             },
-            month: {
-                let into = pick(&mut spare.u32s, runs.len);
-                let new = |k: usize| rel(new_month[k], month_base);
-                if same(self.month_base, month_base) {
-                    runs.copy(into, &self.month, new)
-                } else {
-                    runs.map(
-                        into,
-                        |p| shift(self.month[p], self.month_base, month_base),
-                        new,
-                    )
-                }
-            },
-            quarter: {
-                let into = pick(&mut spare.u32s, runs.len);
-                let new = |k: usize| rel(quarter_of_month(new_month[k]), quarter_base);
-                if same(self.quarter_base, quarter_base) {
-                    runs.copy(into, &self.quarter, new)
-                } else {
-                    runs.map(
-                        into,
-                        |p| shift(self.quarter[p], self.quarter_base, quarter_base),
-                        new,
-                    )
-                }
-            },
-            week: {
-                let into = pick(&mut spare.u32s, runs.len);
-                let new = |k: usize| rel(week_of(delta.day[k]), week_base);
-                if same(self.week_base, week_base) {
-                    runs.copy(into, &self.week, new)
-                } else {
-                    runs.map(
-                        into,
-                        |p| shift(self.week[p], self.week_base, week_base),
-                        new,
-                    )
-                }
-            },
+            month,
+            quarter,
+            week,
             client: clients.1,
             product: products.1,
             region: regions.1,
