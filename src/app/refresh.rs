@@ -50,11 +50,6 @@ impl Recycled {
 }
 
 impl App {
-    /// Follows the imports and deletes other processes commit (other instances on PostgreSQL,
-    /// `escamap import` run beside a SQLite server) and applies each burst of them to the index,
-    /// on a thread of its own: requests keep being answered from the previous index until the
-    /// new one is swapped in whole. PostgreSQL announces changes (LISTEN/NOTIFY); a SQLite
-    /// file is asked for its generation ten times a second, one cheap query.
     /// Readies memory for the next index, on a thread of its own so the start is not held up:
     /// an index's worth, written, so that even the first change after the start is built in
     /// memory the kernel has mapped already (what every change leaves for the next anyway).
@@ -78,6 +73,11 @@ impl App {
         }
     }
 
+    /// Follows the imports and deletes other processes commit (other instances on PostgreSQL,
+    /// `escamap import` run beside a SQLite server) and applies each burst of them to the index,
+    /// on a thread of its own: requests keep being answered from the previous index until the
+    /// new one is swapped in whole. PostgreSQL announces changes (LISTEN/NOTIFY); a SQLite
+    /// file is asked for its generation ten times a second, one cheap query.
     pub fn watch_changes(self: &Arc<Self>) -> Result<(), AppError> {
         match &self.location {
             Some(Location::Postgres(url)) => self.follow_feed(url),
