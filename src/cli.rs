@@ -18,6 +18,7 @@ use crate::domain::{
     Compare, Dimension, Measure, Normalize, Password, Period, Role, Severity, UserName, View,
     parse_flexible_date,
 };
+use crate::ingest::Input;
 use crate::render::{Palette, SvgOptions, heatmap_csv, heatmap_svg, svg_to_png};
 use crate::store::Location;
 
@@ -921,19 +922,24 @@ fn write_out(out: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 fn import(app: &App, a: &ImportArgs) -> anyhow::Result<ExitCode> {
     let (mut failed, mut all_rejected) = (false, false);
     for path in &a.files {
-        let (name, bytes) = if is_stdio(path) {
+        // A file is read as it is imported (it may be larger than memory); standard input, which
+        // cannot be read twice, is taken in whole first.
+        let stdin;
+        let (name, input, size) = if is_stdio(path) {
             let mut buf = Vec::new();
             std::io::stdin().read_to_end(&mut buf)?;
-            ("stdin".to_owned(), buf)
+            stdin = buf;
+            ("stdin".to_owned(), Input::Bytes(&stdin), stdin.len() as u64)
         } else {
-            let bytes =
-                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-            (path.display().to_string(), bytes)
+            let size = std::fs::metadata(path)
+                .with_context(|| format!("reading {}", path.display()))?
+                .len();
+            (path.display().to_string(), Input::File(path), size)
         };
-        let bar = progress_bar(bytes.len() as u64);
+        let bar = progress_bar(size);
         let result = app.import_with(
             &name,
-            &bytes,
+            input,
             app.today(),
             &a.options(),
             &mut |done, total| {

@@ -6,7 +6,7 @@ use super::{App, AppError, Conn};
 use crate::analytics::IndexBuilder;
 use crate::ingest::mapping::Mapping;
 use crate::ingest::preview::{Preview, preview};
-use crate::ingest::{ImportReport, RejectionGroup, RowErrorKind, Source};
+use crate::ingest::{ImportReport, Input, RejectionGroup, RowErrorKind, Source};
 use crate::metrics::ImportOutcome;
 use crate::store::{ImportRecord, IndexRow, NewImport, SourceProfile, StoreError, Written};
 
@@ -44,7 +44,7 @@ impl App {
     ) -> Result<ImportReport, AppError> {
         self.import_with(
             source_name,
-            bytes,
+            Input::Bytes(bytes),
             today,
             &ImportOptions::default(),
             progress,
@@ -55,13 +55,13 @@ impl App {
     pub fn import_with(
         &self,
         source_name: &str,
-        bytes: &[u8],
+        input: Input<'_>,
         today: NaiveDate,
         options: &ImportOptions,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<ImportReport, AppError> {
         let started = std::time::Instant::now();
-        let result = self.import_counted(source_name, bytes, today, options, progress, started);
+        let result = self.import_counted(source_name, input, today, options, progress, started);
         let (outcome, rows) = match &result {
             Ok(r) => (
                 ImportOutcome::Committed,
@@ -78,7 +78,7 @@ impl App {
     fn import_counted(
         &self,
         source_name: &str,
-        bytes: &[u8],
+        input: Input<'_>,
         today: NaiveDate,
         options: &ImportOptions,
         progress: &mut dyn FnMut(u64, u64),
@@ -90,7 +90,7 @@ impl App {
         }
         let mut chosen = None;
         let mut header = String::new();
-        let source = Source::open_choosing(bytes, today, |signature| {
+        let source = Source::open_choosing(input, today, |signature| {
             header = signature.to_owned();
             let c = self.choose_mapping(options, signature)?;
             let mapping = c.mapping.clone();
@@ -114,7 +114,7 @@ impl App {
                 format: source.format.name(),
                 encoding: &source.encoding.to_string(),
             })?;
-            let mut rows = source.rows();
+            let mut rows = source.rows()?;
             let mut seen: u64 = 0;
             let mut written: u64 = 0;
             // A process with an index keeps the rows it writes for it, while each is a new
@@ -152,6 +152,9 @@ impl App {
                     progress(rows.position(), total);
                 }
             }
+            // A file that failed or changed as it was read is refused whole: dropping the
+            // transaction rolls back what was written.
+            rows.finish()?;
             progress(total, total);
             if written == 0 && !rejected.is_empty() {
                 // Dropping the transaction rolls the import back: nothing is recorded.

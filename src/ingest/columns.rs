@@ -1,3 +1,5 @@
+use std::io::{BufRead, BufReader, Read};
+
 use chrono::NaiveDate;
 
 use super::header::header_key;
@@ -88,18 +90,30 @@ impl Format {
     }
 }
 
-/// The separator and the header of a decoded file.
-pub(super) fn read_header(text: &str) -> Result<(u8, Vec<String>), FileError> {
-    let first_line = text
-        .lines()
-        .find(|l| !l.trim().is_empty())
-        .ok_or(FileError::Empty)?;
-    let delimiter = sniff_delimiter(first_line);
+/// The separator and the header of a decoded file, read from its start: the separator from its
+/// first non-blank line, the header as the first record.
+pub(super) fn read_header(text: impl Read) -> Result<(u8, Vec<String>), FileError> {
+    let mut text = BufReader::new(text);
+    let mut lines = Vec::new();
+    let delimiter = loop {
+        let start = lines.len();
+        let n = text
+            .read_until(b'\n', &mut lines)
+            .map_err(|e| FileError::Read(e.to_string()))?;
+        if n == 0 {
+            return Err(FileError::Empty);
+        }
+        // Decoded text is UTF-8, and a line ends before a character does.
+        let line = String::from_utf8_lossy(&lines[start..]);
+        if !line.trim().is_empty() {
+            break sniff_delimiter(line.trim_end_matches(['\n', '\r']));
+        }
+    };
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .flexible(true)
         .has_headers(true)
-        .from_reader(text.as_bytes());
+        .from_reader(lines.as_slice().chain(text));
     let header: Vec<String> = reader
         .headers()
         .map_err(|e| FileError::BadHeader(e.to_string()))?
@@ -109,7 +123,7 @@ pub(super) fn read_header(text: &str) -> Result<(u8, Vec<String>), FileError> {
     Ok((delimiter, header))
 }
 
-pub(super) fn detect(text: &str, mapping: &Mapping) -> Result<(u8, Format), FileError> {
+pub(super) fn detect(text: impl Read, mapping: &Mapping) -> Result<(u8, Format), FileError> {
     let (delimiter, header) = read_header(text)?;
     let keys: Vec<String> = header.iter().map(|h| header_key(h)).collect();
 

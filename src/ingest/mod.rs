@@ -5,6 +5,14 @@
 //! `Result<NewEscalation, RowError>` per non-blank record, streamed so a million-row file is never
 //! held twice in memory).
 //!
+//! Text comes from one of two [`Input`]s. Bytes already in memory (an upload, standard input) are
+//! decoded once and borrowed. A file named on the command line is never held whole: it is scanned
+//! once (encoding, that it is text) and then read again, in chunks, for each pass (header, date
+//! reading, rows), decoding as it goes; its size and modification time are checked at the end, so
+//! a file that changed under the import is refused whole rather than half-read
+//! ([`Rows::finish`]). Holding a 1.8 GB file made the kernel's page-cache writes of the store
+//! several times dearer, which is why the file is streamed rather than read into memory.
+//!
 //! A bad row is data, not failure: it becomes a [`RowError`] naming the line, the column and the
 //! reason, and the other rows go on. Only a file that cannot be read at all is a [`FileError`].
 
@@ -18,6 +26,9 @@ pub mod preview;
 mod report;
 
 use std::borrow::Cow;
+use std::collections::VecDeque;
+use std::io::Read;
+use std::path::Path;
 
 use chrono::NaiveDate;
 
@@ -35,6 +46,10 @@ pub const MAX_RECORD_BYTES: usize = 1 << 20;
 pub enum FileError {
     #[error("the file is empty")]
     Empty,
+    #[error("the file could not be read: {0}")]
+    Read(String),
+    #[error("the file changed while it was being imported; nothing was imported (import it again)")]
+    Changed,
     #[error("this looks like a binary file, not CSV or TSV text (a NUL byte at byte {offset})")]
     Binary { offset: usize },
     #[error("the header row could not be read: {0}")]
@@ -70,10 +85,42 @@ fn header_signature(header: &[String]) -> String {
         .join("\u{1f}")
 }
 
+/// Where an import's bytes are: in memory (an upload, standard input) or in a file, which is then
+/// read as it is imported, never held whole.
+#[derive(Debug, Clone, Copy)]
+pub enum Input<'a> {
+    Bytes(&'a [u8]),
+    File(&'a Path),
+}
+
+/// The decoded text of a file, in memory or read from its file each time it is wanted.
+#[derive(Debug)]
+enum Text<'a> {
+    Memory(Cow<'a, str>),
+    File(decode::FileText),
+}
+
+impl Text<'_> {
+    /// The text, from its start.
+    fn reader(&self) -> Result<Box<dyn Read + '_>, FileError> {
+        match self {
+            Self::Memory(t) => Ok(Box::new(t.as_bytes())),
+            Self::File(f) => f.open(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Self::Memory(t) => t.len(),
+            Self::File(f) => usize::try_from(f.len).unwrap_or(usize::MAX),
+        }
+    }
+}
+
 /// A decoded file with a recognised header, ready to yield rows.
 #[derive(Debug)]
 pub struct Source<'a> {
-    text: Cow<'a, str>,
+    text: Text<'a>,
     pub encoding: TextEncoding,
     pub delimiter: u8,
     pub format: Format,
@@ -93,30 +140,42 @@ impl<'a> Source<'a> {
         today: NaiveDate,
         mapping: &mapping::Mapping,
     ) -> Result<Self, FileError> {
-        Self::open_choosing(bytes, today, |_| Ok::<_, FileError>(mapping.clone()))
+        Self::open_choosing(Input::Bytes(bytes), today, |_| {
+            Ok::<_, FileError>(mapping.clone())
+        })
     }
 
     /// As [`Source::open_mapped`], with the mapping chosen once the header is known: `choose` is
-    /// given the header's signature (what a source profile is matched by). The file is decoded
-    /// once.
+    /// given the header's signature (what a source profile is matched by). Bytes in memory are
+    /// decoded once; a file is read once to settle its encoding, then again as it is wanted.
     pub fn open_choosing<E: From<FileError>>(
-        bytes: &'a [u8],
+        input: Input<'a>,
         today: NaiveDate,
         choose: impl FnOnce(&str) -> Result<mapping::Mapping, E>,
     ) -> Result<Self, E> {
-        let (text, encoding) = decode::decode(bytes)?;
-        let mapping = choose(&header_signature(&columns::read_header(&text)?.1))?;
+        let (text, encoding) = match input {
+            Input::Bytes(bytes) => {
+                let (text, encoding) = decode::decode(bytes)?;
+                (Text::Memory(text), encoding)
+            }
+            Input::File(path) => {
+                let text = decode::FileText::scan(path)?;
+                let encoding = text.encoding;
+                (Text::File(text), encoding)
+            }
+        };
+        let mapping = choose(&header_signature(&columns::read_header(text.reader()?)?.1))?;
         Ok(Self::read(text, encoding, today, &mapping)?)
     }
 
     /// Recognises the header of decoded text as `mapping` says and decides how its dates read.
     fn read(
-        text: Cow<'a, str>,
+        text: Text<'a>,
         encoding: TextEncoding,
         today: NaiveDate,
         mapping: &mapping::Mapping,
     ) -> Result<Self, FileError> {
-        let (delimiter, format) = columns::detect(&text, mapping)?;
+        let (delimiter, format) = columns::detect(text.reader()?, mapping)?;
         let mut source = Self {
             text,
             encoding,
@@ -126,7 +185,7 @@ impl<'a> Source<'a> {
         };
         if let Format::Export(cols) = &source.format {
             let mut cols = cols.clone();
-            let mut rows = source.rows();
+            let mut rows = source.rows()?;
             cols.decide_dates(std::iter::from_fn(|| {
                 loop {
                     match rows.next_record()? {
@@ -135,6 +194,10 @@ impl<'a> Source<'a> {
                     }
                 }
             }));
+            if let Some(e) = rows.failed.take() {
+                return Err(e);
+            }
+            drop(rows);
             source.format = Format::Export(cols);
         }
         Ok(source)
@@ -146,23 +209,54 @@ impl<'a> Source<'a> {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.text.is_empty()
+        self.text.len() == 0
     }
 
-    /// Every non-blank record after the header, in file order.
-    pub fn rows(&self) -> Rows<'_> {
+    /// Every non-blank record after the header, in file order. A file read again here may fail
+    /// to open; one that fails or changes as it is read is said by [`Rows::finish`].
+    pub fn rows(&self) -> Result<Rows<'_>, FileError> {
         let reader = csv::ReaderBuilder::new()
             .delimiter(self.delimiter)
             .flexible(true)
             .has_headers(true)
-            .from_reader(self.text.as_bytes());
-        Rows {
+            .buffer_capacity(READ_AHEAD)
+            .from_reader(Breaks {
+                inner: self.text.reader()?,
+                passed: 0,
+                at: VecDeque::new(),
+            });
+        Ok(Rows {
             reader,
             record: csv::StringRecord::new(),
             source: self,
             done: false,
+            failed: None,
             line_at: (0, 1),
-        }
+        })
+    }
+}
+
+/// Bytes the CSV reader reads ahead of the record it parses.
+const READ_AHEAD: usize = 1 << 16;
+
+/// The decoded text on its way to the CSV reader, noting where each line break passes: a
+/// record's physical line is counted without the text being held.
+struct Breaks<R> {
+    inner: R,
+    /// Bytes passed so far.
+    passed: usize,
+    /// The offsets of the `\n` and `\r` bytes passed and not yet counted, and which each is.
+    at: VecDeque<(usize, u8)>,
+}
+
+impl<R: Read> Read for Breaks<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let passed = self.passed;
+        self.at
+            .extend(memchr::memchr2_iter(b'\n', b'\r', &buf[..n]).map(|i| (passed + i, buf[i])));
+        self.passed += n;
+        Ok(n)
     }
 }
 
@@ -170,10 +264,12 @@ impl<'a> Source<'a> {
 pub type RowResult = Result<NewEscalation, RowError>;
 
 pub struct Rows<'s> {
-    reader: csv::Reader<&'s [u8]>,
+    reader: csv::Reader<Breaks<Box<dyn Read + 's>>>,
     record: csv::StringRecord,
     source: &'s Source<'s>,
     done: bool,
+    /// Why a file stopped being read part way (it failed, or changed under the import).
+    failed: Option<FileError>,
     /// (byte offset, physical line at that offset) of the last record, to count lines forward.
     /// The csv crate's own line counter skips blank lines, so lines are counted here.
     line_at: (usize, u64),
@@ -185,19 +281,33 @@ impl Rows<'_> {
         self.reader.position().byte()
     }
 
+    /// Whether every row was read from the text as it was decoded: a file that could not be read
+    /// to its end, or changed while it was read, is an error, and nothing of it may be kept.
+    pub fn finish(mut self) -> Result<(), FileError> {
+        if let Some(e) = self.failed.take() {
+            return Err(e);
+        }
+        match &self.source.text {
+            Text::Memory(_) => Ok(()),
+            Text::File(f) => f.unchanged(),
+        }
+    }
+
     /// The physical line (1-based) at byte offset `byte`, counted on from the previous record.
     fn line_of(&mut self, byte: usize) -> u64 {
         let (from, line) = self.line_at;
-        let text = self.source.text.as_bytes();
+        let breaks = &mut self.reader.get_mut().at;
+        let mut newlines = 0u64;
         // A record's recorded start includes the blank lines skipped before it.
-        let mut to = byte.min(text.len());
-        while to < text.len() && (text[to] == b'\n' || text[to] == b'\r') {
-            to += 1;
+        let mut to = byte;
+        while let Some(&(at, b)) = breaks.front().filter(|(at, _)| *at <= to) {
+            if at == to {
+                to += 1; // a line break at the start: the record begins after it
+            }
+            newlines += u64::from(b == b'\n');
+            breaks.pop_front();
         }
-        let newlines = text
-            .get(from..to)
-            .map_or(0, |s| s.iter().filter(|&&b| b == b'\n').count());
-        let line = line + newlines as u64;
+        let line = line + newlines;
         self.line_at = (to.max(from), line);
         line
     }
@@ -239,9 +349,14 @@ impl Rows<'_> {
                 }
                 Err(e) => {
                     let line = self.line_of(before);
-                    // The decoded text is valid UTF-8 and the reader is flexible, so this is
-                    // an IO-level surprise; report it against the line and stop.
                     self.done = true;
+                    // A file that cannot be read on (or no longer decodes as it did) fails whole.
+                    if let Text::File(_) = self.source.text {
+                        self.failed = Some(FileError::Read(format!("at line {line}: {e}")));
+                        return None;
+                    }
+                    // Text in memory is valid UTF-8 and the reader is flexible, so this is an
+                    // IO-level surprise; report it against the line and stop.
                     return Some(Next::Error(RowError::new(
                         line,
                         "",

@@ -86,11 +86,12 @@ pub fn preview<E: From<FileError>>(
     choose: impl FnOnce(&str) -> Result<Mapping, E>,
 ) -> Result<Preview, E> {
     let (text, encoding) = decode::decode(bytes)?;
-    let (delimiter, header) = columns::read_header(&text)?;
+    let (delimiter, header) = columns::read_header(text.as_bytes())?;
     let mapping = choose(&header_signature(&header))?;
     let sample = sample(&text, delimiter, header.len());
     let columns = export::columns_for(&header, &mapping);
-    let reading = Source::read(text, encoding, today, &mapping).map(|s| Reading::of(&s));
+    let reading = Source::read(super::Text::Memory(text), encoding, today, &mapping)
+        .and_then(|s| Reading::of(&s));
     Ok(Preview {
         header,
         sample,
@@ -119,8 +120,8 @@ fn sample(text: &str, delimiter: u8, width: usize) -> Vec<Vec<String>> {
 }
 
 impl Reading {
-    fn of(source: &Source<'_>) -> Self {
-        let mut rows = source.rows();
+    fn of(source: &Source<'_>) -> Result<Self, FileError> {
+        let mut rows = source.rows()?;
         let mut shown = Vec::new();
         let mut rejected: Vec<RowError> = Vec::new();
         let mut would_import = 0u64;
@@ -164,7 +165,8 @@ impl Reading {
         severities.sort_by(|a, b| b.rows.cmp(&a.rows).then_with(|| a.value.cmp(&b.value)));
         let more_severities = severities.len().saturating_sub(MAX_SEVERITY_VALUES);
         severities.truncate(MAX_SEVERITY_VALUES);
-        Self {
+        rows.finish()?;
+        Ok(Self {
             recognised: source.format.recognised(),
             tool: source.format.tool(),
             dates: source.format.dates(),
@@ -174,6 +176,6 @@ impl Reading {
             groups: RejectionGroup::of(&rejected),
             severities,
             more_severities,
-        }
+        })
     }
 }

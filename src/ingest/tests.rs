@@ -13,9 +13,45 @@ fn d(s: &str) -> NaiveDate {
     NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("valid test date")
 }
 
+/// Opens `bytes` in memory and, written to a file, as the command line does (read as it is
+/// imported, never held whole): every rule here holds for both, and both must read alike.
+fn open(bytes: &[u8]) -> Result<Source<'_>, FileError> {
+    open_with(bytes, &mapping::Mapping::default())
+}
+
+fn open_with<'a>(bytes: &'a [u8], m: &mapping::Mapping) -> Result<Source<'a>, FileError> {
+    let memory = Source::open_mapped(bytes, today(), m);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("file.csv");
+    std::fs::write(&path, bytes).expect("written");
+    let file = Source::open_choosing(Input::File(&path), today(), |_| {
+        Ok::<_, FileError>(m.clone())
+    });
+    match (&memory, &file) {
+        (Err(a), Err(b)) => assert_eq!(a, b, "refused alike in memory and from a file"),
+        (Ok(a), Ok(b)) => {
+            assert_eq!(
+                (a.encoding, a.delimiter, &a.format, a.len()),
+                (b.encoding, b.delimiter, &b.format, b.len()),
+                "read alike in memory and from a file"
+            );
+            let in_memory: Vec<RowResult> = a.rows().expect("rows").collect();
+            let mut rows = b.rows().expect("rows");
+            let from_file: Vec<RowResult> = rows.by_ref().collect();
+            rows.finish().expect("the file read to its end");
+            assert_eq!(
+                in_memory, from_file,
+                "the same rows in memory and from a file"
+            );
+        }
+        _ => panic!("in memory: {memory:?}; from a file: {file:?}"),
+    }
+    memory
+}
+
 fn parse(text: &str) -> Result<(Source<'_>, Vec<RowResult>), FileError> {
-    let src = Source::open(text.as_bytes(), today())?;
-    let rows = src.rows().collect();
+    let src = open(text.as_bytes())?;
+    let rows = src.rows().expect("rows").collect();
     Ok((src, rows))
 }
 
@@ -425,12 +461,28 @@ fn quoting_crlf_bom_and_blank_lines() {
 }
 
 #[test]
+fn runs_of_blank_lines_before_a_row_count_in_its_line_number() {
+    let text = "client,severity,opened\n\n\n\r\n\nAcme,low,soon\n\r\n\r\n,,\n\nGlobex,low,later\n";
+    let (_, rows) = parse(text).expect("accepted");
+    let lines: Vec<u64> = rows
+        .iter()
+        .map(|r| r.as_ref().expect_err("bad date").line)
+        .collect();
+    assert_eq!(lines, [6, 11]);
+}
+
+#[test]
 fn windows_1252_is_detected_and_decoded() {
     let mut bytes = b"client;severity;opened\n".to_vec();
     bytes.extend_from_slice(b"Soci\xe9t\xe9 G\xe9n\xe9rale;high;2024-01-01\n");
-    let src = Source::open(&bytes, today()).expect("accepted");
+    let src = open(&bytes).expect("accepted");
     assert_eq!(src.encoding, TextEncoding::Windows1252);
-    let row = src.rows().next().expect("a row").expect("valid");
+    let row = src
+        .rows()
+        .expect("rows")
+        .next()
+        .expect("a row")
+        .expect("valid");
     assert_eq!(row.client.as_str(), "Société Générale");
 }
 
@@ -439,9 +491,9 @@ fn utf16_with_bom_is_decoded() {
     let text = "client\tseverity\topened\nAcme\tP2\t2024-05-06\n";
     let mut bytes = vec![0xFF, 0xFE];
     bytes.extend(text.encode_utf16().flat_map(|u| u.to_le_bytes()));
-    let src = Source::open(&bytes, today()).expect("accepted");
+    let src = open(&bytes).expect("accepted");
     assert_eq!(src.encoding, TextEncoding::Utf16Le);
-    assert_eq!(src.rows().filter(Result::is_ok).count(), 1);
+    assert_eq!(src.rows().expect("rows").filter(Result::is_ok).count(), 1);
 }
 
 // ---------- refused files ----------
@@ -463,14 +515,14 @@ fn unreadable_files_are_refused_whole() {
         ),
     ];
     for (bytes, want) in cases {
-        let err = Source::open(bytes, today()).expect_err("refused");
+        let err = open(bytes).expect_err("refused");
         assert!(
             err.to_string().contains(want),
             "{:?}: {err}",
             String::from_utf8_lossy(bytes)
         );
     }
-    let err = Source::open(b"client,opened\nAcme,2024-01-01\n", today()).expect_err("refused");
+    let err = open(b"client,opened\nAcme,2024-01-01\n").expect_err("refused");
     assert!(
         err.to_string()
             .contains("severity (one of: severity, priority, sev)"),
@@ -591,8 +643,8 @@ fn a_salesforce_cases_report_reads_with_no_set_up() {
     bytes.extend_from_slice(
         b"00001027,Outage,Globex,Ben,Low,New,3/4/2026 9:00 AM,,Phone,API,Incident\r\n",
     );
-    let src = Source::open(&bytes, today()).expect("file accepted");
-    let rows: Vec<NewEscalation> = src.rows().map(|r| r.expect("row")).collect();
+    let src = open(&bytes).expect("file accepted");
+    let rows: Vec<NewEscalation> = src.rows().expect("rows").map(|r| r.expect("row")).collect();
     assert_eq!(src.format.recognised(), "Salesforce cases report");
     assert_eq!(field(&src.format.mapping(), "client"), Some("Account Name"));
     assert_eq!(
@@ -780,7 +832,7 @@ fn the_export_format_written_reads_back_field_for_field() {
     // Every written column is a name the reader takes for that field.
     let header = export::HEADER.join(",");
     let text = format!("{header}\n");
-    let src = Source::open(text.as_bytes(), today()).expect("header");
+    let src = open(text.as_bytes()).expect("header");
     let mapping = src.format.mapping();
     for name in export::HEADER {
         assert_eq!(field(&mapping, name), Some(name), "{name}");
@@ -886,8 +938,8 @@ fn a_field_left_unused_is_not_read_even_where_its_name_is_known() {
 }
 
 fn one_mapped(text: &str, m: &mapping::Mapping) -> NewEscalation {
-    let src = Source::open_mapped(text.as_bytes(), today(), m).expect("reads");
-    let mut rows: Vec<_> = src.rows().collect();
+    let src = open_with(text.as_bytes(), m).expect("reads");
+    let mut rows: Vec<_> = src.rows().expect("rows").collect();
     assert_eq!(rows.len(), 1);
     rows.remove(0).expect("the row reads")
 }
@@ -898,4 +950,114 @@ fn an_unknown_severity_is_marked_as_one_a_mapping_decides() {
     assert_eq!(errs.len(), 2);
     assert_eq!(errs[0].kind, RowErrorKind::UnknownSeverity);
     assert_eq!(errs[1].kind, RowErrorKind::Invalid);
+}
+
+/// Rows up to `len` bytes (cut at a line's end), then a row whose client begins with `a` padding
+/// bytes, so that its `name` begins at byte `at` of the file.
+fn rows_then(prefix: &[u8], at: usize, name: &[u8]) -> Vec<u8> {
+    let mut bytes = prefix.to_vec();
+    let row = b"Acme,Reporting,Europe,P2,2026-11-02\n";
+    while bytes.len() + row.len() < at {
+        bytes.extend_from_slice(row);
+    }
+    bytes.resize(at, b'A');
+    bytes.extend_from_slice(name);
+    bytes.extend_from_slice(b" Bank,API,Europe,P1,2026-11-03\n");
+    bytes
+}
+
+const HEADER: &[u8] = b"client,product,region,severity,opened\n";
+
+/// A file larger than the chunk it is read in (a megabyte), with a character placed before, across
+/// and after a chunk's end: how the file is cut into reads changes nothing.
+#[test]
+fn a_file_is_read_alike_whatever_falls_on_its_chunk_boundaries() {
+    const MB: usize = 1 << 20;
+    let client = |src: &Source<'_>| {
+        let row = src
+            .rows()
+            .expect("rows")
+            .last()
+            .expect("a row")
+            .expect("valid");
+        row.client.as_str().trim_start_matches('A').to_owned()
+    };
+    for at in MB - 4..MB + 2 {
+        // UTF-8: a three-byte character.
+        let bytes = rows_then(HEADER, at, "\u{20ac}".as_bytes());
+        let src = open(&bytes).expect("accepted");
+        assert_eq!(
+            (src.encoding, client(&src)),
+            (TextEncoding::Utf8, "\u{20ac} Bank".into())
+        );
+        // Windows-1252, decoded as it is read.
+        let bytes = rows_then(HEADER, at, b"\xe9\x80");
+        let src = open(&bytes).expect("accepted");
+        assert_eq!(
+            (src.encoding, client(&src)),
+            (TextEncoding::Windows1252, "\u{e9}\u{20ac} Bank".into())
+        );
+        // UTF-16 with its mark: a character of two code units (four bytes), wherever it falls.
+        let text = rows_then(HEADER, at / 2, "\u{1f4c8}".as_bytes());
+        let text = String::from_utf8(text).expect("utf-8");
+        let mut utf16 = vec![0xFF, 0xFE];
+        utf16.extend(text.encode_utf16().flat_map(u16::to_le_bytes));
+        let src = open(&utf16).expect("accepted");
+        assert_eq!(
+            (src.encoding, client(&src)),
+            (TextEncoding::Utf16Le, "\u{1f4c8} Bank".into())
+        );
+    }
+    // A NUL past the first megabyte, in UTF-8 and in Windows-1252 (where a character before it
+    // makes its decoded offset differ from its byte's).
+    match open(&rows_then(HEADER, MB + 5, b"\0")) {
+        Err(FileError::Binary { offset }) => assert_eq!(offset, MB + 5),
+        other => panic!("{:?}", other.map(|_| "accepted")),
+    }
+    let mut cp1252 = HEADER.to_vec();
+    cp1252.extend_from_slice(b"\xe9,Reporting,Europe,P2,2026-11-02\n");
+    match open(&rows_then(&cp1252, MB + 5, b"\0")) {
+        Err(FileError::Binary { offset }) => assert_eq!(offset, MB + 6),
+        other => panic!("{:?}", other.map(|_| "accepted")),
+    }
+}
+
+#[test]
+fn a_file_that_changes_while_it_is_read_is_refused_whole() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("changing.csv");
+    let bytes = rows_then(HEADER, 200_000, b"Initech");
+    std::fs::write(&path, &bytes).expect("written");
+    let src = Source::open(&[], today()).err();
+    assert_eq!(src, Some(FileError::Empty));
+    let src = Source::open_choosing(Input::File(&path), today(), |_| {
+        Ok::<_, FileError>(mapping::Mapping::default())
+    })
+    .expect("accepted");
+    let mut rows = src.rows().expect("rows");
+    assert!(rows.next().expect("a row").is_ok());
+    // Another program appends to the file as it is imported.
+    let mut more = bytes.clone();
+    more.extend_from_slice(b"Globex,API,Europe,P1,2026-11-03\n");
+    std::fs::write(&path, &more).expect("rewritten");
+    rows.by_ref().for_each(drop);
+    assert_eq!(rows.finish(), Err(FileError::Changed));
+    // And one removed before its rows are read is an error that names it.
+    std::fs::remove_file(&path).expect("removed");
+    match src.rows() {
+        Err(FileError::Read(why)) => assert!(why.contains("changing.csv"), "{why}"),
+        other => panic!("{:?}", other.map(|_| "rows")),
+    }
+}
+
+#[test]
+fn decoding_as_read_serves_reads_smaller_than_a_character() {
+    // Three bytes of Windows-1252, each two or three bytes of UTF-8, read a byte at a time.
+    let mut decoding = decode::windows_1252_reader(b"\xe9\x80a");
+    let mut out = Vec::new();
+    let mut byte = [0u8; 1];
+    while std::io::Read::read(&mut decoding, &mut byte).expect("read") == 1 {
+        out.push(byte[0]);
+    }
+    assert_eq!(String::from_utf8(out).expect("utf-8"), "\u{e9}\u{20ac}a");
 }

@@ -12,7 +12,7 @@ use super::gate::{CSRF_MESSAGE, Caller, CsrfPending};
 use super::params::ParamError;
 use super::state::AppState;
 use crate::app::{AppError, ImportOptions};
-use crate::ingest::ImportReport;
+use crate::ingest::{ImportReport, Input};
 
 /// A file as uploaded: its base name (never touching the file system) and its bytes.
 pub struct Upload {
@@ -111,7 +111,13 @@ pub async fn import(
     let app = state.app.clone();
     let (name, bytes) = (upload.name.clone(), upload.bytes.clone());
     let result = tokio::task::spawn_blocking(move || {
-        app.import_with(&name, &bytes, app.today(), &options, &mut |_, _| {})
+        app.import_with(
+            &name,
+            Input::Bytes(&bytes),
+            app.today(),
+            &options,
+            &mut |_, _| {},
+        )
     })
     .await
     .map_err(|e| AppError::Output(format!("import task failed: {e}")))?;
