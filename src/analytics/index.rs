@@ -148,6 +148,13 @@ fn natural_cmp(a: Option<&str>, b: Option<&str>) -> std::cmp::Ordering {
             (Some(Chunk::Number(m)), Some(Chunk::Number(n))) => m.cmp(&n),
             (Some(Chunk::Number(_)), Some(Chunk::Text(_))) => Less,
             (Some(Chunk::Text(_)), Some(Chunk::Number(_))) => Greater,
+            // Most ticket ids share their text ("ESC-"), and most are ASCII: both are cheaper
+            // than folding every character's case.
+            (Some(Chunk::Text(s)), Some(Chunk::Text(t))) if s == t => Equal,
+            (Some(Chunk::Text(s)), Some(Chunk::Text(t))) if s.is_ascii() && t.is_ascii() => s
+                .bytes()
+                .map(|b| b.to_ascii_lowercase())
+                .cmp(t.bytes().map(|b| b.to_ascii_lowercase())),
             (Some(Chunk::Text(s)), Some(Chunk::Text(t))) => s
                 .chars()
                 .flat_map(char::to_lowercase)
@@ -824,5 +831,17 @@ mod natural_order {
         by_key.reverse();
         by_key.sort_by_cached_key(|t| (super::natural_key(t), *t));
         assert_eq!(by_key, v);
+    }
+
+    proptest::proptest! {
+        /// The comparison's shortcuts (equal text, ASCII text) order as the sort keys do.
+        #[test]
+        fn natural_cmp_agrees_with_the_sort_keys(
+            a in "[aAbB0-9É é\\-]{0,8}",
+            b in "[aAbB0-9É é\\-]{0,8}",
+        ) {
+            let by_key = (super::natural_key(&a), &a).cmp(&(super::natural_key(&b), &b));
+            proptest::prop_assert_eq!(natural_cmp(Some(&a), Some(&b)), by_key);
+        }
     }
 }
