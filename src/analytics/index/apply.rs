@@ -243,8 +243,6 @@ pub struct Spare {
     text: Vec<String>,
 }
 
-/// The spare buffer that best holds `len` values: the smallest that holds them all, else the
-/// largest (grown as needed), else a new one.
 /// The positions `0..day.len()` in (day, id) order.
 ///
 /// Rows read from a store come in id order with their days scattered over a few thousand days: a
@@ -284,6 +282,8 @@ fn by_day_then_id(day: &[i32], ids: &[i64]) -> Vec<u32> {
     order
 }
 
+/// The spare buffer that best holds `len` values: the smallest that holds them all, else the
+/// largest (grown as needed), else a new one.
 fn pick<B: Buffer>(pool: &mut Vec<B>, len: usize) -> B {
     let fits = (0..pool.len())
         .filter(|&i| pool[i].room() >= len)
