@@ -189,10 +189,18 @@ fn slug(s: &str) -> String {
         .to_lowercase()
 }
 
+/// How many client companies an export of `rows` escalations names: three per square root of
+/// the rows up to a million (948 at 100,000, 3,000 at a million), three per thousand rows beyond
+/// (30,000 at ten million, the size the scale targets are set at), at most 100,000.
+fn client_count(rows: u64) -> usize {
+    let rows = rows as f64;
+    (rows.sqrt() * 3.0).max(rows * 0.003).clamp(12.0, 100_000.0) as usize
+}
+
 /// Writes `spec.rows` escalations as a CSV export. Returns the number of rows written.
 pub fn generate(spec: &DemoSpec, out: impl Write) -> Result<u64, csv::Error> {
     let mut rng = fastrand::Rng::with_seed(spec.seed);
-    let n_clients = ((spec.rows as f64).sqrt() * 3.0).clamp(12.0, 5_000.0) as usize;
+    let n_clients = client_count(spec.rows);
     let clients = client_names(n_clients);
     // Zipf-like weights, as a cumulative table for binary search.
     let mut cumulative = Vec::with_capacity(clients.len());
@@ -353,4 +361,15 @@ fn write_ticket<W: Write>(
         phone,
     ])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_count;
+
+    #[test]
+    fn the_client_count_grows_with_the_rows_as_the_scale_targets_assume() {
+        let counts = [1, 100, 100_000, 1_000_000, 10_000_000, 1_000_000_000].map(client_count);
+        assert_eq!(counts, [12, 30, 948, 3_000, 30_000, 100_000]);
+    }
 }
