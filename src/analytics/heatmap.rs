@@ -467,29 +467,16 @@ trait Acc {
     fn add(&mut self, ix: &Index, i: usize, r: u32, c: u32, keep: bool);
 }
 
-/// A grid's cells in one block, cell (r, c) at `r * row_stride + c * col_stride`.
-///
-/// Rows are stored in opened order, so a pass meets a time dimension's codes in order: with the
-/// time dimension's cells laid out a period at a time, a pass works in one period's cells at once
-/// (30,000 clients' counts for a month are 480 KB, where the whole grid is 17 MB) instead of one
-/// cell per cache line across the whole grid.
 struct Dense<T> {
     cells: Vec<T>,
     r0: u32,
     c0: u32,
-    row_stride: usize,
-    col_stride: usize,
-}
-impl<T> Dense<T> {
-    #[inline(always)]
-    fn at(&self, r: usize, c: usize) -> usize {
-        r * self.row_stride + c * self.col_stride
-    }
+    ncols: usize,
 }
 impl<T: Tally> Acc for Dense<T> {
     #[inline(always)]
     fn add(&mut self, ix: &Index, i: usize, r: u32, c: u32, keep: bool) {
-        let at = self.at((r - self.r0) as usize, (c - self.c0) as usize);
+        let at = (r - self.r0) as usize * self.ncols + (c - self.c0) as usize;
         self.cells[at].add(ix, i, u32::from(keep));
     }
 }
@@ -627,27 +614,22 @@ impl Index {
         let mut rows = Vec::new();
         let mut col_codes = Vec::new();
         if nrows.saturating_mul(ncols) <= DENSE_LIMIT {
-            let (row_stride, col_stride) = if cols_d.is_time() {
-                (1, nrows)
-            } else {
-                (ncols, 1)
-            };
             let mut acc = Dense {
                 cells: vec![T::default(); nrows * ncols],
                 r0,
                 c0,
-                row_stride,
-                col_stride,
+                ncols,
             };
             run(self, f, f.range.clone(), &rows_c, &cols_c, &mut acc);
             let mut col_present = vec![false; ncols];
-            for r in 0..nrows {
-                let cells: Vec<(u32, T)> = (0..ncols)
-                    .map(|c| (c, acc.cells[acc.at(r, c)]))
+            for (r, row) in acc.cells.chunks_exact(ncols.max(1)).enumerate().take(nrows) {
+                let cells: Vec<(u32, T)> = row
+                    .iter()
+                    .enumerate()
                     .filter(|(_, t)| !t.is_empty())
                     .map(|(c, t)| {
                         col_present[c] = true;
-                        (c0 + c as u32, t)
+                        (c0 + c as u32, *t)
                     })
                     .collect();
                 if !cells.is_empty() {
