@@ -35,22 +35,41 @@ impl fmt::Display for TextEncoding {
     }
 }
 
-pub(super) fn decode(bytes: &[u8]) -> Result<(Cow<'_, str>, TextEncoding), FileError> {
-    let (text, encoding) = if let Some(rest) = bytes.strip_prefix(&[0xFF, 0xFE]) {
-        let (t, _) = encoding_rs::UTF_16LE.decode_without_bom_handling(rest);
-        (t, TextEncoding::Utf16Le)
-    } else if let Some(rest) = bytes.strip_prefix(&[0xFE, 0xFF]) {
-        let (t, _) = encoding_rs::UTF_16BE.decode_without_bom_handling(rest);
-        (t, TextEncoding::Utf16Be)
-    } else {
-        let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-        match std::str::from_utf8(body) {
-            Ok(s) => (Cow::Borrowed(s), TextEncoding::Utf8),
-            Err(_) => {
-                let (t, _) = encoding_rs::WINDOWS_1252.decode_without_bom_handling(body);
-                (t, TextEncoding::Windows1252)
-            }
+impl TextEncoding {
+    /// The decoder of text in this encoding (UTF-8 text is read as it is, not decoded).
+    fn decoder(self) -> &'static encoding_rs::Encoding {
+        match self {
+            Self::Utf8 => encoding_rs::UTF_8,
+            Self::Windows1252 => encoding_rs::WINDOWS_1252,
+            Self::Utf16Le => encoding_rs::UTF_16LE,
+            Self::Utf16Be => encoding_rs::UTF_16BE,
         }
+    }
+}
+
+/// The encoding a byte-order mark at the start of `head` names, and the mark's length in bytes.
+fn byte_order_mark(head: &[u8]) -> Option<(TextEncoding, u8)> {
+    if head.starts_with(&[0xFF, 0xFE]) {
+        Some((TextEncoding::Utf16Le, 2))
+    } else if head.starts_with(&[0xFE, 0xFF]) {
+        Some((TextEncoding::Utf16Be, 2))
+    } else if head.starts_with(b"\xEF\xBB\xBF") {
+        Some((TextEncoding::Utf8, 3))
+    } else {
+        None
+    }
+}
+
+pub(super) fn decode(bytes: &[u8]) -> Result<(Cow<'_, str>, TextEncoding), FileError> {
+    let mark = byte_order_mark(bytes);
+    let body = &bytes[mark.map_or(0, |(_, n)| usize::from(n))..];
+    let decoded = |e: TextEncoding| (e.decoder().decode_without_bom_handling(body).0, e);
+    let (text, encoding) = match mark {
+        Some((encoding, _)) if encoding != TextEncoding::Utf8 => decoded(encoding),
+        _ => match std::str::from_utf8(body) {
+            Ok(s) => (Cow::Borrowed(s), TextEncoding::Utf8),
+            Err(_) => decoded(TextEncoding::Windows1252),
+        },
     };
     if let Some(offset) = text.find('\0') {
         return Err(FileError::Binary { offset });
@@ -108,28 +127,27 @@ impl FileText {
         let mut head = [0u8; 3];
         let got = fill(&mut file, &mut head).map_err(err)?;
         let head = &head[..got];
-        let (encoding, bom) = if head.starts_with(&[0xFF, 0xFE]) {
-            (TextEncoding::Utf16Le, 2)
-        } else if head.starts_with(&[0xFE, 0xFF]) {
-            (TextEncoding::Utf16Be, 2)
-        } else {
-            let bom = if head == b"\xEF\xBB\xBF" { 3 } else { 0 };
-            file.seek(SeekFrom::Start(bom)).map_err(err)?;
-            match utf8_nul(&mut file).map_err(err)? {
-                Some(nul) => {
-                    let text = Self {
-                        path: path.to_owned(),
-                        encoding: TextEncoding::Utf8,
-                        bom,
-                        seen,
-                        len: seen.0 - bom,
-                    };
-                    return match nul {
-                        Some(offset) => Err(FileError::Binary { offset }),
-                        None => Ok(text),
-                    };
+        let (encoding, bom) = match byte_order_mark(head) {
+            Some((encoding, n)) if encoding != TextEncoding::Utf8 => (encoding, u64::from(n)),
+            mark => {
+                let bom = mark.map_or(0, |(_, n)| u64::from(n));
+                file.seek(SeekFrom::Start(bom)).map_err(err)?;
+                match utf8_nul(&mut file).map_err(err)? {
+                    Some(nul) => {
+                        let text = Self {
+                            path: path.to_owned(),
+                            encoding: TextEncoding::Utf8,
+                            bom,
+                            seen,
+                            len: seen.0 - bom,
+                        };
+                        return match nul {
+                            Some(offset) => Err(FileError::Binary { offset }),
+                            None => Ok(text),
+                        };
+                    }
+                    None => (TextEncoding::Windows1252, bom),
                 }
-                None => (TextEncoding::Windows1252, bom),
             }
         };
         // Not UTF-8: the decoded text is measured, and searched for a NUL, as it is read.
@@ -173,9 +191,7 @@ impl FileText {
         let file = file.take(self.seen.0 - self.bom);
         Ok(match self.encoding {
             TextEncoding::Utf8 => Box::new(file),
-            TextEncoding::Windows1252 => Box::new(Decoding::new(file, encoding_rs::WINDOWS_1252)),
-            TextEncoding::Utf16Le => Box::new(Decoding::new(file, encoding_rs::UTF_16LE)),
-            TextEncoding::Utf16Be => Box::new(Decoding::new(file, encoding_rs::UTF_16BE)),
+            other => Box::new(Decoding::new(file, other.decoder())),
         })
     }
 

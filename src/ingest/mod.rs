@@ -194,10 +194,7 @@ impl<'a> Source<'a> {
                     }
                 }
             }));
-            if let Some(e) = rows.failed.take() {
-                return Err(e);
-            }
-            drop(rows);
+            rows.finish()?;
             source.format = Format::Export(cols);
         }
         Ok(source)
