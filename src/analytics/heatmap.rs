@@ -393,7 +393,6 @@ impl CodeSlice for [u8] {
         u32::from(self[i])
     }
 }
-
 /// What one cell accumulates in the hot loop: the least the measure needs, one branch-free update
 /// per row; [`Tally::cell`] derives the counts afterwards.
 trait Tally: Copy + Default {
@@ -456,8 +455,18 @@ impl Tally for Resolution {
     }
 }
 
-/// Row codes that have escalations, each with its non-empty (column code, tally) cells.
-type PresentRows<T> = Vec<(u32, Vec<(u32, T)>)>;
+/// A grid's tallies as one pass leaves them.
+enum Tallies<T> {
+    /// Every cell of the code spans, row by row: `ncols` cells a row, from codes `r0` and `c0`.
+    Dense {
+        cells: Vec<T>,
+        r0: u32,
+        c0: u32,
+        ncols: usize,
+    },
+    /// The cells that have escalations, by (row code, column code).
+    Sparse(HashMap<(u32, u32), T>),
+}
 
 /// Where cells accumulate: a dense grid when it is small enough, a map otherwise (a filter on
 /// weeks spanning centuries must not allocate a billion cells).
@@ -537,21 +546,64 @@ fn run<A: Acc>(
 /// Months a sparkline covers.
 const HISTORY_MONTHS: usize = 12;
 
-/// Sparkline cells: (row slot, month in the window) for the shown rows, one spare slot for the
-/// rest.
-struct History<T> {
+/// The cells of a few rows only (the shown ones): (row slot, column from `first`), `width`
+/// columns a row, and one spare slot that every other row adds to and that is dropped, so the
+/// loop stays the heatmaps' branch-free one. Sparklines use it with the 12 months of the window
+/// as columns; a grid cut to its top rows, with its own columns.
+struct Slots<T> {
     slot: Vec<u32>,
     cells: Vec<T>,
     first: u32,
+    width: usize,
 }
 
-impl<T: Tally> Acc for History<T> {
+impl<T: Tally> Slots<T> {
+    /// Slots for `row_codes` among `cardinality` codes, `width` columns from `first`.
+    fn new(row_codes: &[u32], cardinality: usize, first: u32, width: usize) -> Self {
+        let spare = row_codes.len() as u32;
+        let mut slot = vec![spare; cardinality];
+        for (k, &code) in row_codes.iter().enumerate() {
+            if let Some(s) = slot.get_mut(code as usize) {
+                *s = k as u32;
+            }
+        }
+        Self {
+            slot,
+            cells: vec![T::default(); (row_codes.len() + 1) * width],
+            first,
+            width,
+        }
+    }
+
+    /// Each shown row's cells, the spare slot dropped.
+    fn rows(&self) -> std::slice::ChunksExact<'_, T> {
+        let shown = self.cells.len() - self.width;
+        self.cells[..shown].chunks_exact(self.width.max(1))
+    }
+}
+
+impl<T: Tally> Acc for Slots<T> {
     #[inline(always)]
     fn add(&mut self, ix: &Index, i: usize, r: u32, c: u32, keep: bool) {
         let k = self.slot[r as usize] as usize;
         let at = c.wrapping_sub(self.first) as usize;
-        self.cells[k * HISTORY_MONTHS + at].add(ix, i, u32::from(keep));
+        self.cells[k * self.width + at].add(ix, i, u32::from(keep));
     }
+}
+
+/// A grid's columns before ranking, in code order (a time axis with its gaps filled), each with
+/// its margin, and the grid's total.
+struct Margins {
+    col_codes: Vec<u32>,
+    col_cells: Vec<Cell>,
+    total: Cell,
+}
+
+/// The rows shown, in order, with how many were cut, and where each shown column comes from.
+struct Ranked {
+    rows: Vec<(u32, Cell)>,
+    hidden_rows: usize,
+    col_order: Vec<usize>,
 }
 
 /// A row of a grid: its code, its cells, its margin.
@@ -565,6 +617,22 @@ struct Grid {
     col_codes: Vec<u32>,
     col_cells: Vec<Cell>,
     total: Cell,
+}
+
+impl Grid {
+    /// The ranked rows with their `cells` (already in the columns' shown order), the columns put
+    /// in that order.
+    fn of(ranked: Ranked, cells: Vec<Vec<Cell>>, margins: Margins) -> Self {
+        let rows = ranked.rows.into_iter().zip(cells);
+        let order = &ranked.col_order;
+        Self {
+            rows: rows.map(|((r, margin), c)| (r, c, margin)).collect(),
+            hidden_rows: ranked.hidden_rows,
+            col_codes: order.iter().map(|&j| margins.col_codes[j]).collect(),
+            col_cells: order.iter().map(|&j| margins.col_cells[j]).collect(),
+            total: margins.total,
+        }
+    }
 }
 
 impl Index {
@@ -599,20 +667,17 @@ impl Index {
         }
     }
 
-    /// Accumulates the grid: present row codes with their (col code, tally) pairs, and the
-    /// present column codes.
+    /// One pass over the rows `f` keeps, each added to its (row, column) cell.
     fn accumulate<T: Tally>(
         &self,
         rows_d: Dimension,
         cols_d: Dimension,
         f: &Compiled,
-    ) -> (PresentRows<T>, Vec<u32>) {
+    ) -> Tallies<T> {
         let (r0, r1) = self.code_span(rows_d, &f.range);
         let (c0, c1) = self.code_span(cols_d, &f.range);
         let (nrows, ncols) = ((r1 - r0) as usize, (c1 - c0) as usize);
         let (rows_c, cols_c) = (self.codes(rows_d), self.codes(cols_d));
-        let mut rows = Vec::new();
-        let mut col_codes = Vec::new();
         if nrows.saturating_mul(ncols) <= DENSE_LIMIT {
             let mut acc = Dense {
                 cells: vec![T::default(); nrows * ncols],
@@ -621,123 +686,132 @@ impl Index {
                 ncols,
             };
             run(self, f, f.range.clone(), &rows_c, &cols_c, &mut acc);
-            let mut col_present = vec![false; ncols];
-            for (r, row) in acc.cells.chunks_exact(ncols.max(1)).enumerate().take(nrows) {
-                let cells: Vec<(u32, T)> = row
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, t)| !t.is_empty())
-                    .map(|(c, t)| {
-                        col_present[c] = true;
-                        (c0 + c as u32, *t)
-                    })
-                    .collect();
-                if !cells.is_empty() {
-                    rows.push((r0 + r as u32, cells));
-                }
+            Tallies::Dense {
+                cells: acc.cells,
+                r0,
+                c0,
+                ncols,
             }
-            col_codes.extend(
-                col_present
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, p)| **p)
-                    .map(|(c, _)| c0 + c as u32),
-            );
         } else {
             let mut acc = Sparse(HashMap::new());
             run(self, f, f.range.clone(), &rows_c, &cols_c, &mut acc);
-            let mut by_row: HashMap<u32, Vec<(u32, T)>> = HashMap::new();
-            for ((r, c), t) in acc.0 {
-                by_row.entry(r).or_default().push((c, t));
-                col_codes.push(c);
-            }
-            col_codes.sort_unstable();
-            col_codes.dedup();
-            rows = by_row.into_iter().collect();
-            rows.sort_unstable_by_key(|(r, _)| *r);
+            Tallies::Sparse(acc.0)
         }
-        (rows, col_codes)
     }
 
     /// The cells of `q`'s grid over the escalations `f` keeps, ordered, with their margins, cut
     /// to `q.top` rows.
     ///
-    /// Margins come first and rows are ranked and cut on them: only the rows shown get their
-    /// cells laid out (30,000 clients by 36 months would be 43 MB of cells, for the 25 shown).
+    /// Margins come first, straight from the tallies, and rows are ranked and cut on them: only
+    /// the rows shown get their cells laid out (30,000 clients by 36 months would be 43 MB of
+    /// cells, for the 25 shown), and only those are sorted.
     fn grid<T: Tally>(&self, q: &HeatmapQuery, f: &Compiled) -> Grid {
-        let (present, col_codes) = self.accumulate::<T>(q.rows, q.cols, f);
-        let row_codes = fill_time_gaps(q.rows, present.iter().map(|(r, _)| *r).collect());
-        let mut col_codes = fill_time_gaps(q.cols, col_codes);
-        let col_pos: HashMap<u32, usize> =
-            col_codes.iter().enumerate().map(|(i, c)| (*c, i)).collect();
-
-        let mut by_code: HashMap<u32, Vec<(u32, T)>> = present.into_iter().collect();
-        let mut col_cells = vec![Cell::default(); col_codes.len()];
+        let mut rows = Vec::new();
+        let mut cols: HashMap<u32, Cell> = HashMap::new();
+        let tallies = self.accumulate::<T>(q.rows, q.cols, f);
+        match &tallies {
+            Tallies::Dense {
+                cells,
+                r0,
+                c0,
+                ncols,
+            } => {
+                let mut col_cells = vec![None::<Cell>; *ncols];
+                for (r, row) in cells.chunks_exact((*ncols).max(1)).enumerate() {
+                    let mut margin = None::<Cell>;
+                    for (t, col) in row.iter().zip(&mut col_cells) {
+                        if !t.is_empty() {
+                            let cell = t.cell();
+                            *margin.get_or_insert_default() += cell;
+                            *col.get_or_insert_default() += cell;
+                        }
+                    }
+                    if let Some(m) = margin {
+                        rows.push((r0 + r as u32, m));
+                    }
+                }
+                let present = col_cells.into_iter().enumerate();
+                cols.extend(present.filter_map(|(c, cell)| Some((c0 + c as u32, cell?))));
+            }
+            Tallies::Sparse(map) => {
+                let mut by_row: HashMap<u32, Cell> = HashMap::new();
+                for (&(r, c), t) in map {
+                    let cell = t.cell();
+                    *by_row.entry(r).or_default() += cell;
+                    *cols.entry(c).or_default() += cell;
+                }
+                rows.extend(by_row);
+                rows.sort_unstable_by_key(|(r, _)| *r);
+            }
+        }
+        let mut cols: Vec<(u32, Cell)> = cols.into_iter().collect();
+        cols.sort_unstable_by_key(|(c, _)| *c);
+        let rows = fill_time_gaps(q.rows, rows);
+        let (col_codes, col_cells) = fill_time_gaps(q.cols, cols).into_iter().unzip();
         let mut total = Cell::default();
-        let mut margins: Vec<(u32, Cell)> = row_codes
-            .iter()
-            .map(|r| {
-                let mut margin = Cell::default();
-                for (c, t) in by_code.get(r).map_or(&[][..], Vec::as_slice) {
-                    if let Some(&i) = col_pos.get(c) {
-                        let cell = t.cell();
-                        margin += cell;
-                        col_cells[i] += cell;
-                    }
-                }
-                total += margin;
-                (*r, margin)
-            })
-            .collect();
-
-        let m = q.measure;
-        // Where each shown column's cells come from, in the order shown.
-        let mut col_order: Vec<usize> = (0..col_codes.len()).collect();
-        if is_ranked(q.cols) {
-            let mut order: Vec<(f64, &str, usize)> = (0..col_codes.len())
-                .map(|j| {
-                    let key = col_cells[j].value(m).unwrap_or(f64::NEG_INFINITY);
-                    (key, self.text_label(q.cols, col_codes[j]), j)
-                })
-                .collect();
-            order.sort_by(|a, b| by_total_then_name((a.0, a.1), (b.0, b.1)));
-            col_order = order.into_iter().map(|(_, _, j)| j).collect();
-            col_codes = col_order.iter().map(|&j| col_codes[j]).collect();
-            col_cells = col_order.iter().map(|&j| col_cells[j]).collect();
-        }
-        if is_ranked(q.rows) {
-            let mut keyed: Vec<(f64, &str, (u32, Cell))> = margins
-                .into_iter()
-                .map(|row| {
-                    let key = row.1.value(m).unwrap_or(f64::NEG_INFINITY);
-                    (key, self.text_label(q.rows, row.0), row)
-                })
-                .collect();
-            keyed.sort_by(|a, b| by_total_then_name((a.0, a.1), (b.0, b.1)));
-            margins = keyed.into_iter().map(|(_, _, row)| row).collect();
-        }
-        let shown = q.top.map_or(margins.len(), |n| n.min(margins.len()));
-        let hidden_rows = margins.len() - shown;
-        margins.truncate(shown);
-        let rows = margins
-            .into_iter()
-            .map(|(r, margin)| {
-                let mut cells = vec![Cell::default(); col_pos.len()];
-                for (c, t) in by_code.remove(&r).unwrap_or_default() {
-                    if let Some(&i) = col_pos.get(&c) {
-                        cells[i] = t.cell();
-                    }
-                }
-                let cells = col_order.iter().map(|&j| cells[j]).collect();
-                (r, cells, margin)
-            })
-            .collect();
-        Grid {
-            rows,
-            hidden_rows,
+        rows.iter().for_each(|(_, m)| total += *m);
+        let margins = Margins {
             col_codes,
             col_cells,
             total,
+        };
+        let ranked = self.rank(q, rows, &margins);
+        let cells = ranked
+            .rows
+            .iter()
+            .map(|&(r, _)| {
+                let cols = ranked.col_order.iter().map(|&j| margins.col_codes[j]);
+                match &tallies {
+                    Tallies::Dense {
+                        cells,
+                        r0,
+                        c0,
+                        ncols,
+                    } => {
+                        let row = &cells[(r - r0) as usize * ncols..][..*ncols];
+                        cols.map(|c| row[(c - c0) as usize].cell()).collect()
+                    }
+                    Tallies::Sparse(map) => cols
+                        .map(|c| map.get(&(r, c)).map(Tally::cell).unwrap_or_default())
+                        .collect(),
+                }
+            })
+            .collect();
+        Grid::of(ranked, cells, margins)
+    }
+
+    /// Ranks the columns and the `rows` (each with its margin, in code order) of a ranked
+    /// dimension by their margins (larger first, then by name) and cuts the rows to `q.top`:
+    /// only the rows kept are sorted.
+    fn rank(&self, q: &HeatmapQuery, mut rows: Vec<(u32, Cell)>, margins: &Margins) -> Ranked {
+        let m = q.measure;
+        let by_value = |(code, cell): (u32, &Cell), d: Dimension| {
+            let key = cell.value(m).unwrap_or(f64::NEG_INFINITY);
+            (key, self.text_label(d, code))
+        };
+        let mut col_order: Vec<usize> = (0..margins.col_codes.len()).collect();
+        if is_ranked(q.cols) {
+            let key = |j: usize| by_value((margins.col_codes[j], &margins.col_cells[j]), q.cols);
+            col_order.sort_by(|&a, &b| by_total_then_name(key(a), key(b)));
+        }
+        let present = rows.len();
+        let shown = q.top.map_or(rows.len(), |n| n.min(rows.len()));
+        if is_ranked(q.rows) {
+            let order = |a: &(u32, Cell), b: &(u32, Cell)| {
+                by_total_then_name(by_value((a.0, &a.1), q.rows), by_value((b.0, &b.1), q.rows))
+            };
+            if shown < rows.len() {
+                rows.select_nth_unstable_by(shown, order);
+            }
+            rows.truncate(shown);
+            rows.sort_by(order);
+        }
+        let hidden_rows = present - shown;
+        rows.truncate(shown);
+        Ranked {
+            rows,
+            hidden_rows,
+            col_order,
         }
     }
 
@@ -930,21 +1004,8 @@ impl Index {
         // Rows are sorted by date, so the window is the range's tail.
         let start =
             f.range.start + self.month[f.range.clone()].partition_point(|&m| i64::from(m) < first);
-        // Each shown row's slot; every other row code adds to a spare slot that is dropped, so
-        // the loop is the heatmaps' branch-free one.
-        let spare = row_codes.len() as u32;
-        let mut slot = vec![spare; self.cardinality(q.rows)];
-        for (k, &code) in row_codes.iter().enumerate() {
-            if let Some(s) = slot.get_mut(code as usize) {
-                *s = k as u32;
-            }
-        }
-        let mut acc = History {
-            slot,
-            cells: vec![T::default(); (row_codes.len() + 1) * width],
-            // Wrapping: the window's first month may be before the index's (a negative code).
-            first: first as u32,
-        };
+        // Wrapping: the window's first month may be before the index's (a negative code).
+        let mut acc = Slots::<T>::new(row_codes, self.cardinality(q.rows), first as u32, width);
         let months = Codes::Wide(&self.month);
         run(
             self,
@@ -954,7 +1015,6 @@ impl Index {
             &months,
             &mut acc,
         );
-        let cells = &acc.cells[..row_codes.len() * width];
         RowHistory {
             periods: (first..=last)
                 .map(|p| {
@@ -962,21 +1022,26 @@ impl Index {
                     super::index::period_label(Dimension::Month, month as i32)
                 })
                 .collect(),
-            values: cells
-                .chunks_exact(width)
+            values: acc
+                .rows()
                 .map(|row| row.iter().map(|t| t.cell().value(q.measure)).collect())
                 .collect(),
         }
     }
 }
 
-/// Time axes show every period from the first to the last present one.
-fn fill_time_gaps(d: Dimension, mut codes: Vec<u32>) -> Vec<u32> {
-    codes.sort_unstable();
-    codes.dedup();
-    match (d.is_time(), codes.first(), codes.last()) {
-        (true, Some(&a), Some(&b)) => (a..=b).collect(),
-        _ => codes,
+/// Time axes show every period from the first to the last present one: `present` (codes in
+/// order, each with its margin) with the periods between them added, empty.
+fn fill_time_gaps(d: Dimension, present: Vec<(u32, Cell)>) -> Vec<(u32, Cell)> {
+    match (d.is_time(), present.first(), present.last()) {
+        (true, Some(&(a, _)), Some(&(b, _))) => {
+            let mut all = vec![Cell::default(); (b - a) as usize + 1];
+            for (code, cell) in present {
+                all[(code - a) as usize] = cell;
+            }
+            (a..=b).zip(all).collect()
+        }
+        _ => present,
     }
 }
 

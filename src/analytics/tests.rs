@@ -564,3 +564,151 @@ fn pages_sort_by_every_column() {
     );
     assert_eq!((page, total), (vec![1], 2));
 }
+
+/// A row made from numbers: (client, product, region, severity, days after 2024-01-01, days to
+/// close or none).
+type Numbered = (u8, u8, u8, u8, u16, Option<u8>);
+
+fn numbered(rows: &[Numbered]) -> Index {
+    let names = |p: &str, n: u8| format!("{p}{n}");
+    let (clients, products, regions): (Vec<_>, Vec<_>, Vec<_>) = rows
+        .iter()
+        .map(|r| (names("c", r.0), names("p", r.1), names("r", r.2)))
+        .collect();
+    let start = d("2024-01-01");
+    Index::from_rows(rows.iter().enumerate().map(|(i, r)| {
+        let opened = start + chrono::Days::new(u64::from(r.4));
+        IndexRow {
+            id: i as i64 + 1,
+            client: &clients[i],
+            product: &products[i],
+            region: &regions[i],
+            severity: Severity::ALL[usize::from(r.3 % 4)],
+            opened,
+            closed: r.5.map(|n| opened + chrono::Days::new(u64::from(n))),
+            ticket: None,
+            status: None,
+        }
+    }))
+}
+
+proptest::proptest! {
+    /// A grid cut to its top `k` rows is the whole grid's first `k` rows (only those are sorted,
+    /// after a partial selection), with the same columns and margins; and its cells are the rows
+    /// counted one by one.
+    #[test]
+    fn a_cut_grid_is_the_whole_grid_truncated(
+        rows in proptest::collection::vec(
+            (0u8..14, 0u8..4, 0u8..3, 0u8..4, 0u16..500, proptest::option::of(0u8..60)),
+            1..120,
+        ),
+        k in 1usize..16,
+        measure in proptest::sample::select(vec![Measure::Count, Measure::Score, Measure::Mttr]),
+        dims in proptest::sample::select(vec![
+            (Dimension::Client, Dimension::Product),
+            (Dimension::Client, Dimension::Month),
+            (Dimension::Product, Dimension::Region),
+            (Dimension::Region, Dimension::Severity),
+            (Dimension::Month, Dimension::Client),
+            (Dimension::Week, Dimension::Product),
+        ]),
+    ) {
+        let ix = numbered(&rows);
+        let whole = ix.heatmap(&q(dims.0, dims.1, measure, None, Filter::default()));
+        let cut = ix.heatmap(&q(dims.0, dims.1, measure, Some(k), Filter::default()));
+        let shown = k.min(whole.rows.len());
+        proptest::prop_assert_eq!(&cut.rows[..], &whole.rows[..shown]);
+        proptest::prop_assert_eq!(&cut.values[..], &whole.values[..shown]);
+        proptest::prop_assert_eq!(&cut.counts[..], &whole.counts[..shown]);
+        proptest::prop_assert_eq!(&cut.row_totals[..], &whole.row_totals[..shown]);
+        proptest::prop_assert_eq!(cut.hidden_rows, whole.rows.len() - shown);
+        proptest::prop_assert_eq!(&cut.cols, &whole.cols);
+        proptest::prop_assert_eq!(&cut.col_totals, &whole.col_totals);
+        proptest::prop_assert_eq!(cut.total, whole.total);
+        if dims == (Dimension::Client, Dimension::Product) {
+            for (i, client) in whole.rows.iter().enumerate() {
+                for (j, product) in whole.cols.iter().enumerate() {
+                    let n = rows
+                        .iter()
+                        .filter(|r| format!("c{}", r.0) == *client && format!("p{}", r.1) == *product)
+                        .count() as u64;
+                    proptest::prop_assert_eq!(whole.counts[i][j], n);
+                }
+            }
+            let listed: u64 = whole.counts.iter().flatten().sum();
+            proptest::prop_assert_eq!(listed, rows.len() as u64);
+        }
+    }
+}
+
+/// A grid too large to hold every cell (clients by weeks over two thousand years) is kept as a
+/// map of the cells that have escalations, and answers as a dense one would: the same clients in
+/// the same order with the same totals as clients by month, each week's escalations in place.
+#[test]
+fn a_grid_too_large_for_every_cell_answers_like_a_dense_one() {
+    let mut rows: Vec<(String, NaiveDate)> = (0..45)
+        .map(|c| {
+            (
+                format!("c{c:02}"),
+                d("2024-03-04") + chrono::Days::new(c % 3),
+            )
+        })
+        .collect();
+    rows.extend(
+        (0..45)
+            .step_by(2)
+            .map(|c| (format!("c{c:02}"), d("2024-03-11"))),
+    );
+    rows.push(("c07".into(), d("0002-01-01")));
+    let ix = Index::from_rows(
+        rows.iter()
+            .enumerate()
+            .map(|(i, (client, opened))| IndexRow {
+                id: i as i64 + 1,
+                client,
+                product: "API",
+                region: "Europe",
+                severity: High,
+                opened: *opened,
+                closed: None,
+                ticket: None,
+                status: None,
+            }),
+    );
+    let by = |cols, top| {
+        ix.heatmap(&q(
+            Dimension::Client,
+            cols,
+            Measure::Count,
+            top,
+            Filter::default(),
+        ))
+    };
+    let (weeks, months) = (
+        by(Dimension::Week, Some(30)),
+        by(Dimension::Month, Some(30)),
+    );
+    assert!(
+        weeks.cols.len() * 45 > 1 << 22,
+        "{} weeks",
+        weeks.cols.len()
+    );
+    assert_eq!(weeks.rows, months.rows);
+    assert_eq!(weeks.rows[0], "c00");
+    assert_eq!(weeks.row_totals, months.row_totals);
+    assert_eq!(weeks.hidden_rows, 15);
+    assert_eq!(weeks.total, Some(rows.len() as f64));
+    let week = |label: &str| weeks.cols.iter().position(|c| c == label).expect(label);
+    let (first, second) = (week("2024-W10"), week("2024-W11"));
+    assert_eq!((weeks.counts[0][first], weeks.counts[0][second]), (1, 1));
+    let c07 = weeks
+        .rows
+        .iter()
+        .position(|r| r == "c07")
+        .expect("c07 shown");
+    assert_eq!(
+        weeks.counts[c07][0], 1,
+        "the year-2 escalation in the first week"
+    );
+    assert_eq!(weeks.counts[c07].iter().sum::<u64>(), 2);
+}
