@@ -457,13 +457,8 @@ impl Tally for Resolution {
 
 /// A grid's tallies as one pass leaves them.
 enum Tallies<T> {
-    /// Every cell of the code spans, row by row: `ncols` cells a row, from codes `r0` and `c0`.
-    Dense {
-        cells: Vec<T>,
-        r0: u32,
-        c0: u32,
-        ncols: usize,
-    },
+    /// Every cell of the code spans, row by row.
+    Dense(Dense<T>),
     /// The cells that have escalations, by (row code, column code).
     Sparse(HashMap<(u32, u32), T>),
 }
@@ -545,6 +540,59 @@ fn run<A: Acc>(
 
 /// Months a sparkline covers.
 const HISTORY_MONTHS: usize = 12;
+
+/// Codes of one axis, each with its margin, in code order.
+type AxisMargins = Vec<(u32, Cell)>;
+
+impl<T: Tally> Tallies<T> {
+    /// The rows and the columns that have escalations, each with its margin.
+    fn margins(&self) -> (AxisMargins, AxisMargins) {
+        let mut rows = Vec::new();
+        let mut cols: HashMap<u32, Cell> = HashMap::new();
+        match self {
+            Self::Dense(d) => {
+                let mut col_cells = vec![None::<Cell>; d.ncols];
+                for (r, row) in d.cells.chunks_exact(d.ncols.max(1)).enumerate() {
+                    let mut margin = None::<Cell>;
+                    for (t, col) in row.iter().zip(&mut col_cells) {
+                        if !t.is_empty() {
+                            let cell = t.cell();
+                            *margin.get_or_insert_default() += cell;
+                            *col.get_or_insert_default() += cell;
+                        }
+                    }
+                    if let Some(m) = margin {
+                        rows.push((d.r0 + r as u32, m));
+                    }
+                }
+                let present = col_cells.into_iter().enumerate();
+                cols.extend(present.filter_map(|(c, cell)| Some((d.c0 + c as u32, cell?))));
+            }
+            Self::Sparse(map) => {
+                let mut by_row: HashMap<u32, Cell> = HashMap::new();
+                for (&(r, c), t) in map {
+                    let cell = t.cell();
+                    *by_row.entry(r).or_default() += cell;
+                    *cols.entry(c).or_default() += cell;
+                }
+                rows.extend(by_row);
+                rows.sort_unstable_by_key(|(r, _)| *r);
+            }
+        }
+        let mut cols: Vec<(u32, Cell)> = cols.into_iter().collect();
+        cols.sort_unstable_by_key(|(c, _)| *c);
+        (rows, cols)
+    }
+
+    /// Cell (`r`, `c`), empty when no escalation landed there (a time axis's gap); `r` and `c`
+    /// within the pass's code spans.
+    fn cell(&self, r: u32, c: u32) -> Cell {
+        match self {
+            Self::Dense(d) => d.cells[(r - d.r0) as usize * d.ncols + (c - d.c0) as usize].cell(),
+            Self::Sparse(map) => map.get(&(r, c)).map(Tally::cell).unwrap_or_default(),
+        }
+    }
+}
 
 /// The cells of a few rows only (the shown ones): (row slot, column from `first`), `width`
 /// columns a row, and one spare slot that every other row adds to and that is dropped, so the
@@ -686,12 +734,7 @@ impl Index {
                 ncols,
             };
             run(self, f, f.range.clone(), &rows_c, &cols_c, &mut acc);
-            Tallies::Dense {
-                cells: acc.cells,
-                r0,
-                c0,
-                ncols,
-            }
+            Tallies::Dense(acc)
         } else {
             let mut acc = Sparse(HashMap::new());
             run(self, f, f.range.clone(), &rows_c, &cols_c, &mut acc);
@@ -706,46 +749,8 @@ impl Index {
     /// the rows shown get their cells laid out (30,000 clients by 36 months would be 43 MB of
     /// cells, for the 25 shown), and only those are sorted.
     fn grid<T: Tally>(&self, q: &HeatmapQuery, f: &Compiled) -> Grid {
-        let mut rows = Vec::new();
-        let mut cols: HashMap<u32, Cell> = HashMap::new();
         let tallies = self.accumulate::<T>(q.rows, q.cols, f);
-        match &tallies {
-            Tallies::Dense {
-                cells,
-                r0,
-                c0,
-                ncols,
-            } => {
-                let mut col_cells = vec![None::<Cell>; *ncols];
-                for (r, row) in cells.chunks_exact((*ncols).max(1)).enumerate() {
-                    let mut margin = None::<Cell>;
-                    for (t, col) in row.iter().zip(&mut col_cells) {
-                        if !t.is_empty() {
-                            let cell = t.cell();
-                            *margin.get_or_insert_default() += cell;
-                            *col.get_or_insert_default() += cell;
-                        }
-                    }
-                    if let Some(m) = margin {
-                        rows.push((r0 + r as u32, m));
-                    }
-                }
-                let present = col_cells.into_iter().enumerate();
-                cols.extend(present.filter_map(|(c, cell)| Some((c0 + c as u32, cell?))));
-            }
-            Tallies::Sparse(map) => {
-                let mut by_row: HashMap<u32, Cell> = HashMap::new();
-                for (&(r, c), t) in map {
-                    let cell = t.cell();
-                    *by_row.entry(r).or_default() += cell;
-                    *cols.entry(c).or_default() += cell;
-                }
-                rows.extend(by_row);
-                rows.sort_unstable_by_key(|(r, _)| *r);
-            }
-        }
-        let mut cols: Vec<(u32, Cell)> = cols.into_iter().collect();
-        cols.sort_unstable_by_key(|(c, _)| *c);
+        let (rows, cols) = tallies.margins();
         let rows = fill_time_gaps(q.rows, rows);
         let (col_codes, col_cells) = fill_time_gaps(q.cols, cols).into_iter().unzip();
         let mut total = Cell::default();
@@ -761,20 +766,7 @@ impl Index {
             .iter()
             .map(|&(r, _)| {
                 let cols = ranked.col_order.iter().map(|&j| margins.col_codes[j]);
-                match &tallies {
-                    Tallies::Dense {
-                        cells,
-                        r0,
-                        c0,
-                        ncols,
-                    } => {
-                        let row = &cells[(r - r0) as usize * ncols..][..*ncols];
-                        cols.map(|c| row[(c - c0) as usize].cell()).collect()
-                    }
-                    Tallies::Sparse(map) => cols
-                        .map(|c| map.get(&(r, c)).map(Tally::cell).unwrap_or_default())
-                        .collect(),
-                }
+                cols.map(|c| tallies.cell(r, c)).collect()
             })
             .collect();
         Grid::of(ranked, cells, margins)
