@@ -393,6 +393,7 @@ impl CodeSlice for [u8] {
         u32::from(self[i])
     }
 }
+
 /// What one cell accumulates in the hot loop: the least the measure needs, one branch-free update
 /// per row; [`Tally::cell`] derives the counts afterwards.
 trait Tally: Copy + Default {
@@ -548,8 +549,7 @@ impl<T: Tally> Tallies<T> {
     /// The rows and the columns that have escalations, each with its margin.
     fn margins(&self) -> (AxisMargins, AxisMargins) {
         let mut rows = Vec::new();
-        let mut cols: HashMap<u32, Cell> = HashMap::new();
-        match self {
+        let cols = match self {
             Self::Dense(d) => {
                 let mut col_cells = vec![None::<Cell>; d.ncols];
                 for (r, row) in d.cells.chunks_exact(d.ncols.max(1)).enumerate() {
@@ -566,21 +566,25 @@ impl<T: Tally> Tallies<T> {
                     }
                 }
                 let present = col_cells.into_iter().enumerate();
-                cols.extend(present.filter_map(|(c, cell)| Some((d.c0 + c as u32, cell?))));
+                present
+                    .filter_map(|(c, cell)| Some((d.c0 + c as u32, cell?)))
+                    .collect()
             }
             Self::Sparse(map) => {
                 let mut by_row: HashMap<u32, Cell> = HashMap::new();
+                let mut by_col: HashMap<u32, Cell> = HashMap::new();
                 for (&(r, c), t) in map {
                     let cell = t.cell();
                     *by_row.entry(r).or_default() += cell;
-                    *cols.entry(c).or_default() += cell;
+                    *by_col.entry(c).or_default() += cell;
                 }
                 rows.extend(by_row);
                 rows.sort_unstable_by_key(|(r, _)| *r);
+                let mut cols: AxisMargins = by_col.into_iter().collect();
+                cols.sort_unstable_by_key(|(c, _)| *c);
+                cols
             }
-        }
-        let mut cols: Vec<(u32, Cell)> = cols.into_iter().collect();
-        cols.sort_unstable_by_key(|(c, _)| *c);
+        };
         (rows, cols)
     }
 
@@ -594,20 +598,17 @@ impl<T: Tally> Tallies<T> {
     }
 }
 
-/// The cells of a few rows only (the shown ones): (row slot, column from `first`), `width`
-/// columns a row, and one spare slot that every other row adds to and that is dropped, so the
-/// loop stays the heatmaps' branch-free one. Sparklines use it with the 12 months of the window
-/// as columns; a grid cut to its top rows, with its own columns.
-struct Slots<T> {
+/// Sparkline cells: (row slot, month in the window) for the shown rows, and one spare slot that
+/// every other row adds to and that is dropped, so the loop stays the heatmaps' branch-free one.
+struct History<T> {
     slot: Vec<u32>,
     cells: Vec<T>,
     first: u32,
-    width: usize,
 }
 
-impl<T: Tally> Slots<T> {
-    /// Slots for `row_codes` among `cardinality` codes, `width` columns from `first`.
-    fn new(row_codes: &[u32], cardinality: usize, first: u32, width: usize) -> Self {
+impl<T: Tally> History<T> {
+    /// Slots for `row_codes` among `cardinality` codes, the window's months from `first`.
+    fn new(row_codes: &[u32], cardinality: usize, first: u32) -> Self {
         let spare = row_codes.len() as u32;
         let mut slot = vec![spare; cardinality];
         for (k, &code) in row_codes.iter().enumerate() {
@@ -617,25 +618,24 @@ impl<T: Tally> Slots<T> {
         }
         Self {
             slot,
-            cells: vec![T::default(); (row_codes.len() + 1) * width],
+            cells: vec![T::default(); (row_codes.len() + 1) * HISTORY_MONTHS],
             first,
-            width,
         }
     }
 
-    /// Each shown row's cells, the spare slot dropped.
+    /// Each shown row's months, the spare slot dropped.
     fn rows(&self) -> std::slice::ChunksExact<'_, T> {
-        let shown = self.cells.len() - self.width;
-        self.cells[..shown].chunks_exact(self.width.max(1))
+        let shown = self.cells.len() - HISTORY_MONTHS;
+        self.cells[..shown].chunks_exact(HISTORY_MONTHS)
     }
 }
 
-impl<T: Tally> Acc for Slots<T> {
+impl<T: Tally> Acc for History<T> {
     #[inline(always)]
     fn add(&mut self, ix: &Index, i: usize, r: u32, c: u32, keep: bool) {
         let k = self.slot[r as usize] as usize;
         let at = c.wrapping_sub(self.first) as usize;
-        self.cells[k * self.width + at].add(ix, i, u32::from(keep));
+        self.cells[k * HISTORY_MONTHS + at].add(ix, i, u32::from(keep));
     }
 }
 
@@ -787,22 +787,21 @@ impl Index {
             col_order.sort_by(|&a, &b| by_total_then_name(key(a), key(b)));
         }
         let present = rows.len();
-        let shown = q.top.map_or(rows.len(), |n| n.min(rows.len()));
-        if is_ranked(q.rows) {
-            let order = |a: &(u32, Cell), b: &(u32, Cell)| {
-                by_total_then_name(by_value((a.0, &a.1), q.rows), by_value((b.0, &b.1), q.rows))
-            };
-            if shown < rows.len() {
-                rows.select_nth_unstable_by(shown, order);
-            }
-            rows.truncate(shown);
+        let shown = q.top.map_or(present, |n| n.min(present));
+        let order = |a: &(u32, Cell), b: &(u32, Cell)| {
+            by_total_then_name(by_value((a.0, &a.1), q.rows), by_value((b.0, &b.1), q.rows))
+        };
+        let ranked = is_ranked(q.rows);
+        if ranked && shown < present {
+            rows.select_nth_unstable_by(shown, order);
+        }
+        rows.truncate(shown);
+        if ranked {
             rows.sort_by(order);
         }
-        let hidden_rows = present - shown;
-        rows.truncate(shown);
         Ranked {
             rows,
-            hidden_rows,
+            hidden_rows: present - shown,
             col_order,
         }
     }
@@ -992,12 +991,11 @@ impl Index {
         // Month codes are relative to the index's first month; the window may start before it.
         let last = i64::from(self.month[f.range.end - 1]);
         let first = last - (HISTORY_MONTHS as i64 - 1);
-        let width = HISTORY_MONTHS;
         // Rows are sorted by date, so the window is the range's tail.
         let start =
             f.range.start + self.month[f.range.clone()].partition_point(|&m| i64::from(m) < first);
         // Wrapping: the window's first month may be before the index's (a negative code).
-        let mut acc = Slots::<T>::new(row_codes, self.cardinality(q.rows), first as u32, width);
+        let mut acc = History::<T>::new(row_codes, self.cardinality(q.rows), first as u32);
         let months = Codes::Wide(&self.month);
         run(
             self,
