@@ -130,6 +130,23 @@ impl Dict {
         self.rows.push(rows);
         c
     }
+
+    /// Takes in `other`'s values and their counts; returns the code here of each of `other`'s
+    /// codes.
+    fn absorb(&mut self, other: Dict) -> Vec<u32> {
+        other
+            .values
+            .into_iter()
+            .zip(other.rows)
+            .map(|(value, rows)| match self.codes.get(value.as_str()) {
+                Some(&c) => {
+                    self.rows[c as usize] += rows;
+                    c
+                }
+                None => self.push(value, rows),
+            })
+            .collect()
+    }
 }
 
 /// Case-insensitive, then exact, with digits compared as numbers ("ESC-9" before "ESC-10").
@@ -368,6 +385,29 @@ impl IndexBuilder {
         self.status
             .push(self.statuses.code(row.status.unwrap_or("")));
         self.tickets.push(row.ticket.map(Box::from));
+    }
+
+    /// Adds the rows `other` collected (a part of the same scan: [`Store::scan_parts`]), its
+    /// codes recoded into this builder's dictionaries.
+    ///
+    /// [`Store::scan_parts`]: crate::store::Store::scan_parts
+    pub fn append(&mut self, other: IndexBuilder) {
+        fn recoded(col: &mut Vec<u32>, add: Vec<u32>, codes: &[u32]) {
+            col.extend(add.into_iter().map(|c| codes[c as usize]));
+        }
+        let clients = self.clients.absorb(other.clients);
+        recoded(&mut self.client, other.client, &clients);
+        let products = self.products.absorb(other.products);
+        recoded(&mut self.product, other.product, &products);
+        let regions = self.regions.absorb(other.regions);
+        recoded(&mut self.region, other.region, &regions);
+        let statuses = self.statuses.absorb(other.statuses);
+        recoded(&mut self.status, other.status, &statuses);
+        self.ids.extend(other.ids);
+        self.day.extend(other.day);
+        self.severity.extend(other.severity);
+        self.closed.extend(other.closed);
+        self.tickets.extend(other.tickets);
     }
 
     /// Rows collected so far.

@@ -51,9 +51,58 @@ fn scan(store: &mut dyn Store) -> Vec<(i64, String, Severity)> {
     out
 }
 
+/// `scan_parts` into `n` parts: (generation, each part's (id, client) in the order read).
+fn scan_in_parts(store: &mut dyn Store, n: usize) -> (u64, Vec<Vec<(i64, String)>>) {
+    let mut got: Vec<Vec<(i64, String)>> = vec![Vec::new(); n];
+    let generation = {
+        let mut sinks: Vec<_> = got
+            .iter_mut()
+            .map(|g| move |r: IndexRow<'_>| g.push((r.id, r.client.to_owned())))
+            .collect();
+        let mut refs: Vec<&mut (dyn FnMut(IndexRow<'_>) + Send)> = sinks
+            .iter_mut()
+            .map(|s| s as &mut (dyn FnMut(IndexRow<'_>) + Send))
+            .collect();
+        store.scan_parts(&mut refs).expect("scan parts")
+    };
+    (generation, got)
+}
+
+/// However many parts a whole-store read is split into, every escalation is read once, into
+/// one part, with the generation of the snapshot read.
+fn a_split_scan_reads_every_row_once(store: &mut dyn Store) {
+    assert_eq!(scan_in_parts(store, 2).1, [vec![], vec![]]);
+    let rows = |from: usize, to: usize| -> Vec<NewEscalation> {
+        (from..to)
+            .map(|i| {
+                let ticket = format!("T-{i}");
+                let ticket = (i % 7 != 0).then_some(ticket.as_str());
+                esc(ticket, &format!("C{}", i % 5), Severity::High, "2024-03-01")
+            })
+            .collect()
+    };
+    import(store, "a.csv", &rows(0, 40));
+    let b = import(store, "b.csv", &rows(40, 90));
+    import(store, "c.csv", &rows(85, 130));
+    store.delete_import(b.id).expect("delete");
+    let whole: Vec<(i64, String)> = scan(store)
+        .into_iter()
+        .map(|(id, client, _)| (id, client))
+        .collect();
+    assert!(whole.len() > 80);
+    for n in 1..=3 {
+        let (generation, parts) = scan_in_parts(store, n);
+        assert_eq!(generation, store.generation().expect("generation"));
+        let mut read: Vec<(i64, String)> = parts.into_iter().flatten().collect();
+        read.sort();
+        assert_eq!(read, whole, "{n} parts");
+    }
+}
+
 pub(crate) fn run_all(make: &dyn Fn() -> Box<dyn Store>) {
     round_trip(make().as_mut());
     scan_reads_every_index_column(make().as_mut());
+    a_split_scan_reads_every_row_once(make().as_mut());
     last_ticket_wins(make().as_mut());
     uncommitted_import_leaves_nothing(make().as_mut());
     an_abandoned_first_import_leaves_a_store_that_works(make().as_mut());
@@ -1080,6 +1129,77 @@ fn sqlite_file_meets_the_contract_and_reopens() {
     drop(s);
     let mut s = SqliteStore::open(&path).expect("reopen");
     assert_eq!(s.count().expect("count"), 1);
+}
+
+/// A SQLite file's whole-store read is split over connections, each part a range of ids, and
+/// the parts read one snapshot even while another process commits imports and deletes: every
+/// scan sees exactly the rows its generation holds.
+#[test]
+fn a_sqlite_file_is_read_in_parts_from_one_snapshot() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("split.db");
+    let mut store = SqliteStore::open(&path).expect("open");
+    // Another process imports rows and deletes them again: a part that read outside the
+    // snapshot would miss rows its generation holds, or read rows it does not.
+    let batch = |b: usize, n: usize| -> Vec<NewEscalation> {
+        (0..n)
+            .map(|i| esc(Some(&format!("B{b}-{i}")), "A", Severity::Low, "2024-01-01"))
+            .collect()
+    };
+    const FIRST: usize = 3000;
+    const MORE: usize = 3;
+    const IMPORTS: u64 = 150;
+    import(&mut store, "first.csv", &batch(0, FIRST));
+    let (g0, parts) = scan_in_parts(&mut store, 3);
+    assert!(
+        parts.iter().all(|p| !p.is_empty()),
+        "every part reads a range"
+    );
+    for p in &parts {
+        assert!(
+            p.windows(2).all(|w| w[0].0 < w[1].0),
+            "each part reads its ids in order"
+        );
+    }
+    assert!(parts[0].last() < parts[1].first() && parts[1].last() < parts[2].first());
+
+    let writer = std::thread::spawn({
+        let path = path.clone();
+        move || {
+            let mut other = SqliteStore::open(&path).expect("open beside");
+            for b in 1..=IMPORTS as usize {
+                let more = import(&mut other, "more.csv", &batch(b, MORE));
+                other.delete_import(more.id).expect("delete");
+            }
+        }
+    });
+    let mut seen = std::collections::BTreeSet::new();
+    loop {
+        let done = writer.is_finished();
+        let (generation, parts) = scan_in_parts(&mut store, 2);
+        let mut ids: Vec<i64> = parts.iter().flatten().map(|r| r.0).collect();
+        let n = ids.len();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), n, "no row read twice");
+        // Each import is deleted at the next generation: odd ones hold its rows.
+        let changes = usize::try_from(generation - g0).expect("generation moves forward");
+        assert_eq!(
+            n,
+            FIRST + MORE * (changes % 2),
+            "a scan at generation {generation} sees the rows it holds"
+        );
+        seen.insert(generation);
+        if done {
+            break;
+        }
+    }
+    writer.join().expect("writer");
+    assert!(
+        seen.len() > 2,
+        "scans ran while imports committed: {seen:?}"
+    );
+    assert_eq!(seen.last(), Some(&(g0 + 2 * IMPORTS)));
 }
 
 #[test]

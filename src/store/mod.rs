@@ -187,6 +187,22 @@ pub trait Store: Send {
         row: &mut dyn FnMut(IndexRow<'_>),
         retired: &mut dyn FnMut(i64),
     ) -> Result<Scanned, StoreError>;
+    /// Every stored escalation, read in one snapshot as [`Store::scan_changes`] with no `since`
+    /// reads it, handed out among `parts`: each row to exactly one part, in no particular order.
+    /// A backend that can read one snapshot over several connections reads each part on a thread
+    /// of its own (SQLite: a range of ids each); otherwise every row goes to the first part.
+    /// Returns the generation read.
+    fn scan_parts(
+        &mut self,
+        parts: &mut [&mut (dyn FnMut(IndexRow<'_>) + Send)],
+    ) -> Result<u64, StoreError> {
+        match parts.first_mut() {
+            Some(first) => Ok(self
+                .scan_changes(None, &mut **first, &mut |_| {})?
+                .generation),
+            None => self.generation(),
+        }
+    }
     /// The escalations with these ids, in the order of `ids` (missing ids are skipped).
     fn escalations(&mut self, ids: &[i64]) -> Result<Vec<Escalation>, StoreError>;
     /// Number of stored escalations.

@@ -274,6 +274,126 @@ fn sql_count(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
+/// How many times a split scan tries to begin its read transactions on one snapshot before it
+/// reads on one connection instead (each try fails only when a change commits in between).
+const SNAPSHOT_TRIES: usize = 3;
+
+impl SqliteStore {
+    /// `n` more read-only connections to this store's file, for a split scan; none for a store
+    /// in memory, or when one cannot be opened (the scan then reads on one connection).
+    fn readers(&self, n: usize) -> Vec<Connection> {
+        use rusqlite::OpenFlags;
+        let Some(path) = self.conn.path().filter(|p| !p.is_empty() && n > 0) else {
+            return Vec::new();
+        };
+        let open = || {
+            let c = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            c.busy_timeout(Duration::from_secs(10))?;
+            Ok::<_, rusqlite::Error>(c)
+        };
+        (0..n)
+            .map(|_| open())
+            .collect::<Result<_, _>>()
+            .unwrap_or_default()
+    }
+}
+
+/// A read transaction on a connection of its own, ended (rolled back: it wrote nothing) when
+/// dropped. Unlike a [`Transaction`] it can be handed to another thread.
+struct Reading<'c>(&'c mut Connection);
+
+impl<'c> Reading<'c> {
+    fn begin(conn: &'c mut Connection) -> Result<Self, StoreError> {
+        conn.execute_batch("BEGIN")?;
+        Ok(Self(conn))
+    }
+}
+
+impl Drop for Reading<'_> {
+    fn drop(&mut self) {
+        // Ending a read transaction cannot lose anything; a connection that fails to is closed
+        // with the scan.
+        let _ = self.0.execute_batch("ROLLBACK");
+    }
+}
+
+/// Every escalation, read over `conn` and `readers` at once, in one snapshot: each connection
+/// begins a read transaction and reads the generation (in WAL mode the first read fixes what a
+/// transaction sees), and the scan goes on only when they all read the same one: every change
+/// to the escalations moves the generation, so they then see the same rows. The ids are split
+/// into as many equal ranges as there are parts (ids are handed out in order, so the ranges hold
+/// about as many rows each), each read into its part on a thread of its own. `None` when a
+/// change committed between the transactions' first reads.
+fn split_scan(
+    conn: &mut Connection,
+    readers: &mut [Connection],
+    parts: &mut [&mut (dyn FnMut(IndexRow<'_>) + Send)],
+) -> Result<Option<u64>, StoreError> {
+    let tx = conn.transaction()?;
+    let generation = setting_number(&tx, "generation")?;
+    let mut begun = Vec::with_capacity(readers.len());
+    for r in readers.iter_mut() {
+        let reading = Reading::begin(r)?;
+        if setting_number(reading.0, "generation")? != generation {
+            return Ok(None);
+        }
+        begun.push(reading);
+    }
+    let (low, high): (Option<i64>, Option<i64>) =
+        tx.query_row("SELECT min(id), max(id) FROM escalations", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+    let (Some(low), Some(high)) = (low, high) else {
+        return Ok(Some(generation));
+    };
+    let n = begun.len() + 1;
+    // Part i reads ids from start(i) to start(i + 1) - 1; the last one to `high`.
+    let start = |i: usize| {
+        let span = i128::from(high) - i128::from(low) + 1;
+        i64::try_from(i128::from(low) + span * i as i128 / n as i128).unwrap_or(high)
+    };
+    let range = |i: usize| (start(i), if i + 1 == n { high } else { start(i + 1) - 1 });
+    let Some((first, rest)) = parts.split_first_mut() else {
+        return Ok(Some(generation));
+    };
+    std::thread::scope(|s| {
+        let threads: Vec<_> = begun
+            .iter_mut()
+            .zip(rest.iter_mut())
+            .enumerate()
+            .map(|(i, (reading, sink))| {
+                let (from, to) = range(i + 1);
+                s.spawn(move || read_ids(reading.0, from, to, &mut **sink))
+            })
+            .collect();
+        let (from, to) = range(0);
+        let mut result = read_ids(&tx, from, to, &mut **first);
+        for t in threads {
+            let read = t.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+            result = result.and(read);
+        }
+        result
+    })?;
+    Ok(Some(generation))
+}
+
+/// The escalations with ids from `from` to `to`, each to `f`.
+fn read_ids(
+    conn: &Connection,
+    from: i64,
+    to: i64,
+    f: &mut dyn FnMut(IndexRow<'_>),
+) -> Result<(), StoreError> {
+    index_rows(
+        &mut conn.prepare(&format!("{INDEX_COLUMNS} WHERE id BETWEEN ?1 AND ?2"))?,
+        [from, to],
+        f,
+    )
+}
+
 /// An import's counts once its row statements are done with.
 struct Committing<'c> {
     tx: Transaction<'c>,
@@ -561,6 +681,26 @@ impl Store for SqliteStore {
             generation,
             full: false,
         })
+    }
+
+    fn scan_parts(
+        &mut self,
+        parts: &mut [&mut (dyn FnMut(IndexRow<'_>) + Send)],
+    ) -> Result<u64, StoreError> {
+        let mut readers = self.readers(parts.len().saturating_sub(1));
+        if !readers.is_empty() {
+            for _ in 0..SNAPSHOT_TRIES {
+                if let Some(generation) = split_scan(&mut self.conn, &mut readers, parts)? {
+                    return Ok(generation);
+                }
+            }
+        }
+        match parts.first_mut() {
+            Some(first) => Ok(self
+                .scan_changes(None, &mut **first, &mut |_| {})?
+                .generation),
+            None => self.generation(),
+        }
     }
 
     fn escalations(&mut self, ids: &[i64]) -> Result<Vec<Escalation>, StoreError> {
