@@ -694,9 +694,9 @@ fn merge_tickets(
             *a = false;
         }
     }
-    let ticket = |k: usize| delta.tickets[k].as_deref().unwrap_or("");
+    let ticket = |k: usize| delta.tickets.get(k).unwrap_or("");
     let mut fresh: Vec<usize> = (0..delta.len())
-        .filter(|&k| delta.tickets[k].is_some())
+        .filter(|&k| delta.tickets.get(k).is_some())
         .collect();
     // Exports usually come in ticket order, and then one pass proves it. Otherwise keys are
     // computed once per ticket: a million comparisons of raw ids would each redo the folding.
@@ -1030,6 +1030,30 @@ mod tests {
             }
         }
 
+
+        /// A store read in parts (ranges of ids, each in id order, as a split scan reads it) and
+        /// the parts' builders appended give the index one builder of every row gives (in
+        /// reverse id order there: the comparison sort, where the parts take the counting sort
+        /// and its placed columns).
+        #[test]
+        fn parts_appended_build_the_index_one_scan_builds(
+            ops in prop::collection::vec(op(), 1..8),
+            cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..4),
+        ) {
+            let mut model = Model::default();
+            for op in &ops {
+                model.run(op);
+            }
+            let ids: Vec<i64> = model.rows.keys().copied().collect();
+            let mut bounds: Vec<usize> = cuts.iter().map(|c| c.index(ids.len() + 1)).collect();
+            bounds.extend([0, ids.len()]);
+            bounds.sort_unstable();
+            let mut parts = IndexBuilder::default();
+            for w in bounds.windows(2) {
+                parts.append(model.builder(Some(&ids[w[0]..w[1]])));
+            }
+            prop_assert_eq!(parts.finish(), model.builder(None).finish());
+        }
 
         /// Following every change gives the index a rebuild from the final rows gives: the same
         /// columns, dictionaries, ranks and bases, so every answer is the same. Half the cases
