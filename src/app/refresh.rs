@@ -57,10 +57,12 @@ fn scan_whole(store: &mut dyn Store, into: &mut IndexBuilder) -> Result<u64, Sto
     let parts = std::thread::available_parallelism()
         .map_or(1, std::num::NonZeroUsize::get)
         .clamp(1, SCAN_PARTS_MAX);
-    // Each part's columns are reserved for every row: only the pages a part fills are mapped,
-    // and the first grows into the whole without copying.
-    let mut builders: Vec<IndexBuilder> =
-        (0..parts).map(|_| IndexBuilder::with_capacity(n)).collect();
+    // The first part's columns are reserved for every row, so the others are appended to it
+    // without copying (only the pages it fills are mapped); the others', for their share and a
+    // sixteenth more (ids deleted unevenly make the parts uneven; a part past its share grows).
+    let mut builders: Vec<IndexBuilder> = (0..parts)
+        .map(|i| IndexBuilder::with_capacity(if i == 0 { n } else { n / parts + n / 16 }))
+        .collect();
     let generation = {
         let mut sinks: Vec<_> = builders
             .iter_mut()
