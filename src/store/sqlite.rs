@@ -297,7 +297,10 @@ impl SqliteStore {
         (0..n)
             .map(|_| open())
             .collect::<Result<_, _>>()
-            .unwrap_or_default()
+            .unwrap_or_else(|e| {
+                tracing::debug!(error = %e, "cannot open another connection; reading the store on one");
+                Vec::new()
+            })
     }
 }
 
@@ -694,6 +697,9 @@ impl Store for SqliteStore {
                     return Ok(generation);
                 }
             }
+            tracing::debug!(
+                "changes kept committing between the parts' first reads; reading the store on one connection"
+            );
         }
         match parts.first_mut() {
             Some(first) => Ok(self
