@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::{App, AppError, Conn};
 use crate::analytics::{Index, IndexBuilder, Spare};
-use crate::store::{IndexRow, Location, Scanned, Store, StoreError};
+use crate::store::{Location, Scanned, Store, StoreError};
 
 /// How often a SQLite server asks its store for the generation: one read of one row, so a
 /// command-line import beside it is visible a fraction of a second after its commit.
@@ -63,17 +63,7 @@ fn scan_whole(store: &mut dyn Store, into: &mut IndexBuilder) -> Result<u64, Sto
     let mut builders: Vec<IndexBuilder> = (0..parts)
         .map(|i| IndexBuilder::with_capacity(if i == 0 { n } else { n / parts + n / 16 }))
         .collect();
-    let generation = {
-        let mut sinks: Vec<_> = builders
-            .iter_mut()
-            .map(|b| move |row: IndexRow<'_>| b.push(row))
-            .collect();
-        let mut refs: Vec<&mut (dyn FnMut(IndexRow<'_>) + Send)> = sinks
-            .iter_mut()
-            .map(|s| s as &mut (dyn FnMut(IndexRow<'_>) + Send))
-            .collect();
-        store.scan_parts(&mut refs)?
-    };
+    let generation = crate::store::scan_into(store, &mut builders, IndexBuilder::push)?;
     let mut builders = builders.into_iter();
     *into = builders.next().unwrap_or_default();
     builders.for_each(|b| into.append(b));

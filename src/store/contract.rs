@@ -54,17 +54,10 @@ fn scan(store: &mut dyn Store) -> Vec<(i64, String, Severity)> {
 /// `scan_parts` into `n` parts: (generation, each part's (id, client) in the order read).
 fn scan_in_parts(store: &mut dyn Store, n: usize) -> (u64, Vec<Vec<(i64, String)>>) {
     let mut got: Vec<Vec<(i64, String)>> = vec![Vec::new(); n];
-    let generation = {
-        let mut sinks: Vec<_> = got
-            .iter_mut()
-            .map(|g| move |r: IndexRow<'_>| g.push((r.id, r.client.to_owned())))
-            .collect();
-        let mut refs: Vec<&mut (dyn FnMut(IndexRow<'_>) + Send)> = sinks
-            .iter_mut()
-            .map(|s| s as &mut (dyn FnMut(IndexRow<'_>) + Send))
-            .collect();
-        store.scan_parts(&mut refs).expect("scan parts")
-    };
+    let generation = scan_into(store, &mut got, |part, r| {
+        part.push((r.id, r.client.to_owned()))
+    })
+    .expect("scan parts");
     (generation, got)
 }
 

@@ -132,6 +132,36 @@ pub fn can_catch_up(since: Option<u64>, rebuild_from: u64, generation: u64) -> O
     since.filter(|&s| s >= rebuild_from && s <= generation)
 }
 
+/// [`Store::scan_parts`] on one connection: every row to the first part.
+fn scan_all_into_first<S: Store + ?Sized>(
+    store: &mut S,
+    parts: &mut [&mut (dyn FnMut(IndexRow<'_>) + Send)],
+) -> Result<u64, StoreError> {
+    match parts.first_mut() {
+        Some(first) => Ok(store
+            .scan_changes(None, &mut **first, &mut |_| {})?
+            .generation),
+        None => store.generation(),
+    }
+}
+
+/// [`Store::scan_parts`] into `parts`, each row added to its part by `add`.
+pub fn scan_into<T: Send>(
+    store: &mut dyn Store,
+    parts: &mut [T],
+    add: fn(&mut T, IndexRow<'_>),
+) -> Result<u64, StoreError> {
+    let mut sinks: Vec<_> = parts
+        .iter_mut()
+        .map(|part| move |row: IndexRow<'_>| add(part, row))
+        .collect();
+    let mut refs: Vec<&mut (dyn FnMut(IndexRow<'_>) + Send)> = sinks
+        .iter_mut()
+        .map(|s| s as &mut (dyn FnMut(IndexRow<'_>) + Send))
+        .collect();
+    store.scan_parts(&mut refs)
+}
+
 /// An import being written. Dropping it without [`ImportTx::commit`] rolls everything back.
 /// Whether it replaced a stored escalation is only known at commit (a backend may write in bulk),
 /// so the counts come back in the committed [`ImportRecord`].
@@ -196,12 +226,7 @@ pub trait Store: Send {
         &mut self,
         parts: &mut [&mut (dyn FnMut(IndexRow<'_>) + Send)],
     ) -> Result<u64, StoreError> {
-        match parts.first_mut() {
-            Some(first) => Ok(self
-                .scan_changes(None, &mut **first, &mut |_| {})?
-                .generation),
-            None => self.generation(),
-        }
+        scan_all_into_first(self, parts)
     }
     /// The escalations with these ids, in the order of `ids` (missing ids are skipped).
     fn escalations(&mut self, ids: &[i64]) -> Result<Vec<Escalation>, StoreError>;

@@ -701,12 +701,7 @@ impl Store for SqliteStore {
                 "changes kept committing between the parts' first reads; reading the store on one connection"
             );
         }
-        match parts.first_mut() {
-            Some(first) => Ok(self
-                .scan_changes(None, &mut **first, &mut |_| {})?
-                .generation),
-            None => self.generation(),
-        }
+        super::scan_all_into_first(self, parts)
     }
 
     fn escalations(&mut self, ids: &[i64]) -> Result<Vec<Escalation>, StoreError> {
